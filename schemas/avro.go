@@ -1,0 +1,97 @@
+package schemas
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+// avroDecoder reads plain Avro binary written with the local schema.
+type avroDecoder struct {
+	t     EventType
+	names FieldNames
+	codec *goavro.Codec
+}
+
+func newAvroDecoder(t EventType, names FieldNames) (*avroDecoder, error) {
+	schema, err := schemaFor(t)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := goavro.NewCodec(schema)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s schema: %w", t, err)
+	}
+	for _, f := range []string{names.ID, names.Entity, names.Time} {
+		if !schemaHasField(codec, f) {
+			return nil, fmt.Errorf("the %s Avro schema has no field %q (check EVENT_ID_FIELD, ENTITY_FIELD, EVENT_TIME_FIELD)", t, f)
+		}
+	}
+	return &avroDecoder{t: t, names: names, codec: codec}, nil
+}
+
+// schemaHasField reports whether the record schema declares a field.
+func schemaHasField(c *goavro.Codec, name string) bool {
+	fields, _ := recordFields(c)
+	for _, f := range fields {
+		if f.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *avroDecoder) Decode(value []byte, ev *Event) error {
+	ev.Reset()
+	native, rest, err := d.codec.NativeFromBinary(value)
+	if err != nil {
+		return fmt.Errorf("%w: avro: %v", ErrMalformed, err)
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%w: avro: %d trailing bytes after the record", ErrMalformed, len(rest))
+	}
+	rec, ok := native.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%w: avro: not a record", ErrMalformed)
+	}
+	for name, v := range rec {
+		ev.Fields = append(ev.Fields, Field{Name: name, Value: avroValue(v)})
+	}
+	return finish(ev, d.t, d.names)
+}
+
+// avroValue maps goavro's native form to a Value; unions arrive as a map
+// with one key (the branch type name).
+func avroValue(v any) Value {
+	switch x := v.(type) {
+	case nil:
+		return Value{Kind: Null}
+	case map[string]any:
+		if len(x) == 1 {
+			for _, inner := range x {
+				if _, nested := inner.(map[string]any); !nested {
+					return avroValue(inner)
+				}
+			}
+		}
+		return Value{Kind: Other}
+	case float64:
+		return NumberValue(x)
+	case float32:
+		return NumberValue(float64(x))
+	case int32:
+		return NumberValue(float64(x))
+	case int64:
+		return NumberValue(float64(x))
+	case int:
+		return NumberValue(float64(x))
+	case string:
+		return StringValue(x)
+	case bool:
+		return BoolValue(x)
+	case time.Time:
+		return NumberValue(float64(x.UnixMilli()))
+	}
+	return Value{Kind: Other}
+}

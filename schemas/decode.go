@@ -1,0 +1,85 @@
+package schemas
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the decoders; a decode error wraps one of them.
+var (
+	// ErrMalformed means the value bytes are not a record of the encoding
+	// (garbage, truncated Avro, invalid JSON, not an object).
+	ErrMalformed = errors.New("malformed record")
+	// ErrIdentity means the record decoded but lacks a usable event id,
+	// entity or event time.
+	ErrIdentity = errors.New("record has no usable identity")
+)
+
+// FieldNames are the names of the id, entity and time fields of the input
+// events (EVENT_ID_FIELD, ENTITY_FIELD, EVENT_TIME_FIELD).
+type FieldNames struct {
+	ID     string
+	Entity string
+	Time   string
+}
+
+// DefaultFieldNames are the names used by the embedded schemas.
+var DefaultFieldNames = FieldNames{ID: "event_id", Entity: "customer_id", Time: "event_time"}
+
+// Decoder turns a Kafka record value into an Event.
+//
+// Decode resets ev, fills it and returns nil, or returns an error wrapping
+// ErrMalformed or ErrIdentity that says what is wrong; ev is then undefined.
+// Strings in ev never alias value, so value may be reused after Decode
+// returns. Implementations are safe for concurrent use.
+type Decoder interface {
+	Decode(value []byte, ev *Event) error
+}
+
+// NewDecoder returns the decoder of an encoding for one event kind.
+func NewDecoder(enc Encoding, t EventType, names FieldNames) (Decoder, error) {
+	if names.ID == "" || names.Entity == "" || names.Time == "" {
+		return nil, fmt.Errorf("id, entity and time field names must all be set: %+v", names)
+	}
+	switch enc {
+	case JSON:
+		return jsonDecoder{t: t, names: names}, nil
+	case Avro:
+		return newAvroDecoder(t, names)
+	}
+	return nil, fmt.Errorf("no decoder for encoding %q", enc)
+}
+
+// finish takes the identity fields out of a filled event.
+func finish(ev *Event, t EventType, names FieldNames) error {
+	ev.Type = t
+	v, ok := ev.Field(names.ID)
+	if ev.ID, ok = idString(v); !ok {
+		return fmt.Errorf("%w: event id field %q is %s", ErrIdentity, names.ID, describe(v, ok))
+	}
+	v, ok = ev.Field(names.Entity)
+	if ev.Entity, ok = idString(v); !ok {
+		return fmt.Errorf("%w: entity field %q is %s", ErrIdentity, names.Entity, describe(v, ok))
+	}
+	v, ok = ev.Field(names.Time)
+	if ev.Time, ok = TimeOf(v); !ok {
+		return fmt.Errorf("%w: event time field %q is %s", ErrIdentity, names.Time, describe(v, ok))
+	}
+	// Normalise the time field to epoch milliseconds so that features
+	// derived from it do not depend on the encoding.
+	ev.set(names.Time, NumberValue(float64(ev.Time.UnixMilli())))
+	return nil
+}
+
+// describe says what an unusable identity value was, for error messages.
+func describe(v Value, present bool) string {
+	switch {
+	case !present && v.Kind == Null:
+		return "absent or empty"
+	case v.Kind == String:
+		return fmt.Sprintf("not usable (%q)", v.Str)
+	case v.Kind == Number:
+		return fmt.Sprintf("not usable (%v)", v.Num)
+	}
+	return "not usable (" + v.Kind.String() + ")"
+}

@@ -1,0 +1,186 @@
+package schemas
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestJSONDecode(t *testing.T) {
+	d, err := NewDecoder(JSON, Transaction, DefaultFieldNames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		in      string
+		wantErr error
+		check   func(t *testing.T, ev *Event)
+	}{
+		{name: "full", in: `{"event_id":"e1","customer_id":"c1","event_time":"2026-01-02T03:04:05.678Z","amount":12.5,"channel":"web","card_present":false,"extra":{"x":1}}`,
+			check: func(t *testing.T, ev *Event) {
+				if ev.ID != "e1" || ev.Entity != "c1" || ev.Type != Transaction {
+					t.Errorf("identity = %q %q %q", ev.ID, ev.Entity, ev.Type)
+				}
+				if want := time.Date(2026, 1, 2, 3, 4, 5, 678e6, time.UTC); !ev.Time.Equal(want) {
+					t.Errorf("time = %v, want %v", ev.Time, want)
+				}
+				if v, _ := ev.Field("amount"); v != NumberValue(12.5) {
+					t.Errorf("amount = %+v", v)
+				}
+				if v, _ := ev.Field("card_present"); v != BoolValue(false) {
+					t.Errorf("card_present = %+v", v)
+				}
+				if v, _ := ev.Field("extra"); v.Kind != Other {
+					t.Errorf("extra = %+v", v)
+				}
+			}},
+		{name: "epoch millis and numeric ids", in: `{"event_id":17,"customer_id":42,"event_time":1767323045678}`,
+			check: func(t *testing.T, ev *Event) {
+				if ev.ID != "17" || ev.Entity != "42" || ev.Time.UnixMilli() != 1767323045678 {
+					t.Errorf("got %q %q %v", ev.ID, ev.Entity, ev.Time)
+				}
+			}},
+		{name: "null and overflow kept for the feature stage", in: `{"event_id":"e","customer_id":"c","event_time":0,"amount":null,"big":1e999}`,
+			check: func(t *testing.T, ev *Event) {
+				if v, ok := ev.Field("amount"); !ok || v.Kind != Null {
+					t.Errorf("amount = %+v %v", v, ok)
+				}
+				if v, _ := ev.Field("big"); !math.IsInf(v.Num, 1) {
+					t.Errorf("big = %+v", v)
+				}
+			}},
+		{name: "garbage", in: `not json`, wantErr: ErrMalformed},
+		{name: "array", in: `[1,2]`, wantErr: ErrMalformed},
+		{name: "null document", in: `null`, wantErr: ErrMalformed},
+		{name: "truncated", in: `{"event_id":"e"`, wantErr: ErrMalformed},
+		{name: "no entity", in: `{"event_id":"e","event_time":0}`, wantErr: ErrIdentity},
+		{name: "empty id", in: `{"event_id":"","customer_id":"c","event_time":0}`, wantErr: ErrIdentity},
+		{name: "fractional id", in: `{"event_id":1.5,"customer_id":"c","event_time":0}`, wantErr: ErrIdentity},
+		{name: "bad time", in: `{"event_id":"e","customer_id":"c","event_time":"yesterday"}`, wantErr: ErrIdentity},
+		{name: "no time", in: `{"event_id":"e","customer_id":"c"}`, wantErr: ErrIdentity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev Event
+			err := d.Decode([]byte(tt.in), &ev)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, &ev)
+			}
+		})
+	}
+}
+
+func TestCustomFieldNames(t *testing.T) {
+	names := FieldNames{ID: "txn_id", Entity: "account", Time: "ts"}
+	d, err := NewDecoder(JSON, Activity, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev Event
+	if err := d.Decode([]byte(`{"txn_id":"t","account":"a","ts":5}`), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID != "t" || ev.Entity != "a" || ev.Time.UnixMilli() != 5 || ev.Type != Activity {
+		t.Fatalf("got %+v", ev)
+	}
+	if _, err := NewDecoder(Avro, Activity, names); err == nil {
+		t.Fatal("avro decoder accepted field names its schema lacks")
+	}
+}
+
+func sampleEvent() *Event {
+	return &Event{Fields: []Field{
+		{"event_id", StringValue("e-1")},
+		{"customer_id", StringValue("c-9")},
+		{"event_time", NumberValue(1767323045678)},
+		{"amount", NumberValue(99.5)},
+		{"channel", StringValue("web")},
+		{"card_present", BoolValue(true)},
+	}}
+}
+
+func TestEventRoundTrip(t *testing.T) {
+	for _, enc := range []Encoding{Avro, JSON} {
+		t.Run(string(enc), func(t *testing.T) {
+			e, err := NewEventEncoder(enc, Transaction, DefaultFieldNames)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := e.Append(nil, sampleEvent())
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _ := NewDecoder(enc, Transaction, DefaultFieldNames)
+			var ev Event
+			if err := d.Decode(b, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.ID != "e-1" || ev.Entity != "c-9" || ev.Time.UnixMilli() != 1767323045678 {
+				t.Errorf("identity %+v", ev)
+			}
+			for _, f := range sampleEvent().Fields {
+				if got, _ := ev.Field(f.Name); got != f.Value {
+					t.Errorf("%s = %+v, want %+v", f.Name, got, f.Value)
+				}
+			}
+			if enc == Avro { // absent optional fields decode as null
+				if v, ok := ev.Field("country"); !ok || v.Kind != Null {
+					t.Errorf("country = %+v %v", v, ok)
+				}
+			}
+		})
+	}
+}
+
+func TestAvroRejectsTruncatedAndTrailing(t *testing.T) {
+	e, _ := NewEventEncoder(Avro, Transaction, DefaultFieldNames)
+	b, err := e.Append(nil, sampleEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := NewDecoder(Avro, Transaction, DefaultFieldNames)
+	var ev Event
+	for _, in := range [][]byte{b[:len(b)-3], append(append([]byte{}, b...), 0, 1), {0xff, 0xff, 0xff}, nil} {
+		if err := d.Decode(in, &ev); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Decode(% x) err = %v, want ErrMalformed", in, err)
+		}
+	}
+}
+
+func TestPredictionRoundTrip(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+	in := Prediction{EventID: "e", EntityID: "c", EventType: "transaction", Score: 0.25, Label: 0,
+		RiskSegment: "Low", ModelName: "m", ModelVersion: "v1", EventTime: Millis(now), ScoredAt: Millis(now),
+		Source: Source{Topic: "t", Partition: 3, Offset: 99}, Scores: []float64{0.25, 0.7, 0.05}}
+	for _, enc := range []Encoding{Avro, JSON} {
+		t.Run(string(enc), func(t *testing.T) {
+			e, _ := NewPredictionEncoder(enc)
+			d, _ := NewPredictionDecoder(enc)
+			b, err := e.Append(nil, &in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := d.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := in
+			want.EventTime = Millis(now.Truncate(time.Millisecond))
+			want.ScoredAt = want.EventTime
+			if !time.Time(out.EventTime).Equal(time.Time(want.EventTime)) || out.Source != want.Source ||
+				out.Score != want.Score || len(out.Scores) != 3 || out.Scores[1] != 0.7 || out.ModelVersion != "v1" {
+				t.Errorf("round trip: got %+v, want %+v", out, want)
+			}
+		})
+	}
+	b, _ := jsonPrediction{}.Append(nil, &in)
+	if want := `"event_time":"2026-11-27T10:00:00.123Z"`; !strings.Contains(string(b), want) {
+		t.Errorf("json %s lacks %s", b, want)
+	}
+}

@@ -1,0 +1,228 @@
+package scoring
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/streamscore/streamscore/schemas"
+)
+
+// Transforms a features file may name.
+const (
+	TransformNone      = ""
+	TransformHourOfDay = "hour_of_day" // UTC hour 0–23 of a time (epoch ms or RFC 3339)
+	TransformDayOfWeek = "day_of_week" // UTC weekday, 0 = Monday … 6 = Sunday
+	TransformLog1p     = "log1p"       // ln(1+x); x must be > -1
+	TransformBool      = "bool"        // boolean (or number: non-zero = 1) to 0/1
+	TransformOneHot    = "one_hot"     // 1 when the string equals Value, else 0
+)
+
+// FeatureSpec is one model input in a features file. In YAML it is either a
+// plain name or a mapping {name, from, transform, value, default}.
+type FeatureSpec struct {
+	Name      string   `yaml:"name"`
+	From      string   `yaml:"from"`      // event field; default Name
+	Transform string   `yaml:"transform"` // one of the Transform constants
+	Value     string   `yaml:"value"`     // the category of one_hot
+	Default   *float64 `yaml:"default"`   // used when the field is absent or null
+}
+
+// UnmarshalYAML accepts a plain name as well as a mapping.
+func (s *FeatureSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		s.Name = n.Value
+		return nil
+	}
+	type plain FeatureSpec
+	return n.Decode((*plain)(s))
+}
+
+// FeatureFile is the YAML document of FEATURES_PATH / --features.
+type FeatureFile struct {
+	Features []FeatureSpec `yaml:"features"`
+}
+
+// ReadFeatureFile parses a features file.
+func ReadFeatureFile(path string) ([]FeatureSpec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read features file: %w", err)
+	}
+	return ParseFeatures(b)
+}
+
+// ParseFeatures parses the YAML of a features file.
+func ParseFeatures(b []byte) ([]FeatureSpec, error) {
+	var f FeatureFile
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("parse features file: %w", err)
+	}
+	if len(f.Features) == 0 {
+		return nil, errors.New("features file lists no features (want features: [...])")
+	}
+	return f.Features, nil
+}
+
+// ErrFeature is wrapped by every per-record extraction error.
+var ErrFeature = errors.New("feature error")
+
+type column struct {
+	name, from string
+	transform  string
+	value      string
+	def        float32
+	hasDef     bool
+}
+
+// Plan is compiled feature code: it fills one model input row from an event.
+// A Plan is immutable and safe for concurrent use.
+type Plan struct {
+	cols []column
+}
+
+// Compile builds the plan of a model. Without specs, model feature f is
+// event field f. With specs, they must list the model's inputs in order: as
+// many as the model has, with the same names when the model names them.
+func Compile(modelFeatures []string, specs []FeatureSpec) (*Plan, error) {
+	if specs == nil {
+		specs = make([]FeatureSpec, len(modelFeatures))
+		for i, f := range modelFeatures {
+			specs[i] = FeatureSpec{Name: f}
+		}
+	}
+	if len(specs) != len(modelFeatures) {
+		return nil, fmt.Errorf("features file lists %d features, the model has %d inputs %v", len(specs), len(modelFeatures), modelFeatures)
+	}
+	p := &Plan{cols: make([]column, len(specs))}
+	for i, s := range specs {
+		if s.Name == "" {
+			return nil, fmt.Errorf("feature %d has no name", i)
+		}
+		if modelFeatures[i] != "" && modelFeatures[i] != s.Name {
+			return nil, fmt.Errorf("feature %d is %q in the features file but %q in the model", i, s.Name, modelFeatures[i])
+		}
+		c := column{name: s.Name, from: s.From, transform: s.Transform, value: s.Value}
+		if c.from == "" {
+			c.from = s.Name
+		}
+		switch s.Transform {
+		case TransformNone, TransformHourOfDay, TransformDayOfWeek, TransformLog1p, TransformBool:
+			if s.Value != "" {
+				return nil, fmt.Errorf("feature %q: value is only for one_hot", s.Name)
+			}
+		case TransformOneHot:
+			if s.Value == "" {
+				return nil, fmt.Errorf("feature %q: one_hot needs a value", s.Name)
+			}
+		default:
+			return nil, fmt.Errorf("feature %q: unknown transform %q (want hour_of_day, day_of_week, log1p, bool or one_hot)", s.Name, s.Transform)
+		}
+		if s.Default != nil {
+			if math.IsNaN(*s.Default) || math.IsInf(*s.Default, 0) {
+				return nil, fmt.Errorf("feature %q: default must be finite", s.Name)
+			}
+			c.def, c.hasDef = float32(*s.Default), true
+		}
+		p.cols[i] = c
+	}
+	return p, nil
+}
+
+// Names are the model input names in order.
+func (p *Plan) Names() []string {
+	out := make([]string, len(p.cols))
+	for i, c := range p.cols {
+		out[i] = c.name
+	}
+	return out
+}
+
+// Len is the number of inputs a row has.
+func (p *Plan) Len() int { return len(p.cols) }
+
+// Extract fills row (len Len()) from ev. An absent or null field is its
+// default, or NaN (missing). A field of the wrong type or a non-finite number
+// is an error wrapping ErrFeature that names the feature; row is then
+// partially written and must not be scored.
+func (p *Plan) Extract(ev *schemas.Event, row []float32) error {
+	if len(row) != len(p.cols) {
+		return fmt.Errorf("%w: row has %d slots, plan has %d features", ErrShape, len(row), len(p.cols))
+	}
+	for i := range p.cols {
+		c := &p.cols[i]
+		v, _ := ev.Field(c.from)
+		if v.Kind == schemas.Null {
+			if c.hasDef {
+				row[i] = c.def
+			} else {
+				row[i] = float32(math.NaN())
+			}
+			continue
+		}
+		x, err := c.apply(v)
+		if err != nil {
+			return fmt.Errorf("%w: feature %q (field %q): %v", ErrFeature, c.name, c.from, err)
+		}
+		row[i] = x
+	}
+	return nil
+}
+
+func (c *column) apply(v schemas.Value) (float32, error) {
+	switch c.transform {
+	case TransformOneHot:
+		if v.Kind != schemas.String {
+			return 0, fmt.Errorf("one_hot wants a string, got %s", v.Kind)
+		}
+		if v.Str == c.value {
+			return 1, nil
+		}
+		return 0, nil
+	case TransformBool:
+		switch v.Kind {
+		case schemas.Bool:
+			return float32(v.Num), nil
+		case schemas.Number:
+			if math.IsNaN(v.Num) {
+				return 0, errors.New("NaN is not a boolean")
+			}
+			if v.Num != 0 {
+				return 1, nil
+			}
+			return 0, nil
+		}
+		return 0, fmt.Errorf("want a boolean, got %s", v.Kind)
+	case TransformHourOfDay, TransformDayOfWeek:
+		t, ok := schemas.TimeOf(v)
+		if !ok {
+			return 0, fmt.Errorf("want a time (epoch ms or RFC 3339), got %s", v.Kind)
+		}
+		if c.transform == TransformHourOfDay {
+			return float32(t.Hour()), nil
+		}
+		return float32((t.Weekday() + 6) % 7), nil // Monday = 0
+	}
+	var x float64
+	switch v.Kind {
+	case schemas.Number:
+		x = v.Num
+	case schemas.Bool:
+		x = v.Num
+	default:
+		return 0, fmt.Errorf("want a number, got %s", v.Kind)
+	}
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0, fmt.Errorf("non-finite number %v", x)
+	}
+	if c.transform == TransformLog1p {
+		if x <= -1 {
+			return 0, fmt.Errorf("log1p needs a value > -1, got %v", x)
+		}
+		x = math.Log1p(x)
+	}
+	return float32(x), nil
+}

@@ -1,0 +1,82 @@
+package scoring
+
+import (
+	"errors"
+	"fmt"
+)
+
+// OutputKind says how to read a model's output row.
+type OutputKind int
+
+// Output kinds.
+const (
+	// Binary models output one value per row: P(class 1).
+	Binary OutputKind = iota
+	// MultiClass models output one probability per class per row.
+	MultiClass
+	// Regression models (and raw margins) output one value per row.
+	Regression
+)
+
+func (k OutputKind) String() string {
+	switch k {
+	case Binary:
+		return "binary"
+	case MultiClass:
+		return "multiclass"
+	case Regression:
+		return "regression"
+	}
+	return fmt.Sprintf("OutputKind(%d)", int(k))
+}
+
+// Info describes a loaded model.
+type Info struct {
+	Name    string // MODEL_NAME, or the file name without extension
+	Version string // stable: from the file's content unless the file names one
+	Format  string // "xgboost-json", "xgboost-ubjson", ...
+	// Features are the model's input names in input order. A format without
+	// names (XGBoost trained without them) reports its own defaults f0, f1, ….
+	Features []string
+	Output   OutputKind
+	// Classes is the number of classes of a classifier (2 for Binary) and 1
+	// for Regression.
+	Classes int
+}
+
+// Outputs is the number of output values per row.
+func (i Info) Outputs() int {
+	if i.Output == MultiClass {
+		return i.Classes
+	}
+	return 1
+}
+
+// ErrShape is returned by Predict when the slices do not fit the model.
+var ErrShape = errors.New("batch shape does not fit the model")
+
+// Model is a loaded, immutable model.
+//
+// Predict scores a dense row-major batch: x holds n rows of
+// len(Info().Features) float32 values (NaN = missing) and out receives n rows
+// of Info().Outputs() values; n is len(x)/len(Features) and out must have
+// exactly n*Outputs() elements, else Predict returns an error wrapping
+// ErrShape and writes nothing. The caller owns both slices; Predict keeps
+// neither and does not allocate per row. A Model is safe for concurrent use.
+type Model interface {
+	Info() Info
+	Predict(x []float32, out []float32) error
+}
+
+// CheckShape validates a Predict call for evaluators and returns n.
+func CheckShape(info Info, x, out []float32) (int, error) {
+	nf := len(info.Features)
+	if nf == 0 || len(x)%nf != 0 {
+		return 0, fmt.Errorf("%w: %d inputs is not a whole number of rows of %d features", ErrShape, len(x), nf)
+	}
+	n := len(x) / nf
+	if len(out) != n*info.Outputs() {
+		return 0, fmt.Errorf("%w: %d rows need %d outputs, got %d", ErrShape, n, n*info.Outputs(), len(out))
+	}
+	return n, nil
+}

@@ -1,0 +1,150 @@
+package scoring
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/streamscore/streamscore/schemas"
+)
+
+// Scorer is a model together with its compiled feature plan and policy:
+// the unit that is swapped in on reload, so that a model never runs with
+// another model's features. A Scorer is immutable and safe for concurrent use.
+type Scorer struct {
+	model  Model
+	info   Info
+	plan   *Plan
+	policy Policy
+}
+
+// NewScorer compiles the feature plan of m (specs may be nil: see Compile).
+func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	info := m.Info()
+	plan, err := Compile(info.Features, specs)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", info.Name, err)
+	}
+	return &Scorer{model: m, info: info, plan: plan, policy: policy}, nil
+}
+
+// Info describes the model.
+func (s *Scorer) Info() Info { return s.info }
+
+// Plan is the compiled feature code.
+func (s *Scorer) Plan() *Plan { return s.plan }
+
+// Policy is the threshold and bands applied to outputs.
+func (s *Scorer) Policy() Policy { return s.policy }
+
+// Model is the evaluator.
+func (s *Scorer) Model() Model { return s.model }
+
+// Result is the outcome of one event of a batch: either Err is nil and
+// Decision (and Probs for a multi-class model) hold the prediction, or Err
+// says why the event cannot be scored and Stage names where it failed.
+type Result struct {
+	Decision
+	// Probs aliases the batch's output buffer: every class probability of a
+	// multi-class model, nil otherwise. Valid until the Batch is reused.
+	Probs []float32
+	Err   error
+	Stage string // "features" or "score" when Err is set
+}
+
+// Batch is reusable scratch space for Score. It grows to the largest batch
+// it has seen and then allocates nothing. A Batch is not safe for
+// concurrent use; use one per goroutine.
+type Batch struct {
+	Results []Result
+	x, out  []float32
+	rows    []int // index of the event of each dense row
+}
+
+// Score extracts features for every event, scores the events whose features
+// are valid in one dense call, and fills b.Results (one per event, in order).
+// A feature error fails only its own event.
+func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
+	nf, no := s.plan.Len(), s.info.Outputs()
+	b.Results = grow(b.Results, len(events))
+	b.x = grow(b.x, len(events)*nf)
+	b.rows = b.rows[:0]
+	for i, ev := range events {
+		b.Results[i] = Result{}
+		row := b.x[len(b.rows)*nf : (len(b.rows)+1)*nf]
+		if err := s.plan.Extract(ev, row); err != nil {
+			b.Results[i] = Result{Err: err, Stage: "features"}
+			continue
+		}
+		b.rows = append(b.rows, i)
+	}
+	n := len(b.rows)
+	b.out = grow(b.out, n*no)
+	if n == 0 {
+		return
+	}
+	if err := s.model.Predict(b.x[:n*nf], b.out[:n*no]); err != nil {
+		for _, i := range b.rows {
+			b.Results[i] = Result{Err: fmt.Errorf("model %s: %w", s.info.Name, err), Stage: "score"}
+		}
+		return
+	}
+	for r, i := range b.rows {
+		out := b.out[r*no : (r+1)*no]
+		b.Results[i].Decision = s.policy.Decide(s.info.Output, out)
+		if s.info.Output == MultiClass {
+			b.Results[i].Probs = out
+		}
+	}
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// Current holds the scorer in service; the pipeline reads it at the start
+// of every batch, so a swap takes effect between batches. Safe for
+// concurrent use.
+type Current struct{ p atomic.Pointer[Scorer] }
+
+// NewCurrent returns a Current serving s.
+func NewCurrent(s *Scorer) *Current {
+	c := &Current{}
+	c.p.Store(s)
+	return c
+}
+
+// Load returns the scorer in service.
+func (c *Current) Load() *Scorer { return c.p.Load() }
+
+// Swap puts s in service and returns the previous scorer.
+func (c *Current) Swap(s *Scorer) *Scorer { return c.p.Swap(s) }
+
+// Prediction builds the published prediction of a scored event.
+func (s *Scorer) Prediction(ev *schemas.Event, r *Result, src schemas.Source, scoredAt schemas.Millis) schemas.Prediction {
+	p := schemas.Prediction{
+		EventID:      ev.ID,
+		EntityID:     ev.Entity,
+		EventType:    string(ev.Type),
+		Score:        r.Score,
+		Label:        r.Label,
+		RiskSegment:  r.Segment,
+		ModelName:    s.info.Name,
+		ModelVersion: s.info.Version,
+		EventTime:    schemas.Millis(ev.Time),
+		ScoredAt:     scoredAt,
+		Source:       src,
+	}
+	if r.Probs != nil {
+		p.Scores = make([]float64, len(r.Probs))
+		for k, v := range r.Probs {
+			p.Scores[k] = float64(v)
+		}
+	}
+	return p
+}

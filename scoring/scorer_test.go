@@ -1,0 +1,81 @@
+package scoring
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/streamscore/streamscore/schemas"
+)
+
+// sumModel is a test double: a "multi-class" model whose class scores are
+// x0 and x1, failing when told to.
+type sumModel struct {
+	kind OutputKind
+	fail bool
+}
+
+func (m sumModel) Info() Info {
+	c := 2
+	if m.kind == MultiClass {
+		c = 3
+	}
+	return Info{Name: "sum", Version: "v", Features: []string{"a", "b"}, Output: m.kind, Classes: c}
+}
+
+func (m sumModel) Predict(x, out []float32) error {
+	n, err := CheckShape(m.Info(), x, out)
+	if err != nil {
+		return err
+	}
+	if m.fail {
+		return errors.New("boom")
+	}
+	k := m.Info().Outputs()
+	for r := 0; r < n; r++ {
+		for c := 0; c < k; c++ {
+			out[r*k+c] = x[r*2] * float32(c+1) / 10
+		}
+	}
+	return nil
+}
+
+func TestScorerReportsPerRecord(t *testing.T) {
+	s, err := NewScorer(sumModel{kind: Binary}, nil, DefaultPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := []*schemas.Event{
+		event(f("a", schemas.NumberValue(7))),
+		event(f("a", schemas.StringValue("x"))),
+		event(f("a", schemas.NumberValue(2))),
+	}
+	var b Batch
+	s.Score(evs, &b)
+	if len(b.Results) != 3 || b.Results[1].Stage != "features" || !errors.Is(b.Results[1].Err, ErrFeature) {
+		t.Fatalf("results = %+v", b.Results)
+	}
+	if b.Results[0].Score != float64(float32(0.7)) || b.Results[0].Label != 1 || b.Results[2].Score != float64(float32(0.2)) {
+		t.Errorf("results = %+v", b.Results)
+	}
+	good := []*schemas.Event{evs[0], evs[2], evs[0]}
+	if allocs := testing.AllocsPerRun(20, func() { s.Score(good, &b) }); allocs != 0 {
+		t.Errorf("Score allocates %v per batch", allocs)
+	}
+
+	s, _ = NewScorer(sumModel{kind: MultiClass}, nil, DefaultPolicy)
+	s.Score(evs[:1], &b)
+	if r := b.Results[0]; len(r.Probs) != 3 || r.Label != 2 || r.Score != float64(float32(2.1)) {
+		t.Errorf("multiclass = %+v", r)
+	}
+	p := s.Prediction(&schemas.Event{ID: "e", Entity: "c", Type: schemas.Transaction}, &b.Results[0], schemas.Source{Topic: "t"}, schemas.Millis{})
+	if len(p.Scores) != 3 || p.ModelName != "sum" || p.EntityID != "c" {
+		t.Errorf("prediction = %+v", p)
+	}
+
+	s, _ = NewScorer(sumModel{kind: Binary, fail: true}, nil, DefaultPolicy)
+	s.Score(evs, &b)
+	if b.Results[0].Stage != "score" || !strings.Contains(b.Results[0].Err.Error(), "boom") || b.Results[1].Stage != "features" {
+		t.Errorf("model failure: %+v", b.Results)
+	}
+}
