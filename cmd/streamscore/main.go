@@ -1,0 +1,121 @@
+// Command streamscore scores Kafka event streams with a trained model.
+//
+//	streamscore run       the service, configured by environment variables
+//	streamscore demo      embedded broker + synthetic events + bundled model
+//	streamscore version   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+const usage = `usage: streamscore <command> [flags]
+
+commands:
+  run       score the input topics until stopped (configured by environment variables; see README)
+  demo      start an embedded broker on 127.0.0.1:9092, produce synthetic events and score them
+  version   print the version
+`
+
+func main() {
+	os.Exit(mainErr(os.Args[1:]))
+}
+
+// exit codes
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func mainErr(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return exitUsage
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	var err error
+	switch args[0] {
+	case "run":
+		err = runCmd(ctx, args[1:])
+	case "demo":
+		err = demoCmd(ctx, args[1:])
+	case "version", "--version", "-version":
+		fmt.Println("streamscore", versionString())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return exitOK
+	default:
+		fmt.Fprintf(os.Stderr, "streamscore: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "streamscore %s: %v\n", args[0], err)
+		return exitUsage
+	default:
+		fmt.Fprintf(os.Stderr, "streamscore %s: %v\n", args[0], err)
+		return exitFailure
+	}
+}
+
+// usageError marks errors in flags or configuration (exit code 2).
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		fmt.Fprintln(os.Stderr, "streamscore: second signal, exiting at once")
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", ""
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "-dirty"
+				}
+			}
+		}
+		if rev != "" {
+			return rev[:min(12, len(rev))] + dirty
+		}
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+	}
+	return "dev"
+}

@@ -1,0 +1,234 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Options configure a Group.
+type Options struct {
+	Topics     []string
+	Group      string
+	InstanceID string // static membership when set
+	// StartAtEnd starts a group with no committed offset at the end of the
+	// partitions (START_OFFSET=latest) instead of the start.
+	StartAtEnd bool
+	// RevokeTimeout bounds how long a revoke waits for the acks of the
+	// revoked partitions before committing what is acknowledged; keep it
+	// below the rebalance timeout.
+	RevokeTimeout time.Duration
+	// Conn are the connection options (brokers, TLS, SASL, client id).
+	Conn []kgo.Opt
+	// Extra options, for tests (metadata age, fetch sizes).
+	Extra  []kgo.Opt
+	Logger *slog.Logger
+
+	// OnRevoke is called when partitions are revoked (and on a clean leave),
+	// before their acks are awaited: the pipeline closes its open batch and
+	// hands its records to the producer. It runs while the pipeline is
+	// between polls (BlockRebalanceOnPoll) and must not call Poll.
+	OnRevoke func(ctx context.Context, tps []TopicPartition)
+	// OnLost is called when partitions are lost (session expired, fenced):
+	// nothing of them is committed.
+	OnLost func(tps []TopicPartition)
+}
+
+// Group is a consumer group member. Poll and AllowRebalance must be called
+// from one goroutine; Commit and Tracker are safe for concurrent use.
+type Group struct {
+	cl       *kgo.Client
+	tracker  *Tracker
+	opts     Options
+	log      *slog.Logger
+	commitMu sync.Mutex // orders commits with partition drops
+	assigned chan struct{}
+	once     sync.Once
+}
+
+// NewGroup creates the group client; it joins on the first Poll.
+func NewGroup(o Options) (*Group, error) {
+	if len(o.Topics) == 0 || o.Group == "" {
+		return nil, errors.New("consumer: topics and group are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.RevokeTimeout <= 0 {
+		o.RevokeTimeout = 20 * time.Second
+	}
+	g := &Group{tracker: NewTracker(), opts: o, log: o.Logger, assigned: make(chan struct{})}
+	start := kgo.NewOffset().AtStart()
+	if o.StartAtEnd {
+		start = kgo.NewOffset().AtEnd()
+	}
+	opts := append([]kgo.Opt{}, o.Conn...)
+	opts = append(opts,
+		kgo.ConsumerGroup(o.Group),
+		kgo.ConsumeTopics(o.Topics...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(start),
+		kgo.OnPartitionsAssigned(g.onAssigned),
+		kgo.OnPartitionsRevoked(g.onRevoked),
+		kgo.OnPartitionsLost(g.onLost),
+	)
+	if o.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(o.InstanceID))
+	}
+	opts = append(opts, o.Extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("consumer client: %w", err)
+	}
+	g.cl = cl
+	return g, nil
+}
+
+// Tracker is the group's offset tracker.
+func (g *Group) Tracker() *Tracker { return g.tracker }
+
+// Client is the underlying franz-go client (for metadata and lag queries).
+func (g *Group) Client() *kgo.Client { return g.cl }
+
+// Assigned is closed once the first partitions are assigned.
+func (g *Group) Assigned() <-chan struct{} { return g.assigned }
+
+func toTPs(m map[string][]int32) []TopicPartition {
+	var out []TopicPartition
+	for t, ps := range m {
+		for _, p := range ps {
+			out = append(out, TopicPartition{t, p})
+		}
+	}
+	return out
+}
+
+func (g *Group) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	tps := toTPs(m)
+	g.tracker.Assign(tps...)
+	g.log.Info("partitions assigned", "partitions", len(tps), "assigned", m)
+	g.once.Do(func() { close(g.assigned) })
+}
+
+func (g *Group) onRevoked(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+	tps := toTPs(m)
+	if len(tps) == 0 {
+		return
+	}
+	if g.opts.OnRevoke != nil {
+		g.opts.OnRevoke(ctx, tps)
+	}
+	wctx, cancel := context.WithTimeout(ctx, g.opts.RevokeTimeout)
+	err := g.tracker.Wait(wctx, tps...)
+	cancel()
+	if err != nil {
+		g.log.Warn("revoke: not every record of the revoked partitions was acknowledged in time; committing the acknowledged prefix",
+			"partitions", m, "in_flight", g.tracker.InFlight(tps...), "timeout", g.opts.RevokeTimeout)
+	}
+	g.commitMu.Lock()
+	defer g.commitMu.Unlock()
+	if err := g.commitLocked(ctx, tps); err != nil {
+		g.log.Warn("revoke: commit failed", "partitions", m, "err", err)
+	}
+	g.tracker.Drop(tps...)
+	g.log.Info("partitions revoked", "partitions", len(tps), "revoked", m)
+}
+
+func (g *Group) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	tps := toTPs(m)
+	g.commitMu.Lock()
+	g.tracker.Drop(tps...)
+	g.commitMu.Unlock()
+	if g.opts.OnLost != nil {
+		g.opts.OnLost(tps)
+	}
+	g.log.Warn("partitions lost; nothing of them is committed", "lost", m)
+}
+
+// Poll returns the next records of owned partitions, tracked in the offset
+// tracker in order, with their tokens. It blocks until records arrive or ctx
+// ends (then it returns no records and no error). Fetch errors that the
+// client retries are logged; a closed client returns kgo.ErrClientClosed.
+// After Poll returns, no rebalance runs until AllowRebalance is called.
+func (g *Group) Poll(ctx context.Context, max int) ([]*kgo.Record, []Token, error) {
+	fs := g.cl.PollRecords(ctx, max)
+	if fs.IsClientClosed() {
+		return nil, nil, kgo.ErrClientClosed
+	}
+	fs.EachError(func(t string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		g.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+	})
+	recs := fs.Records()
+	toks := make([]Token, 0, len(recs))
+	kept := recs[:0]
+	for _, r := range recs {
+		tok, ok := g.tracker.Track(TopicPartition{r.Topic, r.Partition}, r.Offset, r.LeaderEpoch)
+		if !ok { // cannot happen with BlockRebalanceOnPoll; never process unowned records
+			continue
+		}
+		kept = append(kept, r)
+		toks = append(toks, tok)
+	}
+	return kept, toks, nil
+}
+
+// AllowRebalance lets a pending rebalance run (see Poll).
+func (g *Group) AllowRebalance() { g.cl.AllowRebalance() }
+
+// Commit commits every owned partition's acknowledged prefix.
+func (g *Group) Commit(ctx context.Context) error {
+	g.commitMu.Lock()
+	defer g.commitMu.Unlock()
+	return g.commitLocked(ctx, nil)
+}
+
+func (g *Group) commitLocked(ctx context.Context, only []TopicPartition) error {
+	c := g.tracker.Committable(only...)
+	if len(c) == 0 {
+		return nil
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for tp, cm := range c {
+		if offsets[tp.Topic] == nil {
+			offsets[tp.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: cm.LeaderEpoch, Offset: cm.Offset}
+	}
+	var errs []error
+	g.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				tp := TopicPartition{t.Topic, p.Partition}
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+					errs = append(errs, fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, e))
+					delete(c, tp)
+				}
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("commit offsets: %w", errors.Join(errs...))
+	}
+	g.tracker.Committed(c)
+	return nil
+}
+
+// Close leaves the group (a static member keeps its place) and closes the
+// client. Callers drain and commit first.
+func (g *Group) Close() { g.cl.Close() }

@@ -1,0 +1,151 @@
+package consumer
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+var tpA = TopicPartition{"t", 0}
+
+func offsets(c map[TopicPartition]Commit) map[TopicPartition]int64 {
+	out := map[TopicPartition]int64{}
+	for tp, cm := range c {
+		out[tp] = cm.Offset
+	}
+	return out
+}
+
+func TestTrackerCommitsOnlyContiguousAcks(t *testing.T) {
+	tr := NewTracker()
+	tr.Assign(tpA)
+	var toks []Token
+	for _, off := range []int64{10, 11, 13, 14} { // a gap (compaction, txn marker) at 12
+		tok, ok := tr.Track(tpA, off, 3)
+		if !ok {
+			t.Fatal("not owned")
+		}
+		toks = append(toks, tok)
+	}
+	steps := []struct {
+		ack  int
+		want int64 // -1: nothing committable
+	}{
+		{1, -1}, // 11 acked, 10 still pending
+		{3, -1}, // 14 acked
+		{0, 12}, // 10 and 11 done: commit 12
+		{2, 15}, // 13 done, 14 was done: commit 15
+	}
+	for _, s := range steps {
+		tr.Ack(toks[s.ack])
+		c := tr.Committable()
+		got, ok := c[tpA]
+		if s.want == -1 {
+			if ok {
+				t.Fatalf("after ack %d: committable %v", s.ack, got)
+			}
+			continue
+		}
+		if !ok || got.Offset != s.want || got.LeaderEpoch != 3 {
+			t.Fatalf("after ack %d: committable %+v, want %d", s.ack, c, s.want)
+		}
+		tr.Committed(c)
+		if again := tr.Committable(); len(again) != 0 {
+			t.Fatalf("committed offset offered again: %v", again)
+		}
+	}
+	if tr.InFlight() != 0 {
+		t.Errorf("in flight = %d", tr.InFlight())
+	}
+}
+
+func TestTrackerIgnoresStaleEpochs(t *testing.T) {
+	tr := NewTracker()
+	tr.Assign(tpA)
+	old, _ := tr.Track(tpA, 5, 0)
+	tr.Drop(tpA) // revoked
+	if _, ok := tr.Track(tpA, 6, 0); ok {
+		t.Fatal("tracked a record of a dropped partition")
+	}
+	tr.Ack(old)
+	if c := tr.Committable(); len(c) != 0 {
+		t.Fatalf("commit for a dropped partition: %v", c)
+	}
+	tr.Assign(tpA) // assigned back: a new epoch
+	fresh, _ := tr.Track(tpA, 5, 0)
+	c0 := tr.Committable()
+	tr.Ack(old) // late ack from the earlier assignment
+	if c := tr.Committable(); len(c) != 0 || len(c0) != 0 {
+		t.Fatalf("stale ack released an offset: %v", c)
+	}
+	tr.Ack(fresh)
+	c := tr.Committable()
+	if offsets(c)[tpA] != 6 {
+		t.Fatalf("committable = %v", c)
+	}
+	tr.Drop(tpA)
+	tr.Assign(tpA)
+	tr.Committed(c) // the commit result of the old epoch must not stick
+	tok, _ := tr.Track(tpA, 6, 0)
+	tr.Ack(tok)
+	if got := offsets(tr.Committable())[tpA]; got != 7 {
+		t.Fatalf("committable after reassign = %d", got)
+	}
+}
+
+func TestTrackerWait(t *testing.T) {
+	tr := NewTracker()
+	tpB := TopicPartition{"t", 1}
+	tr.Assign(tpA, tpB)
+	a, _ := tr.Track(tpA, 0, 0)
+	b, _ := tr.Track(tpB, 0, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := tr.Wait(ctx, tpA); err == nil {
+		t.Fatal("Wait returned with a record in flight")
+	}
+	done := make(chan error, 1)
+	go func() { done <- tr.Wait(context.Background(), tpA) }()
+	tr.Ack(b) // another partition: must not release the waiter
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned early: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	tr.Ack(a)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return after the ack")
+	}
+}
+
+func TestTrackerCompactsLongRuns(t *testing.T) {
+	tr := NewTracker()
+	tr.Assign(tpA)
+	first, _ := tr.Track(tpA, 0, 0)
+	var toks []Token
+	for off := int64(1); off < 5000; off++ {
+		tok, _ := tr.Track(tpA, off, 0)
+		toks = append(toks, tok)
+	}
+	for _, tok := range toks[:3000] {
+		tr.Ack(tok)
+	}
+	if c := tr.Committable(); len(c) != 0 {
+		t.Fatalf("committable with offset 0 pending: %v", c)
+	}
+	tr.Ack(first)
+	if got := offsets(tr.Committable())[tpA]; got != 3001 {
+		t.Fatalf("committable = %d, want 3001", got)
+	}
+	for _, tok := range toks[3000:] {
+		tr.Ack(tok)
+	}
+	if got := offsets(tr.Committable())[tpA]; got != 5000 || tr.InFlight() != 0 {
+		t.Fatalf("committable = %d, in flight %d", got, tr.InFlight())
+	}
+}

@@ -1,0 +1,303 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// Config is every setting of streamscore run (and of backfill, which reads
+// the same environment). The README's table lists them; keep both in step.
+type Config struct {
+	// Kafka
+	Brokers            []string      `env:"KAFKA_BROKERS" envDefault:"localhost:9092" envSeparator:","`
+	GroupID            string        `env:"KAFKA_GROUP_ID" envDefault:"streamscore"`
+	GroupInstanceID    string        `env:"KAFKA_GROUP_INSTANCE_ID"`
+	StartOffset        string        `env:"START_OFFSET" envDefault:"earliest"`
+	Compression        string        `env:"KAFKA_COMPRESSION" envDefault:"lz4"`
+	TransactionalID    string        `env:"KAFKA_TRANSACTIONAL_ID"`
+	TLSEnabled         bool          `env:"KAFKA_TLS_ENABLED" envDefault:"false"`
+	TLSCAFile          string        `env:"KAFKA_TLS_CA_FILE"`
+	TLSCertFile        string        `env:"KAFKA_TLS_CERT_FILE"`
+	TLSKeyFile         string        `env:"KAFKA_TLS_KEY_FILE"`
+	TLSServerName      string        `env:"KAFKA_TLS_SERVER_NAME"`
+	TLSInsecureSkip    bool          `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY" envDefault:"false"`
+	SASLMechanism      string        `env:"KAFKA_SASL_MECHANISM"`
+	SASLUsername       string        `env:"KAFKA_SASL_USERNAME"`
+	SASLPassword       string        `env:"KAFKA_SASL_PASSWORD"`
+	SASLPasswordFile   string        `env:"KAFKA_SASL_PASSWORD_FILE"`
+	CommitInterval     time.Duration `env:"COMMIT_INTERVAL" envDefault:"1s"`
+	InputTopics        []string      `env:"INPUT_TOPICS" envDefault:"transactions" envSeparator:","`
+	OutputTopic        string        `env:"OUTPUT_TOPIC" envDefault:"predictions"`
+	DLQTopic           string        `env:"DLQ_TOPIC" envDefault:"predictions-dlq"`
+	InputEncoding      string        `env:"INPUT_ENCODING" envDefault:"avro"`
+	OutputEncoding     string        `env:"OUTPUT_ENCODING" envDefault:"avro"`
+	SchemaRegistryURL  string        `env:"SCHEMA_REGISTRY_URL"`
+	SchemaRegistryUser string        `env:"SCHEMA_REGISTRY_USERNAME"`
+	SchemaRegistryPass string        `env:"SCHEMA_REGISTRY_PASSWORD"`
+	EntityField        string        `env:"ENTITY_FIELD" envDefault:"customer_id"`
+	EventIDField       string        `env:"EVENT_ID_FIELD" envDefault:"event_id"`
+	EventTimeField     string        `env:"EVENT_TIME_FIELD" envDefault:"event_time"`
+	BatchMaxSize       int           `env:"BATCH_MAX_SIZE" envDefault:"500"`
+	BatchInterval      time.Duration `env:"BATCH_INTERVAL" envDefault:"250ms"`
+	MaxInFlightRecords int           `env:"MAX_IN_FLIGHT_RECORDS" envDefault:"20000"`
+	MaxInFlightBytes   int           `env:"MAX_IN_FLIGHT_BYTES" envDefault:"67108864"`
+	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	Delivery           string        `env:"DELIVERY" envDefault:"at-least-once"`
+	ModelPath          string        `env:"MODEL_PATH"`
+	ModelFormat        string        `env:"MODEL_FORMAT" envDefault:"auto"`
+	ModelName          string        `env:"MODEL_NAME"`
+	FeaturesPath       string        `env:"FEATURES_PATH"`
+	ModelsFile         string        `env:"MODELS_FILE"`
+	ScoreThreshold     float64       `env:"SCORE_THRESHOLD" envDefault:"0.5"`
+	RiskBands          []float64     `env:"RISK_BANDS" envDefault:"0.3,0.6" envSeparator:","`
+	HTTPAddr           string        `env:"HTTP_ADDR" envDefault:":8080"`
+	LogLevel           string        `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat          string        `env:"LOG_FORMAT" envDefault:"json"`
+}
+
+// Load reads the configuration from environ (os.Environ as a map; nil
+// means the process environment) and validates it.
+func Load(environ map[string]string) (Config, error) {
+	var c Config
+	opts := env.Options{Environment: environ}
+	if err := env.ParseWithOptions(&c, opts); err != nil {
+		return c, explain(err, environ)
+	}
+	return c, c.Validate()
+}
+
+// explain rewrites caarlos0/env's parse errors (which name Go fields) so
+// that they name the variable and its value.
+func explain(err error, environ map[string]string) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	t := reflect.TypeOf(Config{})
+	var out []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := t.FieldByName(pe.Name); ok {
+				name := f.Tag.Get("env")
+				out = append(out, fmt.Errorf("%s=%q: want %s: %v", name, lookup(environ, name), kindOf(f.Type), pe.Err))
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+func kindOf(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeOf(time.Duration(0)):
+		return "a Go duration such as 250ms or 30s"
+	case t.Kind() == reflect.Int:
+		return "an integer"
+	case t.Kind() == reflect.Float64:
+		return "a number"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Float64:
+		return "comma-separated numbers"
+	}
+	return t.String()
+}
+
+func lookup(environ map[string]string, name string) string {
+	if environ != nil {
+		return environ[name]
+	}
+	return os.Getenv(name)
+}
+
+// Validate checks every value and the combinations between them.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name string, value any, allowed string) {
+		errs = append(errs, fmt.Errorf("%s=%v: %s", name, quote(value), allowed))
+	}
+	if len(nonEmpty(c.Brokers)) == 0 {
+		bad("KAFKA_BROKERS", strings.Join(c.Brokers, ","), "want host:port[,host:port...]")
+	}
+	if c.GroupID == "" {
+		bad("KAFKA_GROUP_ID", c.GroupID, "must not be empty")
+	}
+	if c.StartOffset != "earliest" && c.StartOffset != "latest" {
+		bad("START_OFFSET", c.StartOffset, "want earliest or latest")
+	}
+	switch c.Compression {
+	case "none", "gzip", "snappy", "lz4", "zstd":
+	default:
+		bad("KAFKA_COMPRESSION", c.Compression, "want none, gzip, snappy, lz4 or zstd")
+	}
+	if c.TLSEnabled || c.SASLMechanism != "" {
+		bad("KAFKA_TLS_ENABLED/KAFKA_SASL_MECHANISM", fmt.Sprintf("%v/%s", c.TLSEnabled, c.SASLMechanism),
+			"TLS and SASL are not implemented in this build yet; unset them")
+	}
+	if c.SchemaRegistryURL != "" {
+		bad("SCHEMA_REGISTRY_URL", c.SchemaRegistryURL, "the schema registry (avro-confluent) is not implemented in this build yet; unset it")
+	}
+	if _, err := c.Inputs(); err != nil {
+		bad("INPUT_TOPICS", strings.Join(c.InputTopics, ","), err.Error())
+	}
+	for name, v := range map[string]string{"OUTPUT_TOPIC": c.OutputTopic, "DLQ_TOPIC": c.DLQTopic,
+		"ENTITY_FIELD": c.EntityField, "EVENT_ID_FIELD": c.EventIDField, "EVENT_TIME_FIELD": c.EventTimeField} {
+		if strings.TrimSpace(v) == "" {
+			bad(name, v, "must not be empty")
+		}
+	}
+	if c.OutputTopic == c.DLQTopic && c.OutputTopic != "" {
+		bad("DLQ_TOPIC", c.DLQTopic, "must differ from OUTPUT_TOPIC")
+	}
+	for _, in := range c.InputTopics {
+		if in == c.OutputTopic || in == c.DLQTopic {
+			bad("INPUT_TOPICS", in, "must not include OUTPUT_TOPIC or DLQ_TOPIC (the scorer would read its own output)")
+		}
+	}
+	if _, err := schemas.ParseEncoding(c.InputEncoding); err != nil {
+		bad("INPUT_ENCODING", c.InputEncoding, err.Error())
+	}
+	if _, err := schemas.ParseEncoding(c.OutputEncoding); err != nil {
+		bad("OUTPUT_ENCODING", c.OutputEncoding, err.Error())
+	}
+	if c.BatchMaxSize < 1 || c.BatchMaxSize > 1_000_000 {
+		bad("BATCH_MAX_SIZE", c.BatchMaxSize, "want 1 to 1000000 records")
+	}
+	if c.BatchInterval < time.Millisecond || c.BatchInterval > time.Hour {
+		bad("BATCH_INTERVAL", c.BatchInterval, "want 1ms to 1h")
+	}
+	if c.MaxInFlightRecords < c.BatchMaxSize {
+		bad("MAX_IN_FLIGHT_RECORDS", c.MaxInFlightRecords, fmt.Sprintf("want at least BATCH_MAX_SIZE (%d)", c.BatchMaxSize))
+	}
+	if c.MaxInFlightBytes < 1<<20 {
+		bad("MAX_IN_FLIGHT_BYTES", c.MaxInFlightBytes, "want at least 1048576 (1 MiB)")
+	}
+	if c.ShutdownTimeout < time.Second {
+		bad("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, "want at least 1s")
+	}
+	if c.CommitInterval < 10*time.Millisecond || c.CommitInterval > time.Minute {
+		bad("COMMIT_INTERVAL", c.CommitInterval, "want 10ms to 1m")
+	}
+	switch c.Delivery {
+	case "at-least-once":
+	case "exactly-once":
+		bad("DELIVERY", c.Delivery, "exactly-once is not implemented in this build yet; use at-least-once")
+	default:
+		bad("DELIVERY", c.Delivery, "want at-least-once or exactly-once")
+	}
+	if c.ModelsFile != "" {
+		bad("MODELS_FILE", c.ModelsFile, "routing several models is not implemented in this build yet; use MODEL_PATH")
+	}
+	if c.ModelPath == "" {
+		bad("MODEL_PATH", c.ModelPath, "must name a model file")
+	}
+	switch c.ModelFormat {
+	case "auto", "xgboost":
+	default:
+		bad("MODEL_FORMAT", c.ModelFormat, "want auto or xgboost")
+	}
+	if math.IsNaN(c.ScoreThreshold) || math.IsInf(c.ScoreThreshold, 0) {
+		bad("SCORE_THRESHOLD", c.ScoreThreshold, "want a finite number")
+	}
+	if len(c.RiskBands) != 2 || (scoring.Policy{Threshold: 0, Bands: [2]float64{c.RiskBands[0], c.RiskBands[1]}}).Validate() != nil {
+		bad("RISK_BANDS", c.RiskBands, "want two ascending finite numbers such as 0.3,0.6")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", c.LogLevel, "want debug, info, warn or error")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("LOG_FORMAT", c.LogFormat, "want json or text")
+	}
+	return errors.Join(errs...)
+}
+
+func quote(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
+}
+
+func nonEmpty(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		if strings.TrimSpace(x) != "" {
+			out = append(out, strings.TrimSpace(x))
+		}
+	}
+	return out
+}
+
+// Input is one input topic and the event kind of its records.
+type Input struct {
+	Topic string
+	Type  schemas.EventType
+}
+
+// Inputs parses INPUT_TOPICS: "topic" or "topic:kind" entries, kind being
+// transaction or activity. Without a kind, a topic whose name contains
+// "activit" carries activity events and any other carries transactions.
+func (c *Config) Inputs() ([]Input, error) {
+	var out []Input
+	seen := map[string]bool{}
+	for _, raw := range c.InputTopics {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		topic, kind, hasKind := strings.Cut(raw, ":")
+		t := schemas.Transaction
+		if strings.Contains(strings.ToLower(topic), "activit") {
+			t = schemas.Activity
+		}
+		if hasKind {
+			var err error
+			if t, err = schemas.ParseEventType(kind); err != nil {
+				return nil, err
+			}
+		}
+		if topic == "" || seen[topic] {
+			return nil, fmt.Errorf("empty or repeated topic in %q", raw)
+		}
+		seen[topic] = true
+		out = append(out, Input{Topic: topic, Type: t})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("want at least one topic")
+	}
+	return out, nil
+}
+
+// Topics are the input topic names.
+func (c *Config) Topics() []string {
+	in, _ := c.Inputs()
+	out := make([]string, len(in))
+	for i, x := range in {
+		out[i] = x.Topic
+	}
+	return out
+}
+
+// Policy is the threshold and bands.
+func (c *Config) Policy() scoring.Policy {
+	return scoring.Policy{Threshold: c.ScoreThreshold, Bands: [2]float64{c.RiskBands[0], c.RiskBands[1]}}
+}
+
+// FieldNames are the identity field names.
+func (c *Config) FieldNames() schemas.FieldNames {
+	return schemas.FieldNames{ID: c.EventIDField, Entity: c.EntityField, Time: c.EventTimeField}
+}

@@ -1,0 +1,79 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/schemas"
+)
+
+func base() map[string]string { return map[string]string{"MODEL_PATH": "m.json"} }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BatchMaxSize != 500 || c.BatchInterval != 250*time.Millisecond || c.GroupID != "streamscore" ||
+		c.StartOffset != "earliest" || c.OutputTopic != "predictions" || c.DLQTopic != "predictions-dlq" ||
+		c.InputEncoding != "avro" || c.ShutdownTimeout != 30*time.Second || c.Compression != "lz4" ||
+		c.Policy().Threshold != 0.5 || c.Policy().Bands != [2]float64{0.3, 0.6} || c.HTTPAddr != ":8080" {
+		t.Errorf("defaults = %+v", c)
+	}
+	in, _ := c.Inputs()
+	if len(in) != 1 || in[0] != (Input{"transactions", schemas.Transaction}) {
+		t.Errorf("inputs = %+v", in)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"BATCH_MAX_SIZE": "abc"}, `BATCH_MAX_SIZE="abc": want an integer`},
+		{map[string]string{"BATCH_INTERVAL": "5"}, `BATCH_INTERVAL="5": want a Go duration`},
+		{map[string]string{"BATCH_MAX_SIZE": "0"}, "BATCH_MAX_SIZE=0: want 1 to 1000000"},
+		{map[string]string{"START_OFFSET": "middle"}, `START_OFFSET="middle": want earliest or latest`},
+		{map[string]string{"INPUT_ENCODING": "xml"}, `INPUT_ENCODING="xml"`},
+		{map[string]string{"RISK_BANDS": "0.7,0.2"}, "RISK_BANDS=[0.7 0.2]: want two ascending"},
+		{map[string]string{"RISK_BANDS": "0.7"}, "RISK_BANDS"},
+		{map[string]string{"SCORE_THRESHOLD": "high"}, `SCORE_THRESHOLD="high": want a number`},
+		{map[string]string{"MODEL_PATH": ""}, "MODEL_PATH"},
+		{map[string]string{"INPUT_TOPICS": "a:sales"}, "INPUT_TOPICS"},
+		{map[string]string{"INPUT_TOPICS": "predictions"}, "must not include OUTPUT_TOPIC"},
+		{map[string]string{"DELIVERY": "maybe"}, "DELIVERY"},
+		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{map[string]string{"KAFKA_COMPRESSION": "brotli"}, "KAFKA_COMPRESSION"},
+	}
+	for _, tt := range tests {
+		env := base()
+		for k, v := range tt.env {
+			env[k] = v
+		}
+		_, err := Load(env)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want it to contain %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestInputsKinds(t *testing.T) {
+	env := base()
+	env["INPUT_TOPICS"] = "transactions, activity,logins:activity,payments:transaction"
+	c, err := Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := c.Inputs()
+	want := []Input{{"transactions", schemas.Transaction}, {"activity", schemas.Activity}, {"logins", schemas.Activity}, {"payments", schemas.Transaction}}
+	if len(in) != len(want) {
+		t.Fatalf("inputs = %+v", in)
+	}
+	for i := range want {
+		if in[i] != want[i] {
+			t.Errorf("input %d = %+v, want %+v", i, in[i], want[i])
+		}
+	}
+}

@@ -1,0 +1,333 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/consumer"
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/kafkaconn"
+	"github.com/streamscore/streamscore/producer"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/load"
+	"github.com/streamscore/streamscore/window"
+)
+
+// Option adjusts a Pipeline.
+type Option func(*options)
+
+type options struct {
+	log    *slog.Logger
+	extra  []kgo.Opt
+	scorer *scoring.Scorer
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithKafkaOptions adds franz-go options to every client (tests use it for
+// short metadata ages).
+func WithKafkaOptions(opts ...kgo.Opt) Option {
+	return func(o *options) { o.extra = append(o.extra, opts...) }
+}
+
+// WithScorer serves s instead of loading MODEL_PATH (the demo's embedded
+// model; tests).
+func WithScorer(s *scoring.Scorer) Option { return func(o *options) { o.scorer = s } }
+
+// item is one record travelling through the window.
+type item struct {
+	rec *kgo.Record
+	tok consumer.Token
+	ev  *schemas.Event
+}
+
+// Pipeline is the run command's service.
+type Pipeline struct {
+	cfg      config.Config
+	log      *slog.Logger
+	current  *scoring.Current
+	decoders map[string]schemas.Decoder
+	group    *consumer.Group
+	prod     *producer.Producer
+	stats    Stats
+
+	mu    sync.Mutex // owns win, batch, evs and the event pool
+	win   *window.Window[item]
+	batch scoring.Batch
+	evs   []*schemas.Event
+	pool  []*schemas.Event
+}
+
+// LoadScorer loads MODEL_PATH and FEATURES_PATH into a scorer.
+func LoadScorer(cfg config.Config) (*scoring.Scorer, error) {
+	m, err := load.Model(cfg.ModelPath, cfg.ModelFormat, cfg.ModelName)
+	if err != nil {
+		return nil, fmt.Errorf("MODEL_PATH=%q: %w", cfg.ModelPath, err)
+	}
+	var specs []scoring.FeatureSpec
+	if cfg.FeaturesPath != "" {
+		if specs, err = scoring.ReadFeatureFile(cfg.FeaturesPath); err != nil {
+			return nil, fmt.Errorf("FEATURES_PATH=%q: %w", cfg.FeaturesPath, err)
+		}
+	}
+	s, err := scoring.NewScorer(m, specs, cfg.Policy())
+	if err != nil {
+		return nil, fmt.Errorf("MODEL_PATH=%q with FEATURES_PATH=%q: %w", cfg.ModelPath, cfg.FeaturesPath, err)
+	}
+	return s, nil
+}
+
+// New validates cfg, loads the model, checks that the topics exist, and
+// creates the Kafka clients. It fails, naming the cause, on a bad model,
+// an unreachable broker or a missing topic.
+func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, error) {
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	scorer := o.scorer
+	if scorer == nil {
+		var err error
+		if scorer, err = LoadScorer(cfg); err != nil {
+			return nil, err
+		}
+	}
+	p := &Pipeline{cfg: cfg, log: o.log, current: scoring.NewCurrent(scorer), decoders: map[string]schemas.Decoder{}}
+	inputs, _ := cfg.Inputs()
+	inputEnc, _ := schemas.ParseEncoding(cfg.InputEncoding)
+	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
+	for _, in := range inputs {
+		d, err := schemas.NewDecoder(inputEnc, in.Type, cfg.FieldNames())
+		if err != nil {
+			return nil, fmt.Errorf("INPUT_TOPICS %s: %w", in.Topic, err)
+		}
+		p.decoders[in.Topic] = d
+	}
+	win, err := window.New(cfg.BatchMaxSize, cfg.BatchInterval, p.processBatch)
+	if err != nil {
+		return nil, err
+	}
+	p.win = win
+
+	conn := append(kafkaconn.Options(cfg.Brokers, "streamscore"), o.extra...)
+	prod, err := producer.New(producer.Options{
+		Conn: conn, Compression: cfg.Compression, Encoding: outputEnc,
+		Topic: cfg.OutputTopic, DLQTopic: cfg.DLQTopic,
+		MaxBufferedRecords: cfg.MaxInFlightRecords, MaxBufferedBytes: cfg.MaxInFlightBytes,
+		Logger: o.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTopics(ctx, prod.Client(), append(cfg.Topics(), cfg.OutputTopic, cfg.DLQTopic)); err != nil {
+		prod.Close()
+		return nil, err
+	}
+	group, err := consumer.NewGroup(consumer.Options{
+		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
+		StartAtEnd:    cfg.StartOffset == "latest",
+		RevokeTimeout: min(cfg.ShutdownTimeout, 45*time.Second),
+		Conn:          conn, Logger: o.log,
+		OnRevoke: p.onRevoke,
+	})
+	if err != nil {
+		prod.Close()
+		return nil, err
+	}
+	p.group, p.prod = group, prod
+	info := scorer.Info()
+	o.log.Info("streamscore ready", "model", info.Name, "version", info.Version, "format", info.Format,
+		"features", len(info.Features), "inputs", cfg.InputTopics, "output", cfg.OutputTopic,
+		"batch_max_size", cfg.BatchMaxSize, "batch_interval", cfg.BatchInterval)
+	return p, nil
+}
+
+// checkTopics fails when the brokers cannot be reached or a topic is missing.
+func checkTopics(ctx context.Context, cl *kgo.Client, topics []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Kafka brokers to check topics %v: %w", topics, err)
+	}
+	var errs []error
+	for _, t := range topics {
+		d, ok := details[t]
+		if !ok || d.Err != nil {
+			cause := "does not exist"
+			if ok && d.Err != nil {
+				cause = d.Err.Error()
+			}
+			errs = append(errs, fmt.Errorf("topic %q %s (create it, or fix INPUT_TOPICS / OUTPUT_TOPIC / DLQ_TOPIC)", t, cause))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stats are the live counters.
+func (p *Pipeline) Stats() *Stats { return &p.stats }
+
+// Scorer is the model in service.
+func (p *Pipeline) Scorer() *scoring.Scorer { return p.current.Load() }
+
+// Run consumes until ctx ends, then drains: it closes the open batch, waits
+// up to SHUTDOWN_TIMEOUT for every prediction and dead letter to be
+// acknowledged, commits, and leaves the group (a static member keeps its
+// place). It returns nil after a clean drain.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.prod.Close()
+	nextCommit := time.Now().Add(p.cfg.CommitInterval)
+	for ctx.Err() == nil {
+		if err := p.group.Tracker().WaitBelow(ctx, p.cfg.MaxInFlightRecords); err != nil {
+			break
+		}
+		pollCtx, cancel := context.WithDeadline(ctx, p.pollDeadline(nextCommit))
+		recs, toks, err := p.group.Poll(pollCtx, p.cfg.BatchMaxSize)
+		cancel()
+		if err != nil {
+			p.group.Close()
+			return fmt.Errorf("poll: %w", err)
+		}
+		now := time.Now()
+		p.mu.Lock()
+		for i, rec := range recs {
+			p.handle(rec, toks[i], now)
+		}
+		p.win.Tick(time.Now())
+		p.mu.Unlock()
+		p.group.AllowRebalance()
+		if !time.Now().Before(nextCommit) {
+			p.commit(ctx)
+			nextCommit = time.Now().Add(p.cfg.CommitInterval)
+		}
+	}
+	return p.drain()
+}
+
+func (p *Pipeline) pollDeadline(nextCommit time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.win.Deadline(); ok && d.Before(nextCommit) {
+		return d
+	}
+	return nextCommit
+}
+
+func (p *Pipeline) commit(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.group.Commit(ctx); err != nil && ctx.Err() == nil {
+		p.log.Warn("commit failed; will retry", "err", err)
+	}
+}
+
+func (p *Pipeline) drain() error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+	defer cancel()
+	p.mu.Lock()
+	p.win.Close(window.Shutdown)
+	p.mu.Unlock()
+	waitErr := p.group.Tracker().Wait(ctx)
+	if err := p.group.Commit(ctx); err != nil {
+		p.log.Error("final commit failed", "err", err)
+	}
+	inFlight := p.group.Tracker().InFlight()
+	p.group.AllowRebalance()
+	p.group.Close()
+	p.log.Info("drained", "elapsed", time.Since(start).Round(time.Millisecond), "consumed", p.stats.Consumed.Load(),
+		"predictions", p.stats.Predictions.Load(), "dead_letters", p.stats.DeadLetters.Load(), "unacknowledged", inFlight)
+	if waitErr != nil {
+		return fmt.Errorf("shutdown: %d records not acknowledged within SHUTDOWN_TIMEOUT=%v; they stay uncommitted and will be read again",
+			inFlight, p.cfg.ShutdownTimeout)
+	}
+	return nil
+}
+
+// onRevoke closes the open batch so that the revoked partitions' records
+// are produced before their acks are awaited.
+func (p *Pipeline) onRevoke(context.Context, []consumer.TopicPartition) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.win.Close(window.Revoke)
+}
+
+// handle decodes one record into the window, or dead-letters it.
+func (p *Pipeline) handle(rec *kgo.Record, tok consumer.Token, now time.Time) {
+	p.stats.Consumed.Add(1)
+	ev := p.getEvent()
+	dec := p.decoders[rec.Topic]
+	if err := dec.Decode(rec.Value, ev); err != nil {
+		p.putEvent(ev)
+		p.deadLetter(rec, tok, producer.StageDecode, err)
+		return
+	}
+	p.win.Add(item{rec: rec, tok: tok, ev: ev}, now)
+}
+
+// processBatch scores a closed batch and hands every record to the
+// producer. Called by the window with p.mu held.
+func (p *Pipeline) processBatch(b window.Batch[item]) {
+	s := p.current.Load()
+	p.evs = p.evs[:0]
+	for _, it := range b.Items {
+		p.evs = append(p.evs, it.ev)
+	}
+	s.Score(p.evs, &p.batch)
+	scoredAt := schemas.Millis(time.Now())
+	for i, it := range b.Items {
+		r := &p.batch.Results[i]
+		if r.Err != nil {
+			p.deadLetter(it.rec, it.tok, r.Stage, r.Err)
+			continue
+		}
+		pred := s.Prediction(it.ev, r, schemas.Source{Topic: it.rec.Topic, Partition: it.rec.Partition, Offset: it.rec.Offset}, scoredAt)
+		rec, tok := it.rec, it.tok
+		p.prod.Prediction(&pred, rec, func() { p.acked(rec, tok, &p.stats.Predictions) })
+	}
+	for _, it := range b.Items {
+		p.putEvent(it.ev)
+	}
+	p.stats.Batches.Add(1)
+	p.log.Debug("batch scored", "records", len(b.Items), "trigger", b.Trigger.String(),
+		"waited", time.Since(b.Opened).Round(time.Microsecond), "model_version", s.Info().Version)
+	p.win.Recycle(b.Items)
+}
+
+func (p *Pipeline) deadLetter(rec *kgo.Record, tok consumer.Token, stage string, cause error) {
+	p.log.Debug("dead letter", "stage", stage, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", cause)
+	p.prod.DeadLetter(rec, stage, cause, func() { p.acked(rec, tok, &p.stats.DeadLetters) })
+}
+
+func (p *Pipeline) acked(rec *kgo.Record, tok consumer.Token, counter interface{ Add(int64) int64 }) {
+	p.group.Tracker().Ack(tok)
+	counter.Add(1)
+	p.stats.Latency.Observe(time.Since(rec.Timestamp))
+}
+
+func (p *Pipeline) getEvent() *schemas.Event {
+	if n := len(p.pool); n > 0 {
+		ev := p.pool[n-1]
+		p.pool = p.pool[:n-1]
+		return ev
+	}
+	return &schemas.Event{Fields: make([]schemas.Field, 0, 16)}
+}
+
+func (p *Pipeline) putEvent(ev *schemas.Event) {
+	if len(p.pool) < 4*p.cfg.BatchMaxSize {
+		p.pool = append(p.pool, ev)
+	}
+}

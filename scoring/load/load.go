@@ -1,0 +1,62 @@
+// Package load opens a model file of any supported format: it detects the
+// format from the file (extension and content) unless one is named, and
+// calls that format's evaluator. It is its own package because scoring
+// cannot import its formats (they import scoring).
+package load
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/xgboost"
+)
+
+// Formats accepted by Model's format argument.
+const (
+	Auto    = "auto"
+	XGBoost = "xgboost"
+)
+
+// Model loads the model at path. format is Auto or a format name; name is
+// the model name (empty: the file name without extension).
+func Model(path, format, name string) (scoring.Model, error) {
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read model: %w", err)
+	}
+	if format == Auto || format == "" {
+		if format, err = Detect(path, data); err != nil {
+			return nil, err
+		}
+	}
+	switch format {
+	case XGBoost:
+		m, err := xgboost.Parse(data, name)
+		if err != nil {
+			return nil, fmt.Errorf("load %s as an XGBoost model: %w", path, err)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("model format %q is not supported (want auto or xgboost)", format)
+}
+
+// Detect names the format of a model file.
+func Detect(path string, data []byte) (string, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".ubj", ".ubjson":
+		return XGBoost, nil
+	}
+	if xgboost.IsJSON(data) && strings.Contains(string(data[:min(len(data), 4096)]), `"learner"`) {
+		return XGBoost, nil
+	}
+	if len(data) > 0 && data[0] == '{' && !xgboost.IsJSON(data) { // UBJSON object
+		return XGBoost, nil
+	}
+	return "", fmt.Errorf("cannot tell the format of %s: not an XGBoost JSON or UBJSON model (set MODEL_FORMAT)", path)
+}

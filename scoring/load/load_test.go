@@ -1,0 +1,41 @@
+package load
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDetectAndLoad(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"xgb_reg.json", "xgb_reg.ubj"} {
+		data, err := os.ReadFile(filepath.Join("..", "xgboost", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// no telling extension: content decides
+		p := filepath.Join(dir, strings.ReplaceAll(name, ".", "_")+".model")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Model(p, Auto, "")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if info := m.Info(); !strings.HasPrefix(info.Format, "xgboost") || info.Name != strings.ReplaceAll(name, ".", "_") {
+			t.Errorf("%s: info %+v", name, info)
+		}
+	}
+	junk := filepath.Join(dir, "junk.bin")
+	os.WriteFile(junk, []byte("hello"), 0o644)
+	if _, err := Model(junk, Auto, ""); err == nil || !strings.Contains(err.Error(), "MODEL_FORMAT") {
+		t.Errorf("junk: %v", err)
+	}
+	if _, err := Model(filepath.Join(dir, "missing.json"), Auto, ""); err == nil {
+		t.Error("missing file loaded")
+	}
+	if _, err := Model(junk, "pmml", ""); err == nil || !strings.Contains(err.Error(), "pmml") {
+		t.Errorf("unknown format: %v", err)
+	}
+}
