@@ -1,0 +1,128 @@
+// Command loadgen produces synthetic transaction and activity events to
+// Kafka at a target rate, or writes a labelled training file computed by
+// the serving feature code.
+//
+//	loadgen --brokers localhost:9092 --rate 5000 --duration 1m --encoding json
+//	loadgen --training-file train.csv --count 200000 [--features models/fraud.features.yaml]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/kafkaconn"
+	"github.com/streamscore/streamscore/internal/loadgen"
+	"github.com/streamscore/streamscore/internal/synth"
+	"github.com/streamscore/streamscore/models"
+	"github.com/streamscore/streamscore/producer"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	brokers := fs.String("brokers", envOr("KAFKA_BROKERS", "localhost:9092"), "Kafka brokers (default $KAFKA_BROKERS or localhost:9092)")
+	rate := fs.Float64("rate", 1000, "events per second (0: as fast as possible)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: no limit)")
+	count := fs.Int64("count", 0, "stop after this many events (0: no limit)")
+	encoding := fs.String("encoding", "avro", "avro or json")
+	txTopic := fs.String("transactions-topic", "transactions", "topic for transactions")
+	actTopic := fs.String("activity-topic", "activity", "topic for activity events (empty: none)")
+	actShare := fs.Float64("activity-share", 0.3, "share of events that are activity events")
+	customers := fs.Int("customers", 10000, "number of distinct customers")
+	seed := fs.Uint64("seed", 1, "random seed")
+	compression := fs.String("compression", "lz4", "none, gzip, snappy, lz4 or zstd")
+	trainingFile := fs.String("training-file", "", "write labelled training rows to this CSV instead of producing")
+	featuresPath := fs.String("features", "", "features file for --training-file (default: the bundled fraud model's, or the activity model's with --kind activity)")
+	kind := fs.String("kind", "transaction", "event kind of --training-file rows: transaction or activity")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	names := schemas.DefaultFieldNames
+	if *trainingFile != "" {
+		return writeTraining(*trainingFile, *featuresPath, *kind, *count, *seed, *customers, names)
+	}
+	enc, err := schemas.ParseEncoding(*encoding)
+	if err != nil {
+		return fmt.Errorf("--encoding: %w", err)
+	}
+	codec, err := producer.ParseCompression(*compression)
+	if err != nil {
+		return fmt.Errorf("--compression: %w", err)
+	}
+	if *count == 0 && *duration == 0 {
+		fmt.Fprintln(os.Stderr, "loadgen: no --count or --duration: producing until interrupted")
+	}
+	cl, err := kgo.NewClient(append(kafkaconn.Options(strings.Split(*brokers, ","), "streamscore-loadgen"),
+		kgo.ProducerBatchCompression(codec), kgo.ProducerLinger(5*time.Millisecond))...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := loadgen.Run(ctx, cl, loadgen.Options{
+		Encoding: enc, TransactionsTopic: *txTopic, ActivityTopic: *actTopic, ActivityShare: *actShare,
+		Rate: *rate, Count: *count, Duration: *duration, Names: names, Seed: *seed, Customers: *customers,
+	}, nil)
+	fmt.Printf("sent %d events in %v (%.0f events/s), %d failed\n", res.Sent, res.Elapsed.Round(time.Millisecond),
+		float64(res.Sent)/res.Elapsed.Seconds(), res.Failed)
+	return err
+}
+
+func writeTraining(path, featuresPath, kind string, count int64, seed uint64, customers int, names schemas.FieldNames) error {
+	t, err := schemas.ParseEventType(kind)
+	if err != nil {
+		return fmt.Errorf("--kind: %w", err)
+	}
+	if count <= 0 {
+		return fmt.Errorf("--training-file needs --count N")
+	}
+	var specs []scoring.FeatureSpec
+	switch {
+	case featuresPath != "":
+		specs, err = scoring.ReadFeatureFile(featuresPath)
+	default:
+		specs, err = models.FraudFeatures()
+	}
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	g := synth.New(seed, customers, names)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := synth.WriteTraining(f, g, t, specs, int(count), start); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %d labelled %s rows to %s\n", count, kind, path)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

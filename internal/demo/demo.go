@@ -1,0 +1,224 @@
+// Package demo runs streamscore end to end with no setup: an embedded
+// broker (kfake) on loopback, synthetic transactions at a target rate, the
+// run pipeline scoring them with the bundled fraud model, and a live
+// terminal report of throughput, latency and sample predictions.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/devbroker"
+	"github.com/streamscore/streamscore/internal/kafkaconn"
+	"github.com/streamscore/streamscore/internal/loadgen"
+	"github.com/streamscore/streamscore/internal/pipeline"
+	"github.com/streamscore/streamscore/models"
+	"github.com/streamscore/streamscore/schemas"
+)
+
+// Options configure a demo run.
+type Options struct {
+	Port     int           // broker port on 127.0.0.1 (9092; 0 picks a free one)
+	Rate     float64       // events per second
+	Duration time.Duration // 0: until ctx ends
+	Encoding schemas.Encoding
+	Out      io.Writer // the live report
+	Logger   *slog.Logger
+	// Environ is the environment the pipeline's settings are read from
+	// (BATCH_INTERVAL, BATCH_MAX_SIZE, SCORE_THRESHOLD, ...); nil: the
+	// process environment. Brokers, topics, encodings and the model are
+	// the demo's own.
+	Environ map[string]string
+}
+
+// Summary is what a demo run did.
+type Summary struct {
+	Sent, Consumed, Predictions, DeadLetters int64
+	Elapsed                                  time.Duration
+}
+
+// Run runs the demo until the duration passes or ctx ends.
+func Run(ctx context.Context, o Options) (Summary, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	cluster, addrs, err := devbroker.Start(devbroker.Options{Port: o.Port, Brokers: 1, Topics: devbroker.DefaultTopics})
+	if err != nil {
+		return Summary{}, fmt.Errorf("%w (is another broker on that port? try --port)", err)
+	}
+	defer cluster.Close()
+	fmt.Fprintf(o.Out, "embedded Kafka broker listening on %s (topics: transactions, activity, predictions, predictions-dlq)\n", strings.Join(addrs, ","))
+	fmt.Fprintf(o.Out, "  try: kcat -b %s -t predictions -C -o end\n", addrs[0])
+
+	environ := o.Environ
+	if environ == nil {
+		environ = map[string]string{}
+		for _, kv := range os.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			environ[k] = v
+		}
+	}
+	environ["KAFKA_BROKERS"] = strings.Join(addrs, ",")
+	environ["INPUT_TOPICS"] = "transactions"
+	environ["OUTPUT_TOPIC"], environ["DLQ_TOPIC"] = "predictions", "predictions-dlq"
+	environ["INPUT_ENCODING"], environ["OUTPUT_ENCODING"] = string(o.Encoding), string(o.Encoding)
+	environ["MODEL_PATH"] = "(bundled fraud model)"
+	environ["KAFKA_GROUP_ID"] = "streamscore-demo"
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return Summary{}, err
+	}
+	scorer, err := models.Fraud(cfg.Policy())
+	if err != nil {
+		return Summary{}, fmt.Errorf("bundled model: %w", err)
+	}
+	info := scorer.Info()
+	fmt.Fprintf(o.Out, "model %s (%s, version %s, %d features); batches of up to %d records or %v\n",
+		info.Name, info.Format, info.Version, len(info.Features), cfg.BatchMaxSize, cfg.BatchInterval)
+
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	p, err := pipeline.New(ctx, cfg, pipeline.WithScorer(scorer), pipeline.WithLogger(o.Logger))
+	if err != nil {
+		return Summary{}, err
+	}
+	prodCl, err := kgo.NewClient(append(kafkaconn.Options(addrs, "streamscore-demo-loadgen"), kgo.ProducerLinger(2*time.Millisecond))...)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer prodCl.Close()
+
+	var wg sync.WaitGroup
+	var sent loadgen.Counter
+	var runErr, genErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		runErr = p.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_, genErr = loadgen.Run(ctx, prodCl, loadgen.Options{
+			Encoding: o.Encoding, TransactionsTopic: "transactions", Rate: o.Rate,
+			Names: schemas.DefaultFieldNames, Seed: uint64(time.Now().UnixNano()), Customers: 10000,
+		}, &sent)
+	}()
+	samples := newSampler(addrs, o.Encoding)
+	defer samples.close()
+	start := time.Now()
+	report(ctx, o.Out, p.Stats(), &sent, samples, start)
+	wg.Wait()
+	st := p.Stats()
+	sum := Summary{Sent: sent.Sent.Load(), Consumed: st.Consumed.Load(), Predictions: st.Predictions.Load(),
+		DeadLetters: st.DeadLetters.Load(), Elapsed: time.Since(start)}
+	all := st.Latency.Snapshot()
+	fmt.Fprintf(o.Out, "\nstopped after %v: %d events produced, %d consumed, %d predictions, %d dead letters; latency p50 %v p99 %v\n",
+		sum.Elapsed.Round(time.Millisecond), sum.Sent, sum.Consumed, sum.Predictions, sum.DeadLetters,
+		ms(all.Quantile(0.5)), ms(all.Quantile(0.99)))
+	if runErr != nil {
+		return sum, runErr
+	}
+	return sum, genErr
+}
+
+// report prints a line a second and sample predictions every five seconds
+// until ctx ends.
+func report(ctx context.Context, w io.Writer, st *pipeline.Stats, sent *loadgen.Counter, s *sampler, start time.Time) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastHist, lastPred, lastSent := st.Latency.Snapshot(), int64(0), int64(0)
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		h := st.Latency.Snapshot()
+		d := h.Sub(lastHist)
+		pred := st.Predictions.Load() + st.DeadLetters.Load()
+		snt := sent.Sent.Load()
+		fmt.Fprintf(w, "%5.0fs  produced %7d/s  scored %7d/s  total %9d  dead letters %d  latency p50 %-8v p99 %-8v\n",
+			time.Since(start).Seconds(), snt-lastSent, pred-lastPred, st.Predictions.Load(), st.DeadLetters.Load(),
+			ms(d.Quantile(0.5)), ms(d.Quantile(0.99)))
+		lastHist, lastPred, lastSent = h, pred, snt
+		if n%5 == 0 {
+			for _, line := range s.latest() {
+				fmt.Fprintln(w, "        sample:", line)
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
+
+// sampler reads the predictions topic like a downstream service would and
+// keeps the latest few.
+type sampler struct {
+	cl     *kgo.Client
+	mu     sync.Mutex
+	last   []string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newSampler(addrs []string, enc schemas.Encoding) *sampler {
+	s := &sampler{done: make(chan struct{})}
+	dec, _ := schemas.NewPredictionDecoder(enc)
+	cl, err := kgo.NewClient(append(kafkaconn.Options(addrs, "streamscore-demo-sampler"),
+		kgo.ConsumeTopics("predictions"), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))...)
+	if err != nil {
+		close(s.done)
+		return s
+	}
+	s.cl = cl
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() {
+		defer close(s.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				p, err := dec.Decode(r.Value)
+				if err != nil {
+					return
+				}
+				line := fmt.Sprintf("entity=%s event=%s score=%.4f label=%d risk=%s", p.EntityID, p.EventID, p.Score, p.Label, p.RiskSegment)
+				s.mu.Lock()
+				s.last = append(s.last, line)
+				if len(s.last) > 3 {
+					s.last = s.last[len(s.last)-3:]
+				}
+				s.mu.Unlock()
+			})
+		}
+	}()
+	return s
+}
+
+func (s *sampler) latest() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.last...)
+}
+
+func (s *sampler) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	<-s.done
+	if s.cl != nil {
+		s.cl.Close()
+	}
+}
