@@ -30,4 +30,3 @@ func demoCmd(ctx context.Context, args []string) error {
 	_, err = demo.Run(ctx, demo.Options{Port: *port, Rate: *rate, Duration: *duration, Encoding: enc, Out: os.Stdout, Logger: log})
 	return err
 }
-

@@ -98,7 +98,9 @@ func (g *Generator) start(ev *schemas.Event, kind string, c *customer, at time.T
 	)
 }
 
-func str(name, v string) schemas.Field { return schemas.Field{Name: name, Value: schemas.StringValue(v)} }
+func str(name, v string) schemas.Field {
+	return schemas.Field{Name: name, Value: schemas.StringValue(v)}
+}
 
 // Transaction fills ev with a transaction at time at (its hour is replaced
 // by a plausible hour of that day) and reports whether it is fraud.
