@@ -58,6 +58,7 @@ type Model struct {
 	roots     []int32 // root index of each tree
 	treeGroup []int32 // output group of each tree
 	nfeat     int
+	complete  []ctree // the fast layout; nil when a tree does not fit it
 }
 
 // Load reads a model file (JSON or UBJSON, told apart by content). name is
@@ -173,6 +174,7 @@ func build(doc any) (*Model, error) {
 	if err := m.setTrees(gb); err != nil {
 		return nil, err
 	}
+	m.complete = m.buildComplete()
 	return m, nil
 }
 

@@ -37,6 +37,10 @@ func (m *Model) margins(x, out []float32, n int) {
 	for r := 0; r < n; r++ {
 		copy(out[r*g:(r+1)*g], m.base)
 	}
+	if m.complete != nil {
+		m.marginsComplete(x, out, n)
+		return
+	}
 	nodes := m.nodes
 	for start := 0; start < n; start += block {
 		end := min(start+block, n)
