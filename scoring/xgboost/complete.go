@@ -33,15 +33,34 @@ const (
 	// rowStride is the width of an expanded row for models of up to
 	// rowStride/2 features: a constant stride lets the eight rows of a walk
 	// share one base register.
-	rowStride = 64
+	rowStride = 32
 )
 
 type ctree struct {
-	depth  int
-	slots  []uint32  // 1-based heap: slots[0] unused; 2*feature + (1 if default right)
-	splits []float32 // same indexing
+	depth int
+	// nodes in 1-based heap order (nodes[0] unused): one base register
+	// for the walk, which keeps its eight chains in registers.
+	nodes  []cnode
 	leaves []float32 // 2^depth leaf values
 	group  int
+}
+
+// cnode is one node: key(split) − 1 (non-negative and below 2^32 for every
+// finite split: the smallest key, that of −Inf, is 0x007fffff) and
+// slot = 2*feature + (1 if the default child is right).
+type cnode struct {
+	split uint32
+	slot  uint32
+}
+
+// key maps a non-NaN float32 to an integer of the same order; −0 and +0
+// map to the same key, as they compare equal.
+func key(f float32) int64 {
+	u := math.Float32bits(f + 0) // f + 0 turns −0 into +0
+	if u&(1<<31) != 0 {
+		return int64(^u)
+	}
+	return int64(u | 1<<31)
 }
 
 // buildComplete lays the trees out for the fast evaluator; it returns nil
@@ -55,7 +74,7 @@ func (m *Model) buildComplete() []ctree {
 			return nil
 		}
 		ct := ctree{depth: d, group: int(m.treeGroup[t]),
-			slots: make([]uint32, 1<<d), splits: make([]float32, 1<<d), leaves: make([]float32, 1<<d)}
+			nodes: make([]cnode, 1<<d), leaves: make([]float32, 1<<d)}
 		if !m.fill(&ct, root, 1, 0) {
 			return nil
 		}
@@ -90,40 +109,41 @@ func (m *Model) fill(ct *ctree, i int32, pos, lvl int) bool {
 	if nd.info&defaultLeftBit == 0 {
 		slot++
 	}
-	ct.slots[pos], ct.splits[pos] = slot, nd.split
+	ct.nodes[pos] = cnode{split: uint32(key(nd.split) - 1), slot: slot}
 	return m.fill(ct, nd.left, 2*pos, lvl+1) && m.fill(ct, nd.left+1, 2*pos+1, lvl+1)
 }
 
 // expandPool holds scratch rows for models with many features.
-var expandPool = sync.Pool{New: func() any { return new([]float32) }}
+var expandPool = sync.Pool{New: func() any { return new([]int64) }}
 
 // marginsComplete adds every tree's leaf to out (which holds base margins).
 func (m *Model) marginsComplete(x, out []float32, n int) {
 	nf, g := m.nfeat, m.groups
 	w := max(2*nf, rowStride)
-	var stack [block * rowStride]float32
+	var stack [block * rowStride]int64
 	buf := stack[:]
 	if block*w > len(stack) {
-		p := expandPool.Get().(*[]float32)
+		p := expandPool.Get().(*[]int64)
 		if cap(*p) < block*w {
-			*p = make([]float32, block*w)
+			*p = make([]int64, block*w)
 		}
 		buf = (*p)[:block*w]
 		defer expandPool.Put(p)
 	}
 	fixed := w == rowStride
-	negInf, posInf := float32(math.Inf(-1)), float32(math.Inf(1))
+	negInf, posInf := key(float32(math.Inf(-1))), key(float32(math.Inf(1)))
 	for start := 0; start < n; start += block {
 		rows := min(block, n-start)
 		for r := 0; r < rows; r++ {
 			src := x[(start+r)*nf : (start+r+1)*nf]
 			dst := buf[r*w : r*w+2*nf]
 			for f, v := range src {
-				lo, hi := v, v
 				if v != v {
-					lo, hi = negInf, posInf
+					dst[2*f], dst[2*f+1] = negInf, posInf
+					continue
 				}
-				dst[2*f], dst[2*f+1] = lo, hi
+				k := key(v)
+				dst[2*f], dst[2*f+1] = k, k
 			}
 		}
 		acc := out[start*g : (start+rows)*g]
@@ -131,27 +151,27 @@ func (m *Model) marginsComplete(x, out []float32, n int) {
 		for t := range m.complete {
 			ct := &m.complete[t]
 			// No bounds checks below: after k ≤ depth steps a heap index
-			// is below 2^(k+1), the slices have 2^depth entries and the
-			// walk reads them only for k < depth; slots are below
-			// 2·features ≤ w (checked when the layout is built).
-			sb := unsafe.Pointer(unsafe.SliceData(ct.slots))
-			pb := unsafe.Pointer(unsafe.SliceData(ct.splits))
+			// is below 2^(k+1), nodes has 2^depth entries and the walk
+			// reads it only for k < depth; slots are below 2·features ≤ w.
+			nb := unsafe.Pointer(unsafe.SliceData(ct.nodes))
 			leaves, grp, d := ct.leaves, ct.group, ct.depth
 			base := 1 << d
 			r := 0
-			if fixed {
-				for ; r+8 <= rows; r += 8 {
-					is := walk8(sb, pb, unsafe.Add(xb, 4*r*rowStride), d)
-					for k, i := range is {
-						acc[(r+k)*g+grp] += leaves[int(i)-base]
-					}
+			if groups := rows / 8; fixed && groups > 0 {
+				walkTree(nb, xb, d, groups, unsafe.Pointer(unsafe.SliceData(leaves)), unsafe.Pointer(&acc[grp]), uintptr(4*g))
+				r = 8 * groups
+			}
+			for ; r+8 <= rows; r += 8 {
+				is := walk8Wide(nb, unsafe.Add(xb, 8*r*w), uintptr(8*w), d)
+				for k, i := range is {
+					acc[(r+k)*g+grp] += leaves[int(i)-base]
 				}
 			}
 			for ; r < rows; r++ {
-				xr := unsafe.Add(xb, 4*r*w)
+				xr := unsafe.Add(xb, 8*r*w)
 				var i uintptr = 1
 				for range d {
-					i = 2*i + ge(*(*float32)(unsafe.Add(xr, 4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i))))), *(*float32)(unsafe.Add(pb, 4*i)))
+					i = 2*i + right(xr, nb, i)
 				}
 				acc[r*g+grp] += leaves[int(i)-base]
 			}
@@ -159,32 +179,62 @@ func (m *Model) marginsComplete(x, out []float32, n int) {
 	}
 }
 
-// walk8 takes eight expanded rows (stride rowStride) through one complete
-// tree of depth d and returns their bottom-level heap indices. It is a
-// function of its own so that its live values stay in registers.
-func walk8(sb, pb, xb unsafe.Pointer, d int) [8]uintptr {
-	const s = 4 * rowStride
+// walk8Go takes eight expanded rows (stride rowStride) through one
+// complete tree of depth d and returns their bottom-level heap indices.
+func walk8Go(nb, xb unsafe.Pointer, d int) [8]uintptr {
+	const s = 8 * rowStride
 	var i0, i1, i2, i3, i4, i5, i6, i7 uintptr = 1, 1, 1, 1, 1, 1, 1, 1
 	for range d {
-		i0 = 2*i0 + ge(*(*float32)(unsafe.Add(xb, 0*s+4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i0))))), *(*float32)(unsafe.Add(pb, 4*i0)))
-		i1 = 2*i1 + ge(*(*float32)(unsafe.Add(xb, 1*s+4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i1))))), *(*float32)(unsafe.Add(pb, 4*i1)))
-		i2 = 2*i2 + ge(*(*float32)(unsafe.Add(xb, 2*s+4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i2))))), *(*float32)(unsafe.Add(pb, 4*i2)))
-		i3 = 2*i3 + ge(*(*float32)(unsafe.Add(xb, 3*s+4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i3))))), *(*float32)(unsafe.Add(pb, 4*i3)))
-		i4 = 2*i4 + ge(*(*float32)(unsafe.Add(xb, 4*s+4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i4))))), *(*float32)(unsafe.Add(pb, 4*i4)))
-		i5 = 2*i5 + ge(*(*float32)(unsafe.Add(xb, 5*s+4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i5))))), *(*float32)(unsafe.Add(pb, 4*i5)))
-		i6 = 2*i6 + ge(*(*float32)(unsafe.Add(xb, 6*s+4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i6))))), *(*float32)(unsafe.Add(pb, 4*i6)))
-		i7 = 2*i7 + ge(*(*float32)(unsafe.Add(xb, 7*s+4*uintptr(*(*uint32)(unsafe.Add(sb, 4*i7))))), *(*float32)(unsafe.Add(pb, 4*i7)))
+		i0 = 2*i0 + right(xb, nb, i0)
+		i1 = 2*i1 + right(unsafe.Add(xb, 1*s), nb, i1)
+		i2 = 2*i2 + right(unsafe.Add(xb, 2*s), nb, i2)
+		i3 = 2*i3 + right(unsafe.Add(xb, 3*s), nb, i3)
+		i4 = 2*i4 + right(unsafe.Add(xb, 4*s), nb, i4)
+		i5 = 2*i5 + right(unsafe.Add(xb, 5*s), nb, i5)
+		i6 = 2*i6 + right(unsafe.Add(xb, 6*s), nb, i6)
+		i7 = 2*i7 + right(unsafe.Add(xb, 7*s), nb, i7)
 	}
 	return [8]uintptr{i0, i1, i2, i3, i4, i5, i6, i7}
 }
 
-// ge is 1 when x ≥ split (right) and 0 otherwise; it compiles to a compare
-// and a flag move, not a branch. Valid as XGBoost's rule only on NaN-free
-// expanded rows (see above).
-func ge(x, split float32) uintptr {
-	var r uintptr
-	if x >= split {
-		r = 1
+// walkTreeGo walks groups of eight rows (stride rowStride, groups ≥ 1)
+// through one tree and adds each row's leaf to its float32 accumulator;
+// accumulators are stride bytes apart from acc on. On amd64, walkTree is
+// the same computation in assembly (walk_amd64.s), where the eight chains
+// and the loop stay in registers; elsewhere walkTree is walkTreeGo.
+func walkTreeGo(nb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr) {
+	for grp := range groups {
+		is := walk8Go(nb, unsafe.Add(xb, grp*8*8*rowStride), d)
+		for k, i := range is {
+			a := (*float32)(unsafe.Add(acc, uintptr(grp*8+k)*stride))
+			*a += *(*float32)(unsafe.Add(leaves, 4*(int(i)-1<<d)))
+		}
 	}
-	return r
+}
+
+// walk8Wide is walk8 for rows wider than rowStride (stride s bytes).
+func walk8Wide(nb, xb unsafe.Pointer, s uintptr, d int) [8]uintptr {
+	x1, x2, x3 := unsafe.Add(xb, s), unsafe.Add(xb, 2*s), unsafe.Add(xb, 3*s)
+	x4, x5, x6, x7 := unsafe.Add(xb, 4*s), unsafe.Add(xb, 5*s), unsafe.Add(xb, 6*s), unsafe.Add(xb, 7*s)
+	var i0, i1, i2, i3, i4, i5, i6, i7 uintptr = 1, 1, 1, 1, 1, 1, 1, 1
+	for range d {
+		i0 = 2*i0 + right(xb, nb, i0)
+		i1 = 2*i1 + right(x1, nb, i1)
+		i2 = 2*i2 + right(x2, nb, i2)
+		i3 = 2*i3 + right(x3, nb, i3)
+		i4 = 2*i4 + right(x4, nb, i4)
+		i5 = 2*i5 + right(x5, nb, i5)
+		i6 = 2*i6 + right(x6, nb, i6)
+		i7 = 2*i7 + right(x7, nb, i7)
+	}
+	return [8]uintptr{i0, i1, i2, i3, i4, i5, i6, i7}
+}
+
+// right is 1 when the row at xr goes right at node i and 0 when it goes
+// left: x ≥ split ⟺ key(x) ≥ key(split) ⟺ (key(split) − 1) − key(x) < 0,
+// so the sign bit of one subtraction decides, with no compare or branch.
+// Valid as XGBoost's rule only on NaN-free expanded rows (see above).
+func right(xr, nb unsafe.Pointer, i uintptr) uintptr {
+	n := (*cnode)(unsafe.Add(nb, 8*i))
+	return uintptr(uint64(int64(n.split)-*(*int64)(unsafe.Add(xr, 8*uintptr(n.slot)))) >> 63)
 }
