@@ -74,7 +74,7 @@ type column struct {
 	name, from string
 	transform  string
 	value      string
-	def        float32
+	def        float64
 	hasDef     bool
 }
 
@@ -91,6 +91,9 @@ func Compile(modelFeatures []string, specs []FeatureSpec) (*Plan, error) {
 	if specs == nil {
 		specs = make([]FeatureSpec, len(modelFeatures))
 		for i, f := range modelFeatures {
+			if f == "" {
+				return nil, errors.New("the model's inputs have no names (an ONNX model with one tensor input): give a features file (FEATURES_PATH or --features) that lists them in order")
+			}
 			specs[i] = FeatureSpec{Name: f}
 		}
 	}
@@ -125,7 +128,7 @@ func Compile(modelFeatures []string, specs []FeatureSpec) (*Plan, error) {
 			if math.IsNaN(*s.Default) || math.IsInf(*s.Default, 0) {
 				return nil, fmt.Errorf("feature %q: default must be finite", s.Name)
 			}
-			c.def, c.hasDef = float32(*s.Default), true
+			c.def, c.hasDef = *s.Default, true
 		}
 		p.cols[i] = c
 	}
@@ -153,26 +156,47 @@ func (p *Plan) Extract(ev *schemas.Event, row []float32) error {
 		return fmt.Errorf("%w: row has %d slots, plan has %d features", ErrShape, len(row), len(p.cols))
 	}
 	for i := range p.cols {
-		c := &p.cols[i]
-		v, _ := ev.Field(c.from)
-		if v.Kind == schemas.Null {
-			if c.hasDef {
-				row[i] = c.def
-			} else {
-				row[i] = float32(math.NaN())
-			}
-			continue
-		}
-		x, err := c.apply(v)
+		v, err := p.cols[i].extract(ev)
 		if err != nil {
-			return fmt.Errorf("%w: feature %q (field %q): %v", ErrFeature, c.name, c.from, err)
+			return err
 		}
-		row[i] = x
+		row[i] = float32(v)
 	}
 	return nil
 }
 
-func (c *column) apply(v schemas.Value) (float32, error) {
+// Extract64 is Extract for models that compute in float64 (ONNX graphs with
+// double input): the values are not rounded to float32.
+func (p *Plan) Extract64(ev *schemas.Event, row []float64) error {
+	if len(row) != len(p.cols) {
+		return fmt.Errorf("%w: row has %d slots, plan has %d features", ErrShape, len(row), len(p.cols))
+	}
+	for i := range p.cols {
+		v, err := p.cols[i].extract(ev)
+		if err != nil {
+			return err
+		}
+		row[i] = v
+	}
+	return nil
+}
+
+func (c *column) extract(ev *schemas.Event) (float64, error) {
+	v, _ := ev.Field(c.from)
+	if v.Kind == schemas.Null {
+		if c.hasDef {
+			return c.def, nil
+		}
+		return math.NaN(), nil
+	}
+	x, err := c.apply(v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: feature %q (field %q): %v", ErrFeature, c.name, c.from, err)
+	}
+	return x, nil
+}
+
+func (c *column) apply(v schemas.Value) (float64, error) {
 	switch c.transform {
 	case TransformOneHot:
 		if v.Kind != schemas.String {
@@ -185,7 +209,7 @@ func (c *column) apply(v schemas.Value) (float32, error) {
 	case TransformBool:
 		switch v.Kind {
 		case schemas.Bool:
-			return float32(v.Num), nil
+			return v.Num, nil
 		case schemas.Number:
 			if math.IsNaN(v.Num) {
 				return 0, errors.New("NaN is not a boolean")
@@ -202,9 +226,9 @@ func (c *column) apply(v schemas.Value) (float32, error) {
 			return 0, fmt.Errorf("want a time (epoch ms or RFC 3339), got %s", v.Kind)
 		}
 		if c.transform == TransformHourOfDay {
-			return float32(t.Hour()), nil
+			return float64(t.Hour()), nil
 		}
-		return float32((t.Weekday() + 6) % 7), nil // Monday = 0
+		return float64((t.Weekday() + 6) % 7), nil // Monday = 0
 	}
 	var x float64
 	switch v.Kind {
@@ -224,5 +248,5 @@ func (c *column) apply(v schemas.Value) (float32, error) {
 		}
 		x = math.Log1p(x)
 	}
-	return float32(x), nil
+	return x, nil
 }

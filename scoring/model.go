@@ -68,6 +68,16 @@ type Model interface {
 	Predict(x []float32, out []float32) error
 }
 
+// Float64Model is implemented by models that may compute in float64 (ONNX
+// graphs with double input, as onnxruntime computes them). When
+// Float64Input reports true, the Scorer extracts float64 rows and calls
+// Predict64, which otherwise follows Predict's contract.
+type Float64Model interface {
+	Model
+	Float64Input() bool
+	Predict64(x []float64, out []float32) error
+}
+
 // CheckShape validates a Predict call for evaluators and returns n.
 func CheckShape(info Info, x, out []float32) (int, error) {
 	nf := len(info.Features)

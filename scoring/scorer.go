@@ -12,6 +12,7 @@ import (
 // another model's features. A Scorer is immutable and safe for concurrent use.
 type Scorer struct {
 	model  Model
+	m64    Float64Model // non-nil when the model computes in float64
 	info   Info
 	plan   *Plan
 	policy Policy
@@ -27,7 +28,12 @@ func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", info.Name, err)
 	}
-	return &Scorer{model: m, info: info, plan: plan, policy: policy}, nil
+	info.Features = plan.Names() // names an unnamed model's inputs after the features file
+	s := &Scorer{model: m, info: info, plan: plan, policy: policy}
+	if f, ok := m.(Float64Model); ok && f.Float64Input() {
+		s.m64 = f
+	}
+	return s, nil
 }
 
 // Info describes the model.
@@ -60,6 +66,7 @@ type Result struct {
 type Batch struct {
 	Results []Result
 	x, out  []float32
+	x64     []float64
 	rows    []int // index of the event of each dense row
 }
 
@@ -69,12 +76,22 @@ type Batch struct {
 func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 	nf, no := s.plan.Len(), s.info.Outputs()
 	b.Results = grow(b.Results, len(events))
-	b.x = grow(b.x, len(events)*nf)
+	if s.m64 != nil {
+		b.x64 = grow(b.x64, len(events)*nf)
+	} else {
+		b.x = grow(b.x, len(events)*nf)
+	}
 	b.rows = b.rows[:0]
 	for i, ev := range events {
 		b.Results[i] = Result{}
-		row := b.x[len(b.rows)*nf : (len(b.rows)+1)*nf]
-		if err := s.plan.Extract(ev, row); err != nil {
+		lo, hi := len(b.rows)*nf, (len(b.rows)+1)*nf
+		var err error
+		if s.m64 != nil {
+			err = s.plan.Extract64(ev, b.x64[lo:hi])
+		} else {
+			err = s.plan.Extract(ev, b.x[lo:hi])
+		}
+		if err != nil {
 			b.Results[i] = Result{Err: err, Stage: "features"}
 			continue
 		}
@@ -85,7 +102,13 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 	if n == 0 {
 		return
 	}
-	if err := s.model.Predict(b.x[:n*nf], b.out[:n*no]); err != nil {
+	var err error
+	if s.m64 != nil {
+		err = s.m64.Predict64(b.x64[:n*nf], b.out[:n*no])
+	} else {
+		err = s.model.Predict(b.x[:n*nf], b.out[:n*no])
+	}
+	if err != nil {
 		for _, i := range b.rows {
 			b.Results[i] = Result{Err: fmt.Errorf("model %s: %w", s.info.Name, err), Stage: "score"}
 		}

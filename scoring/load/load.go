@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/onnxml"
 	"github.com/streamscore/streamscore/scoring/xgboost"
 )
 
@@ -18,6 +19,7 @@ import (
 const (
 	Auto    = "auto"
 	XGBoost = "xgboost"
+	ONNX    = "onnx"
 )
 
 // Model loads the model at path. format is Auto or a format name; name is
@@ -42,8 +44,14 @@ func Model(path, format, name string) (scoring.Model, error) {
 			return nil, fmt.Errorf("load %s as an XGBoost model: %w", path, err)
 		}
 		return m, nil
+	case ONNX:
+		m, err := onnxml.Parse(data, name)
+		if err != nil {
+			return nil, fmt.Errorf("load %s as an ONNX model: %w", path, err)
+		}
+		return m, nil
 	}
-	return nil, fmt.Errorf("model format %q is not supported (want auto or xgboost)", format)
+	return nil, fmt.Errorf("model format %q is not supported (want auto, xgboost or onnx)", format)
 }
 
 // Detect names the format of a model file.
@@ -51,6 +59,12 @@ func Detect(path string, data []byte) (string, error) {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".ubj", ".ubjson":
 		return XGBoost, nil
+	case ".onnx":
+		return ONNX, nil
+	}
+	// An ONNX ModelProto starts with ir_version (field 1, varint: 0x08).
+	if len(data) > 1 && data[0] == 0x08 && data[1] < 0x80 {
+		return ONNX, nil
 	}
 	if xgboost.IsJSON(data) && strings.Contains(string(data[:min(len(data), 4096)]), `"learner"`) {
 		return XGBoost, nil
@@ -58,5 +72,5 @@ func Detect(path string, data []byte) (string, error) {
 	if len(data) > 0 && data[0] == '{' && !xgboost.IsJSON(data) { // UBJSON object
 		return XGBoost, nil
 	}
-	return "", fmt.Errorf("cannot tell the format of %s: not an XGBoost JSON or UBJSON model (set MODEL_FORMAT)", path)
+	return "", fmt.Errorf("cannot tell the format of %s: not an XGBoost JSON or UBJSON model nor an ONNX model (set MODEL_FORMAT)", path)
 }

@@ -27,6 +27,15 @@ func TestDetectAndLoad(t *testing.T) {
 			t.Errorf("%s: info %+v", name, info)
 		}
 	}
+	onnx, err := os.ReadFile(filepath.Join("..", "onnxml", "testdata", "sk_rf_pipeline.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "rf.model")
+	os.WriteFile(p, onnx, 0o644)
+	if m, err := Model(p, Auto, "rf"); err != nil || m.Info().Format != "onnx" {
+		t.Errorf("onnx by content: %v", err)
+	}
 	junk := filepath.Join(dir, "junk.bin")
 	os.WriteFile(junk, []byte("hello"), 0o644)
 	if _, err := Model(junk, Auto, ""); err == nil || !strings.Contains(err.Error(), "MODEL_FORMAT") {

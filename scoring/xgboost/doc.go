@@ -11,9 +11,8 @@
 //   - the transform is applied in float32 as XGBoost does (sigmoid with its
 //     88.7 clamp; softmax with a float64 sum of the exponentials).
 //
-// Margins are exact. Probabilities go through math.Exp where XGBoost calls
-// glibc's expf, which is not correctly rounded, so they may differ from
-// XGBoost's by one float32 ulp on a few rows in a thousand.
+// Margins are exact, and so are probabilities: the transforms use an expf
+// that reproduces glibc's (scoring/internal/fmath), as XGBoost calls it.
 //
 // Objectives: binary:logistic, binary:logitraw, reg:logistic,
 // reg:squarederror (and reg:linear), reg:squaredlogerror,

@@ -3,7 +3,6 @@ package xgboost
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,34 +11,6 @@ import (
 
 	"github.com/streamscore/streamscore/scoring"
 )
-
-func TestExpfAgreesWithMathExp(t *testing.T) {
-	// glibc's expf is within 0.502 ulp of exp, so it may differ from the
-	// correctly rounded value by at most one ulp, and rarely.
-	off := 0
-	for x := float32(-103); x < 88.7; x += 0.0137 {
-		got, want := expf(x), float32(math.Exp(float64(x)))
-		if d := ulps(got, want); d > 1 {
-			t.Fatalf("expf(%v) = %v, exp = %v (%d ulps)", x, got, want, d)
-		} else if d == 1 {
-			off++
-		}
-	}
-	if off > 20 {
-		t.Errorf("%d values off by one ulp: not the glibc algorithm", off)
-	}
-	for _, tc := range []struct{ in, want float32 }{
-		{0, 1}, {float32(math.Inf(-1)), 0}, {float32(math.Inf(1)), float32(math.Inf(1))},
-		{89, float32(math.Inf(1))}, {-104, 0}, {1, float32(math.E)},
-	} {
-		if got := expf(tc.in); got != tc.want {
-			t.Errorf("expf(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-	if got := expf(float32(math.NaN())); got == got {
-		t.Errorf("expf(NaN) = %v", got)
-	}
-}
 
 func TestUBJSON(t *testing.T) {
 	tests := []struct {

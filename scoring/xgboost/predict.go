@@ -2,6 +2,7 @@ package xgboost
 
 import (
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/internal/fmath"
 )
 
 // block is the number of rows walked through one tree before moving to the
@@ -81,7 +82,7 @@ func (m *Model) transformInPlace(out []float32, n int) {
 		}
 	case exponential:
 		for i, v := range out {
-			out[i] = expf(v)
+			out[i] = fmath.Expf(v)
 		}
 	case softmax:
 		g := m.groups
@@ -98,7 +99,7 @@ func sigmoidf(margin float32) float32 {
 		x = 88.7
 	}
 	const eps float32 = 1e-16
-	return float32(1) / (expf(x) + float32(1) + eps)
+	return float32(1) / (fmath.Expf(x) + float32(1) + eps)
 }
 
 // softmaxf is XGBoost's common::Softmax: float32 exponentials of the
@@ -112,7 +113,7 @@ func softmaxf(row []float32) {
 	}
 	var sum float64
 	for k, v := range row {
-		e := expf(v - wmax)
+		e := fmath.Expf(v - wmax)
 		row[k] = e
 		sum += float64(e)
 	}

@@ -1,11 +1,13 @@
-package xgboost
+// Package fmath holds float32 math that must match C libraries bit for
+// bit: glibc's expf, which XGBoost and onnxruntime call.
+package fmath
 
 import (
 	"math"
 	"math/big"
 )
 
-// expf reproduces the results of glibc's expf (the ≤ 0.502 ulp algorithm
+// Expf reproduces the results of glibc's expf (the ≤ 0.502 ulp algorithm
 // glibc has used since 2.28), which XGBoost's sigmoid and softmax call.
 // math.Exp rounded to float32 is correctly rounded far more often but then
 // disagrees with XGBoost by an ulp on a few rows in a thousand.
@@ -14,7 +16,7 @@ import (
 // 2^(k/N) from a table of 2^(i/N) with the exponent added in, 2^(r/N) by a
 // cubic; all in float64 (with fused multiply-adds, as the FMA build that
 // x86-64 glibc selects on current CPUs), rounded once to float32.
-func expf(x float32) float32 {
+func Expf(x float32) float32 {
 	xd := float64(x)
 	switch {
 	case x != x:

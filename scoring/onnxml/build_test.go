@@ -1,0 +1,196 @@
+package onnxml
+
+import (
+	"math"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// A tiny ONNX writer for tests: enough of onnx.proto to build graphs.
+
+type tAttr struct {
+	name   string
+	typ    int64 // 1 float, 2 int, 3 string, 4 tensor, 6 floats, 7 ints, 8 strings
+	f      float32
+	i      int64
+	s      string
+	floats []float32
+	ints   []int64
+	strs   []string
+	tensor []byte
+}
+
+func aInts(name string, xs ...int64) tAttr     { return tAttr{name: name, typ: 7, ints: xs} }
+func aFloats(name string, xs ...float32) tAttr { return tAttr{name: name, typ: 6, floats: xs} }
+func aStrings(name string, xs ...string) tAttr { return tAttr{name: name, typ: 8, strs: xs} }
+func aString(name, s string) tAttr             { return tAttr{name: name, typ: 3, s: s} }
+func aInt(name string, i int64) tAttr          { return tAttr{name: name, typ: 2, i: i} }
+func aDoubleTensor(name string, xs ...float64) tAttr {
+	return tAttr{name: name, typ: 4, tensor: encTensor("", dtDouble, []int64{int64(len(xs))}, xs)}
+}
+
+func encAttr(a tAttr) []byte {
+	var b []byte
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, a.name)
+	b = protowire.AppendTag(b, 20, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(a.typ))
+	switch a.typ {
+	case 1:
+		b = protowire.AppendTag(b, 2, protowire.Fixed32Type)
+		b = protowire.AppendFixed32(b, math.Float32bits(a.f))
+	case 2:
+		b = protowire.AppendTag(b, 3, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(a.i))
+	case 3:
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		b = protowire.AppendString(b, a.s)
+	case 4:
+		b = protowire.AppendTag(b, 5, protowire.BytesType)
+		b = protowire.AppendBytes(b, a.tensor)
+	case 6:
+		var p []byte
+		for _, f := range a.floats {
+			p = protowire.AppendFixed32(p, math.Float32bits(f))
+		}
+		b = protowire.AppendTag(b, 7, protowire.BytesType)
+		b = protowire.AppendBytes(b, p)
+	case 7:
+		for _, i := range a.ints { // unpacked, to exercise that path
+			b = protowire.AppendTag(b, 8, protowire.VarintType)
+			b = protowire.AppendVarint(b, uint64(i))
+		}
+	case 8:
+		for _, s := range a.strs {
+			b = protowire.AppendTag(b, 9, protowire.BytesType)
+			b = protowire.AppendString(b, s)
+		}
+	}
+	return b
+}
+
+type tNode struct {
+	op, domain string
+	in, out    []string
+	attrs      []tAttr
+}
+
+func encNode(n tNode) []byte {
+	var b []byte
+	for _, s := range n.in {
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendString(b, s)
+	}
+	for _, s := range n.out {
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, s)
+	}
+	b = protowire.AppendTag(b, 4, protowire.BytesType)
+	b = protowire.AppendString(b, n.op)
+	if n.domain != "" {
+		b = protowire.AppendTag(b, 7, protowire.BytesType)
+		b = protowire.AppendString(b, n.domain)
+	}
+	for _, a := range n.attrs {
+		b = protowire.AppendTag(b, 5, protowire.BytesType)
+		b = protowire.AppendBytes(b, encAttr(a))
+	}
+	return b
+}
+
+func encTensor(name string, dt int32, dims []int64, xs []float64) []byte {
+	var b []byte
+	for _, d := range dims {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(d))
+	}
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(dt))
+	if name != "" {
+		b = protowire.AppendTag(b, 8, protowire.BytesType)
+		b = protowire.AppendString(b, name)
+	}
+	var raw []byte
+	for _, x := range xs {
+		if dt == dtDouble {
+			raw = protowire.AppendFixed64(raw, math.Float64bits(x))
+		} else {
+			raw = protowire.AppendFixed32(raw, math.Float32bits(float32(x)))
+		}
+	}
+	b = protowire.AppendTag(b, 9, protowire.BytesType)
+	return protowire.AppendBytes(b, raw)
+}
+
+// encValueInfo describes a tensor [N, cols] (cols 0: [N]); elem 0 is a
+// non-tensor (a ZipMap's sequence of maps).
+func encValueInfo(name string, elem int32, cols int64) []byte {
+	var b []byte
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, name)
+	if elem == 0 {
+		var seq []byte
+		seq = protowire.AppendTag(seq, 4, protowire.BytesType)
+		seq = protowire.AppendBytes(seq, nil)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		return protowire.AppendBytes(b, seq)
+	}
+	var dim, shape, tt, tp []byte
+	dim = protowire.AppendTag(dim, 2, protowire.BytesType)
+	dim = protowire.AppendString(dim, "N")
+	shape = protowire.AppendTag(shape, 1, protowire.BytesType)
+	shape = protowire.AppendBytes(shape, dim)
+	if cols > 0 {
+		var d2 []byte
+		d2 = protowire.AppendTag(d2, 1, protowire.VarintType)
+		d2 = protowire.AppendVarint(d2, uint64(cols))
+		shape = protowire.AppendTag(shape, 1, protowire.BytesType)
+		shape = protowire.AppendBytes(shape, d2)
+	}
+	tt = protowire.AppendTag(tt, 1, protowire.VarintType)
+	tt = protowire.AppendVarint(tt, uint64(elem))
+	tt = protowire.AppendTag(tt, 2, protowire.BytesType)
+	tt = protowire.AppendBytes(tt, shape)
+	tp = protowire.AppendTag(tp, 1, protowire.BytesType)
+	tp = protowire.AppendBytes(tp, tt)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendBytes(b, tp)
+}
+
+type tIO struct {
+	name string
+	elem int32
+	cols int64
+}
+
+type tInit struct {
+	name string
+	dt   int32
+	dims []int64
+	vals []float64
+}
+
+func encModel(nodes []tNode, inputs, outputs []tIO, inits ...tInit) []byte {
+	var g []byte
+	for _, n := range nodes {
+		g = protowire.AppendTag(g, 1, protowire.BytesType)
+		g = protowire.AppendBytes(g, encNode(n))
+	}
+	for _, in := range inits {
+		g = protowire.AppendTag(g, 5, protowire.BytesType)
+		g = protowire.AppendBytes(g, encTensor(in.name, in.dt, in.dims, in.vals))
+	}
+	for _, in := range inputs {
+		g = protowire.AppendTag(g, 11, protowire.BytesType)
+		g = protowire.AppendBytes(g, encValueInfo(in.name, in.elem, in.cols))
+	}
+	for _, out := range outputs {
+		g = protowire.AppendTag(g, 12, protowire.BytesType)
+		g = protowire.AppendBytes(g, encValueInfo(out.name, out.elem, out.cols))
+	}
+	var m []byte
+	m = protowire.AppendTag(m, 1, protowire.VarintType)
+	m = protowire.AppendVarint(m, 8)
+	m = protowire.AppendTag(m, 7, protowire.BytesType)
+	return protowire.AppendBytes(m, g)
+}
