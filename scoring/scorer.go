@@ -1,7 +1,9 @@
 package scoring
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/streamscore/streamscore/schemas"
@@ -116,11 +118,28 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 	}
 	for r, i := range b.rows {
 		out := b.out[r*no : (r+1)*no]
+		if !finite(out) {
+			b.Results[i] = Result{Err: errNonFinite, Stage: "score"}
+			continue
+		}
 		b.Results[i].Decision = s.policy.Decide(s.info.Output, out)
 		if s.info.Output == MultiClass {
 			b.Results[i].Probs = out
 		}
 	}
+}
+
+// errNonFinite is the reason given for a row whose model output is NaN or
+// infinite (a linear model with a missing input and no impute value, say).
+var errNonFinite = errors.New("the model returned a non-finite score")
+
+func finite(xs []float32) bool {
+	for _, x := range xs {
+		if x != x || x > math.MaxFloat32 || x < -math.MaxFloat32 {
+			return false
+		}
+	}
+	return true
 }
 
 func grow[T any](s []T, n int) []T {

@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -77,5 +78,30 @@ func TestScorerReportsPerRecord(t *testing.T) {
 	s.Score(evs, &b)
 	if b.Results[0].Stage != "score" || !strings.Contains(b.Results[0].Err.Error(), "boom") || b.Results[1].Stage != "features" {
 		t.Errorf("model failure: %+v", b.Results)
+	}
+}
+
+// nanModel returns NaN for rows whose first input is negative.
+type nanModel struct{ sumModel }
+
+func (m nanModel) Predict(x, out []float32) error {
+	for r := range out {
+		out[r] = 0.25
+		if x[r*2] < 0 {
+			out[r] = float32(math.NaN())
+		}
+	}
+	return nil
+}
+
+func TestNonFiniteScoreIsAPerRecordError(t *testing.T) {
+	s, _ := NewScorer(nanModel{sumModel{kind: Binary}}, nil, DefaultPolicy)
+	var b Batch
+	s.Score([]*schemas.Event{event(f("a", schemas.NumberValue(1))), event(f("a", schemas.NumberValue(-1)))}, &b)
+	if b.Results[0].Err != nil || b.Results[0].Score != 0.25 {
+		t.Errorf("good row: %+v", b.Results[0])
+	}
+	if b.Results[1].Stage != "score" || b.Results[1].Err == nil {
+		t.Errorf("NaN row: %+v", b.Results[1])
 	}
 }

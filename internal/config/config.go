@@ -204,9 +204,9 @@ func (c *Config) Validate() error {
 		bad("MODEL_PATH", c.ModelPath, "must name a model file")
 	}
 	switch c.ModelFormat {
-	case "auto", "xgboost", "onnx":
+	case "auto", "xgboost", "onnx", "linear":
 	default:
-		bad("MODEL_FORMAT", c.ModelFormat, "want auto, xgboost or onnx")
+		bad("MODEL_FORMAT", c.ModelFormat, "want auto, xgboost, onnx or linear")
 	}
 	if math.IsNaN(c.ScoreThreshold) || math.IsInf(c.ScoreThreshold, 0) {
 		bad("SCORE_THRESHOLD", c.ScoreThreshold, "want a finite number")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/linear"
 	"github.com/streamscore/streamscore/scoring/onnxml"
 	"github.com/streamscore/streamscore/scoring/xgboost"
 )
@@ -20,6 +21,7 @@ const (
 	Auto    = "auto"
 	XGBoost = "xgboost"
 	ONNX    = "onnx"
+	Linear  = "linear"
 )
 
 // Model loads the model at path. format is Auto or a format name; name is
@@ -50,8 +52,14 @@ func Model(path, format, name string) (scoring.Model, error) {
 			return nil, fmt.Errorf("load %s as an ONNX model: %w", path, err)
 		}
 		return m, nil
+	case Linear:
+		m, err := linear.Parse(data, name)
+		if err != nil {
+			return nil, fmt.Errorf("load %s as a linear model: %w", path, err)
+		}
+		return m, nil
 	}
-	return nil, fmt.Errorf("model format %q is not supported (want auto, xgboost or onnx)", format)
+	return nil, fmt.Errorf("model format %q is not supported (want auto, xgboost, onnx or linear)", format)
 }
 
 // Detect names the format of a model file.
@@ -66,11 +74,14 @@ func Detect(path string, data []byte) (string, error) {
 	if len(data) > 1 && data[0] == 0x08 && data[1] < 0x80 {
 		return ONNX, nil
 	}
+	if linear.IsLinear(data) {
+		return Linear, nil
+	}
 	if xgboost.IsJSON(data) && strings.Contains(string(data[:min(len(data), 4096)]), `"learner"`) {
 		return XGBoost, nil
 	}
 	if len(data) > 0 && data[0] == '{' && !xgboost.IsJSON(data) { // UBJSON object
 		return XGBoost, nil
 	}
-	return "", fmt.Errorf("cannot tell the format of %s: not an XGBoost JSON or UBJSON model nor an ONNX model (set MODEL_FORMAT)", path)
+	return "", fmt.Errorf("cannot tell the format of %s: not an XGBoost JSON or UBJSON, ONNX or streamscore-linear model (set MODEL_FORMAT)", path)
 }

@@ -1,0 +1,211 @@
+package load
+
+import (
+	"encoding/csv"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// The conformance suite: every model format passes the same checks through
+// the loader and the scoring.Model interface.
+
+type golden struct {
+	csv      string
+	features []string // CSV columns of the inputs, in model order
+	expected string   // CSV column of the expected P(class 1) / prediction / class-0 probability
+	expCSV   string   // a second CSV holding expected (onnxruntime's), same row order
+}
+
+type conformanceCase struct {
+	path   string
+	format string
+	golden *golden
+}
+
+var xgbFraud = []string{"amount", "hour", "merchant_risk", "tx_count_1h", "distance_km", "account_age_days", "device_score", "velocity_ratio"}
+
+var cases = []conformanceCase{
+	{"../xgboost/testdata/xgb_fraud.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, "expected_prob", ""}},
+	{"../xgboost/testdata/xgb_fraud.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, "expected_prob", ""}},
+	{"../xgboost/testdata/xgb_reg.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_reg_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, "expected_pred", ""}},
+	{"../xgboost/testdata/xgb_multi.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_multi_test.csv", []string{"f0", "f1", "f2", "f3"}, "expected_prob0", ""}},
+	{"../onnxml/testdata/sk_rf_pipeline.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_test.csv", []string{"x0", "x1", "x2", "x3", "x4"}, "ort_prob1", "../onnxml/testdata/ort_sk_rf_test.csv"}},
+	{"../onnxml/testdata/sk_rf_pipeline_nozipmap.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_boundary.csv", []string{"x0", "x1", "x2", "x3", "x4"}, "ort_prob1", "../onnxml/testdata/ort_sk_rf_boundary.csv"}},
+	{"testdata/churn.linear.json", "linear", nil},
+}
+
+func readColumns(t *testing.T, path string, cols ...string) [][]float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := map[string]int{}
+	for i, h := range recs[0] {
+		idx[h] = i
+	}
+	out := make([][]float64, len(cols))
+	for k, c := range cols {
+		i, ok := idx[c]
+		if !ok {
+			t.Fatalf("%s has no column %s", path, c)
+		}
+		for _, rec := range recs[1:] {
+			v, err := strconv.ParseFloat(rec[i], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[k] = append(out[k], v)
+		}
+	}
+	return out
+}
+
+func TestConformance(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			m, err := Model(tc.path, Auto, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			info := m.Info()
+			nf, no := len(info.Features), info.Outputs()
+			t.Run("info", func(t *testing.T) {
+				again, _ := Model(tc.path, Auto, "")
+				if info.Format != tc.format || info.Name == "" || info.Version == "" || nf == 0 ||
+					again.Info().Version != info.Version {
+					t.Errorf("info %+v (version again %s)", info, again.Info().Version)
+				}
+				if info.Output == scoring.MultiClass && info.Classes < 3 || info.Output == scoring.Binary && info.Classes != 2 {
+					t.Errorf("output %v with %d classes", info.Output, info.Classes)
+				}
+			})
+			if g := tc.golden; g != nil {
+				t.Run("golden", func(t *testing.T) {
+					cols := readColumns(t, g.csv, g.features...)
+					var want []float64
+					if g.expCSV != "" {
+						want = readColumns(t, g.expCSV, g.expected)[0]
+					} else {
+						want = readColumns(t, g.csv, g.expected)[0]
+					}
+					n := len(want)
+					x := make([]float32, n*nf)
+					for r := 0; r < n; r++ {
+						for f := 0; f < nf; f++ {
+							x[r*nf+f] = float32(cols[f][r])
+						}
+					}
+					out := make([]float32, n*no)
+					if err := m.Predict(x, out); err != nil {
+						t.Fatal(err)
+					}
+					for r := 0; r < n; r++ {
+						if got := out[r*no]; float64(got) != want[r] && float32(want[r]) != got {
+							t.Fatalf("row %d: %v, reference %v", r, got, want[r])
+						}
+					}
+				})
+			}
+			x := hostileRows(nf, 257)
+			n := len(x) / nf
+			batch := make([]float32, n*no)
+			if err := m.Predict(x, batch); err != nil {
+				t.Fatal(err)
+			}
+			t.Run("NaN and extreme rows", func(t *testing.T) {
+				for i, v := range batch {
+					if tc.format != "linear" && (v != v || math.IsInf(float64(v), 0)) {
+						t.Errorf("output %d = %v for a hostile row", i, v)
+					}
+				}
+			})
+			t.Run("batch equals row at a time", func(t *testing.T) {
+				one := make([]float32, no)
+				for r := 0; r < n; r++ {
+					if err := m.Predict(x[r*nf:(r+1)*nf], one); err != nil {
+						t.Fatal(err)
+					}
+					for c := range one {
+						if math.Float32bits(one[c]) != math.Float32bits(batch[r*no+c]) {
+							t.Fatalf("row %d class %d: alone %v, in batch %v", r, c, one[c], batch[r*no+c])
+						}
+					}
+				}
+			})
+			t.Run("concurrent use", func(t *testing.T) {
+				var wg sync.WaitGroup
+				for w := 0; w < 4; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						out := make([]float32, n*no)
+						for i := 0; i < 5; i++ {
+							if err := m.Predict(x, out); err != nil {
+								t.Error(err)
+								return
+							}
+							for k := range out {
+								if math.Float32bits(out[k]) != math.Float32bits(batch[k]) {
+									t.Errorf("concurrent output %d differs", k)
+									return
+								}
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			})
+			t.Run("shape errors", func(t *testing.T) {
+				if err := m.Predict(x[:nf+1], make([]float32, no)); !errors.Is(err, scoring.ErrShape) && nf > 1 {
+					t.Errorf("ragged input: %v", err)
+				}
+				if err := m.Predict(x[:nf], make([]float32, no+1)); !errors.Is(err, scoring.ErrShape) {
+					t.Errorf("wrong output size: %v", err)
+				}
+			})
+			t.Run("no allocation per row", func(t *testing.T) {
+				if raceEnabled {
+					t.Log("not measured under -race (sync.Pool drops items); the plain test run checks it")
+					return
+				}
+				out := make([]float32, n*no)
+				small := testing.AllocsPerRun(5, func() { m.Predict(x[:8*nf], out[:8*no]) })
+				large := testing.AllocsPerRun(5, func() { m.Predict(x, out) })
+				if large > small+1 {
+					t.Errorf("%v allocations for 8 rows, %v for %d rows", small, large, n)
+				}
+			})
+		})
+	}
+}
+
+// hostileRows mixes ordinary values with NaN, ±Inf, ±0, huge and tiny
+// numbers.
+func hostileRows(nf, n int) []float32 {
+	rng := rand.New(rand.NewPCG(11, 12))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
+		math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1e30, -1e30}
+	x := make([]float32, nf*n)
+	for i := range x {
+		if rng.IntN(3) == 0 {
+			x[i] = special[rng.IntN(len(special))]
+		} else {
+			x[i] = float32(rng.NormFloat64() * 10)
+		}
+	}
+	return x
+}
