@@ -15,6 +15,16 @@ type jsonDecoder struct {
 }
 
 func (d jsonDecoder) Decode(value []byte, ev *Event) error {
+	if err := DecodeJSONFields(value, ev); err != nil {
+		return err
+	}
+	return finish(ev, d.t, d.names)
+}
+
+// DecodeJSONFields resets ev and fills its fields from a JSON object,
+// without looking for identity fields (file scoring needs none). Errors
+// wrap ErrMalformed.
+func DecodeJSONFields(value []byte, ev *Event) error {
 	ev.Reset()
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(value, &obj); err != nil {
@@ -30,8 +40,12 @@ func (d jsonDecoder) Decode(value []byte, ev *Event) error {
 		}
 		ev.Fields = append(ev.Fields, Field{Name: name, Value: v})
 	}
-	return finish(ev, d.t, d.names)
+	return nil
 }
+
+// SetField adds or replaces a field of an event (file readers build events
+// field by field).
+func (e *Event) SetField(name string, v Value) { e.set(name, v) }
 
 // jsonValue classifies one raw JSON value. Numbers that overflow float64
 // become ±Inf (the feature stage rejects non-finite numbers with a reason).

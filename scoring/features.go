@@ -144,6 +144,20 @@ func (p *Plan) Names() []string {
 	return out
 }
 
+// Sources are the event fields the plan reads (each once, in first-use
+// order).
+func (p *Plan) Sources() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range p.cols {
+		if !seen[c.from] {
+			seen[c.from] = true
+			out = append(out, c.from)
+		}
+	}
+	return out
+}
+
 // Len is the number of inputs a row has.
 func (p *Plan) Len() int { return len(p.cols) }
 

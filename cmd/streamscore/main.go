@@ -1,8 +1,10 @@
 // Command streamscore scores Kafka event streams with a trained model.
 //
-//	streamscore run       the service, configured by environment variables
-//	streamscore demo      embedded broker + synthetic events + bundled model
-//	streamscore version   print the version
+//	streamscore run            the service, configured by environment variables
+//	streamscore score          batch scoring of a CSV or JSON Lines file
+//	streamscore model inspect  describe a model file
+//	streamscore demo           embedded broker + synthetic events + bundled model
+//	streamscore version        print the version
 package main
 
 import (
@@ -21,9 +23,11 @@ var version = ""
 const usage = `usage: streamscore <command> [flags]
 
 commands:
-  run       score the input topics until stopped (configured by environment variables; see README)
-  demo      start an embedded broker on 127.0.0.1:9092, produce synthetic events and score them
-  version   print the version
+  run            score the input topics until stopped (configured by environment variables; see README)
+  score          score a file: --model M [--features F] --input X.csv|X.jsonl --output Y.csv|Y.jsonl
+  model inspect  describe a model file: name, version, format, features, trees
+  demo           start an embedded broker on 127.0.0.1:9092, produce synthetic events and score them
+  version        print the version
 `
 
 func main() {
@@ -50,6 +54,10 @@ func mainErr(args []string) int {
 		err = runCmd(ctx, args[1:])
 	case "demo":
 		err = demoCmd(ctx, args[1:])
+	case "score":
+		err = scoreCmd(ctx, args[1:])
+	case "model":
+		err = modelCmd(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Println("streamscore", versionString())
 		return exitOK

@@ -48,3 +48,19 @@ func TestDetectAndLoad(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{"../xgboost/testdata/xgb_fraud.json", "trees:    200"},
+		{"../onnxml/testdata/sk_rf_pipeline.onnx", "graph:    Scaler -> TreeEnsembleClassifier -> ZipMap"},
+		{"testdata/churn.linear.json", "features: 4: f0, f1, f2, f3"},
+	} {
+		m, err := Model(tc.path, Auto, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := Describe(m); !strings.Contains(d, tc.want) || !strings.Contains(d, "version:") {
+			t.Errorf("%s:\n%s\nwant %q", tc.path, d, tc.want)
+		}
+	}
+}

@@ -1,0 +1,12 @@
+// Package batchscore scores files: the plain batch job behind
+// `streamscore score`, on the same feature plan, model and policy as the
+// stream. It reads CSV or JSON Lines in chunks (constant memory), keeps
+// every row in order with all its non-feature columns, adds the prediction
+// columns, and writes rows that cannot be scored to "<output>.rejects"
+// (JSON Lines: line number, reason, the row).
+//
+// Output columns, in this order after the kept input columns: score,
+// label, risk_segment, model_version, scored_at, and for multi-class
+// models prob_0 … prob_<K-1>. Columns are defined here once so that every
+// file output (score, backfill) uses them.
+package batchscore

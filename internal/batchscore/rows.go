@@ -1,0 +1,169 @@
+package batchscore
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/streamscore/streamscore/schemas"
+)
+
+// cell is one input column of a row: its name and its text (CSV) or raw
+// JSON value (JSONL).
+type cell struct {
+	name string
+	text string
+	json json.RawMessage // set for JSONL input
+}
+
+// row is one input row.
+type row struct {
+	line  int
+	cells []cell
+	ev    schemas.Event
+	err   error // the row could not be read (rejected with this reason)
+}
+
+// reader yields input rows; Next returns io.EOF at the end.
+type reader interface {
+	Next(r *row) error
+}
+
+// csvReader reads CSV with a header. An empty cell, "nan" or "NaN" is
+// missing; a cell that parses as a number is a number; "true"/"false" are
+// booleans; anything else is text.
+type csvReader struct {
+	r      *csv.Reader
+	header []string
+	line   int
+}
+
+func newCSVReader(in io.Reader) (*csvReader, error) {
+	r := csv.NewReader(bufio.NewReaderSize(in, 1<<16))
+	r.ReuseRecord = true
+	r.FieldsPerRecord = -1
+	h, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read CSV header: %w", err)
+	}
+	return &csvReader{r: r, header: append([]string(nil), h...), line: 1}, nil
+}
+
+func (c *csvReader) Next(rw *row) error {
+	rec, err := c.r.Read()
+	if err == io.EOF {
+		return io.EOF
+	}
+	c.line++
+	rw.line, rw.err = c.line, nil
+	if line, _ := c.r.FieldPos(0); line > 0 {
+		rw.line = line
+	}
+	rw.cells = rw.cells[:0]
+	rw.ev.Reset()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			rw.err = fmt.Errorf("malformed CSV: %v", pe.Err)
+			return nil
+		}
+		return err
+	}
+	if len(rec) != len(c.header) {
+		rw.err = fmt.Errorf("%d cells for %d columns", len(rec), len(c.header))
+	}
+	for i, name := range c.header {
+		text := ""
+		if i < len(rec) {
+			text = rec[i]
+		}
+		rw.cells = append(rw.cells, cell{name: name, text: text})
+		rw.ev.Fields = append(rw.ev.Fields, schemas.Field{Name: name, Value: cellValue(text)})
+	}
+	return nil
+}
+
+func cellValue(s string) schemas.Value {
+	t := strings.TrimSpace(s)
+	switch strings.ToLower(t) {
+	case "", "nan":
+		return schemas.Value{Kind: schemas.Null}
+	case "true":
+		return schemas.BoolValue(true)
+	case "false":
+		return schemas.BoolValue(false)
+	}
+	if f, err := strconv.ParseFloat(t, 64); err == nil {
+		return schemas.NumberValue(f)
+	}
+	return schemas.StringValue(s)
+}
+
+// jsonlReader reads one JSON object per line; blank lines are skipped.
+type jsonlReader struct {
+	s    *bufio.Scanner
+	line int
+}
+
+func newJSONLReader(in io.Reader) *jsonlReader {
+	s := bufio.NewScanner(in)
+	s.Buffer(make([]byte, 1<<16), 16<<20)
+	return &jsonlReader{s: s}
+}
+
+func (j *jsonlReader) Next(rw *row) error {
+	for j.s.Scan() {
+		j.line++
+		b := bytes.TrimSpace(j.s.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		rw.line, rw.err, rw.cells = j.line, nil, rw.cells[:0]
+		rw.ev.Reset()
+		if err := orderedObject(b, func(name string, raw json.RawMessage) {
+			rw.cells = append(rw.cells, cell{name: name, json: append(json.RawMessage(nil), raw...)})
+		}); err != nil {
+			rw.err = err
+			rw.cells = append(rw.cells[:0], cell{name: "", json: append(json.RawMessage(nil), b...)})
+			return nil
+		}
+		if err := schemas.DecodeJSONFields(b, &rw.ev); err != nil {
+			rw.err = err
+		}
+		return nil
+	}
+	if err := j.s.Err(); err != nil {
+		return fmt.Errorf("read JSON lines: %w", err)
+	}
+	return io.EOF
+}
+
+// orderedObject calls fn with each member of a JSON object, in order.
+func orderedObject(b []byte, fn func(string, json.RawMessage)) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return fmt.Errorf("not a JSON object")
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("malformed JSON: %v", err)
+		}
+		key, _ := t.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("malformed JSON: %v", err)
+		}
+		fn(key, raw)
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("malformed JSON: %v", err)
+	}
+	return nil
+}

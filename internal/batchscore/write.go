@@ -1,0 +1,198 @@
+package batchscore
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"strconv"
+
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// Prediction columns, after the kept input columns.
+const (
+	ColScore        = "score"
+	ColLabel        = "label"
+	ColRiskSegment  = "risk_segment"
+	ColModelVersion = "model_version"
+	ColScoredAt     = "scored_at"
+	ColProbPrefix   = "prob_" // prob_0 … prob_<K-1>, multi-class only
+)
+
+// Columns lists the prediction columns for a model.
+func Columns(info scoring.Info) []string {
+	cols := []string{ColScore, ColLabel, ColRiskSegment, ColModelVersion, ColScoredAt}
+	if info.Output == scoring.MultiClass {
+		for k := 0; k < info.Classes; k++ {
+			cols = append(cols, ColProbPrefix+strconv.Itoa(k))
+		}
+	}
+	return cols
+}
+
+// predictionValues renders a scored row's prediction columns as text
+// (JSON output writes score, label and probabilities as numbers).
+func predictionValues(r *scoring.Result, version, scoredAt string) []string {
+	out := []string{
+		strconv.FormatFloat(r.Score, 'g', -1, 64),
+		strconv.Itoa(int(r.Label)),
+		r.Segment, version, scoredAt,
+	}
+	for _, p := range r.Probs {
+		out = append(out, strconv.FormatFloat(float64(p), 'g', -1, 64))
+	}
+	return out
+}
+
+// writer writes scored rows.
+type writer interface {
+	Write(cells []cell, pred []string) error
+	Flush() error
+}
+
+// csvWriter writes the kept columns of the first row's layout, then the
+// prediction columns. Later rows are matched by column name (JSONL input
+// may vary); a column a row lacks is empty.
+type csvWriter struct {
+	w       *csv.Writer
+	kept    []string
+	predCol []string
+	started bool
+	rec     []string
+}
+
+func newCSVWriter(out io.Writer, predCols []string) *csvWriter {
+	return &csvWriter{w: csv.NewWriter(bufio.NewWriterSize(out, 1<<16)), predCol: predCols}
+}
+
+func (c *csvWriter) Write(cells []cell, pred []string) error {
+	if !c.started {
+		c.started = true
+		for _, x := range cells {
+			c.kept = append(c.kept, x.name)
+		}
+		if err := c.w.Write(append(append([]string(nil), c.kept...), c.predCol...)); err != nil {
+			return err
+		}
+	}
+	c.rec = c.rec[:0]
+	for i, name := range c.kept {
+		text := ""
+		if i < len(cells) && cells[i].name == name {
+			text = cells[i].textValue()
+		} else {
+			for _, x := range cells {
+				if x.name == name {
+					text = x.textValue()
+					break
+				}
+			}
+		}
+		c.rec = append(c.rec, text)
+	}
+	return c.w.Write(append(c.rec, pred...))
+}
+
+func (c *csvWriter) Flush() error {
+	c.w.Flush()
+	if err := c.w.Error(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// textValue is a cell as CSV text: a JSON string unquoted, other JSON
+// values as written.
+func (x cell) textValue() string {
+	if x.json == nil {
+		return x.text
+	}
+	var s string
+	if json.Unmarshal(x.json, &s) == nil {
+		return s
+	}
+	if string(x.json) == "null" {
+		return ""
+	}
+	return string(x.json)
+}
+
+// jsonValue is a cell as a JSON value: CSV text becomes a JSON string
+// (ids such as "007" stay as written).
+func (x cell) jsonValue() json.RawMessage {
+	if x.json != nil {
+		return x.json
+	}
+	b, _ := json.Marshal(x.text)
+	return b
+}
+
+// jsonlWriter writes one object per row: the kept members in input order,
+// then the prediction members.
+type jsonlWriter struct {
+	w       *bufio.Writer
+	predCol []string
+	buf     []byte
+}
+
+func newJSONLWriter(out io.Writer, predCols []string) *jsonlWriter {
+	return &jsonlWriter{w: bufio.NewWriterSize(out, 1<<16), predCol: predCols}
+}
+
+func (j *jsonlWriter) Write(cells []cell, pred []string) error {
+	b := append(j.buf[:0], '{')
+	for i, x := range cells {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, x.name)
+		b = append(b, ':')
+		b = append(b, x.jsonValue()...)
+	}
+	for k, name := range j.predCol {
+		if len(cells) > 0 || k > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, name)
+		b = append(b, ':')
+		switch name {
+		case ColRiskSegment, ColModelVersion, ColScoredAt:
+			b = strconv.AppendQuote(b, pred[k])
+		default:
+			b = append(b, pred[k]...)
+		}
+	}
+	b = append(b, '}', '\n')
+	j.buf = b
+	_, err := j.w.Write(b)
+	return err
+}
+
+func (j *jsonlWriter) Flush() error { return j.w.Flush() }
+
+// rejectWriter writes "<output>.rejects": one JSON object per rejected row.
+type rejectWriter struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+func (rw *rejectWriter) Write(line int, reason string, cells []cell) error {
+	b := append(rw.buf[:0], `{"line":`...)
+	b = strconv.AppendInt(b, int64(line), 10)
+	b = append(b, `,"reason":`...)
+	b = strconv.AppendQuote(b, reason)
+	b = append(b, `,"row":{`...)
+	for i, x := range cells {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, x.name)
+		b = append(b, ':')
+		b = append(b, x.jsonValue()...)
+	}
+	b = append(b, "}}\n"...)
+	rw.buf = b
+	_, err := rw.w.Write(b)
+	return err
+}
