@@ -1,6 +1,7 @@
 // Package models embeds the bundled models so that the binary (and the
-// demo) needs no files at run time. The training scripts beside them say
-// how each was made; see the README to retrain.
+// demo) needs no files at run time: an XGBoost fraud model for transactions
+// and an XGBoost account-takeover model for activity events, each with its
+// features file. train.py made both; see the README to retrain.
 package models
 
 import (
@@ -15,19 +16,34 @@ var (
 	fraudModel []byte
 	//go:embed fraud.features.yaml
 	fraudFeatures []byte
+	//go:embed takeover.json
+	takeoverModel []byte
+	//go:embed takeover.features.yaml
+	takeoverFeatures []byte
 )
 
 // FraudFeatures is the features file of the fraud model.
 func FraudFeatures() ([]scoring.FeatureSpec, error) { return scoring.ParseFeatures(fraudFeatures) }
 
-// Fraud loads the bundled XGBoost fraud model (transactions) with its
-// features and the given policy.
+// TakeoverFeatures is the features file of the account-takeover model.
+func TakeoverFeatures() ([]scoring.FeatureSpec, error) { return scoring.ParseFeatures(takeoverFeatures) }
+
+// Fraud loads the bundled fraud model (transactions) with its features.
 func Fraud(policy scoring.Policy) (*scoring.Scorer, error) {
-	m, err := xgboost.Parse(fraudModel, "fraud")
+	return bundled(fraudModel, "fraud", FraudFeatures, policy)
+}
+
+// Takeover loads the bundled account-takeover model (activity events).
+func Takeover(policy scoring.Policy) (*scoring.Scorer, error) {
+	return bundled(takeoverModel, "takeover", TakeoverFeatures, policy)
+}
+
+func bundled(data []byte, name string, features func() ([]scoring.FeatureSpec, error), policy scoring.Policy) (*scoring.Scorer, error) {
+	m, err := xgboost.Parse(data, name)
 	if err != nil {
 		return nil, err
 	}
-	specs, err := FraudFeatures()
+	specs, err := features()
 	if err != nil {
 		return nil, err
 	}

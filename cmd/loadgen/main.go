@@ -97,6 +97,8 @@ func writeTraining(path, featuresPath, kind string, count int64, seed uint64, cu
 	switch {
 	case featuresPath != "":
 		specs, err = scoring.ReadFeatureFile(featuresPath)
+	case t == schemas.Activity:
+		specs, err = models.TakeoverFeatures()
 	default:
 		specs, err = models.FraudFeatures()
 	}

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Train the bundled fraud model on loadgen's labelled training file.
+"""Train a bundled binary XGBoost model on loadgen's labelled training file.
 
     go run ./cmd/loadgen --training-file /tmp/fraud-train.csv --count 200000
-    python3 models/train_fraud.py /tmp/fraud-train.csv models/fraud.json
+    python3 models/train.py /tmp/fraud-train.csv models/fraud.json
 
-Needs Debian's python3-xgboost (1.7.4 when this model was trained) and
-numpy. The CSV's columns are the features of models/fraud.features.yaml,
+    go run ./cmd/loadgen --training-file /tmp/takeover-train.csv --count 200000 \
+        --kind activity --features models/takeover.features.yaml
+    python3 models/train.py /tmp/takeover-train.csv models/takeover.json
+
+Needs Debian's python3-xgboost (1.7.4 when these models were trained) and
+numpy. The CSV's columns are the features of the model's features file,
 computed by streamscore's own feature code, then the label, so the model
 is trained on exactly what it is served. Prints the hold-out AUC.
 """
