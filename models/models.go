@@ -26,7 +26,9 @@ var (
 func FraudFeatures() ([]scoring.FeatureSpec, error) { return scoring.ParseFeatures(fraudFeatures) }
 
 // TakeoverFeatures is the features file of the account-takeover model.
-func TakeoverFeatures() ([]scoring.FeatureSpec, error) { return scoring.ParseFeatures(takeoverFeatures) }
+func TakeoverFeatures() ([]scoring.FeatureSpec, error) {
+	return scoring.ParseFeatures(takeoverFeatures)
+}
 
 // Fraud loads the bundled fraud model (transactions) with its features.
 func Fraud(policy scoring.Policy) (*scoring.Scorer, error) {

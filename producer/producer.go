@@ -113,17 +113,21 @@ func New(o Options) (*Producer, error) {
 func (p *Producer) Client() *kgo.Client { return p.cl }
 
 // Prediction publishes pred for the source record src (key = entity id; an
-// input traceparent header is copied). done is called once the prediction,
-// or the dead letter that replaces a refused one, is acknowledged. It blocks
-// while the buffer is full. After Close, done is never called: the record
-// stays uncommitted and is read again.
-func (p *Producer) Prediction(pred *schemas.Prediction, src *kgo.Record, done func()) {
+// input traceparent header is copied) to topic, or to the default
+// predictions topic when topic is empty. done is called once the
+// prediction, or the dead letter that replaces a refused one, is
+// acknowledged. It blocks while the buffer is full. After Close, done is
+// never called: the record stays uncommitted and is read again.
+func (p *Producer) Prediction(pred *schemas.Prediction, src *kgo.Record, topic string, done func()) {
+	if topic == "" {
+		topic = p.topic
+	}
 	val, err := p.enc.Append(nil, pred)
 	if err != nil { // cannot happen for a well-formed prediction; never lose the record
 		p.DeadLetter(src, StageProduce, fmt.Errorf("encode prediction: %w", err), done)
 		return
 	}
-	rec := &kgo.Record{Topic: p.topic, Key: []byte(pred.EntityID), Value: val}
+	rec := &kgo.Record{Topic: topic, Key: []byte(pred.EntityID), Value: val}
 	for _, h := range src.Headers {
 		if h.Key == "traceparent" {
 			rec.Headers = append(rec.Headers, h)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/logging"
@@ -23,7 +25,20 @@ func runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	p, err := pipeline.New(ctx, cfg, pipeline.WithLogger(log))
+	// SIGHUP reloads every model (files are also polled for changes).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	p, err := pipeline.New(ctx, cfg, pipeline.WithLogger(log), pipeline.WithReloadSignal(reload))
 	if err != nil {
 		return err
 	}

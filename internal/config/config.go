@@ -19,50 +19,51 @@ import (
 // the same environment). The README's table lists them; keep both in step.
 type Config struct {
 	// Kafka
-	Brokers            []string      `env:"KAFKA_BROKERS" envDefault:"localhost:9092" envSeparator:","`
-	GroupID            string        `env:"KAFKA_GROUP_ID" envDefault:"streamscore"`
-	GroupInstanceID    string        `env:"KAFKA_GROUP_INSTANCE_ID"`
-	StartOffset        string        `env:"START_OFFSET" envDefault:"earliest"`
-	Compression        string        `env:"KAFKA_COMPRESSION" envDefault:"lz4"`
-	TransactionalID    string        `env:"KAFKA_TRANSACTIONAL_ID"`
-	TLSEnabled         bool          `env:"KAFKA_TLS_ENABLED" envDefault:"false"`
-	TLSCAFile          string        `env:"KAFKA_TLS_CA_FILE"`
-	TLSCertFile        string        `env:"KAFKA_TLS_CERT_FILE"`
-	TLSKeyFile         string        `env:"KAFKA_TLS_KEY_FILE"`
-	TLSServerName      string        `env:"KAFKA_TLS_SERVER_NAME"`
-	TLSInsecureSkip    bool          `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY" envDefault:"false"`
-	SASLMechanism      string        `env:"KAFKA_SASL_MECHANISM"`
-	SASLUsername       string        `env:"KAFKA_SASL_USERNAME"`
-	SASLPassword       string        `env:"KAFKA_SASL_PASSWORD"`
-	SASLPasswordFile   string        `env:"KAFKA_SASL_PASSWORD_FILE"`
-	CommitInterval     time.Duration `env:"COMMIT_INTERVAL" envDefault:"1s"`
-	InputTopics        []string      `env:"INPUT_TOPICS" envDefault:"transactions" envSeparator:","`
-	OutputTopic        string        `env:"OUTPUT_TOPIC" envDefault:"predictions"`
-	DLQTopic           string        `env:"DLQ_TOPIC" envDefault:"predictions-dlq"`
-	InputEncoding      string        `env:"INPUT_ENCODING" envDefault:"avro"`
-	OutputEncoding     string        `env:"OUTPUT_ENCODING" envDefault:"avro"`
-	SchemaRegistryURL  string        `env:"SCHEMA_REGISTRY_URL"`
-	SchemaRegistryUser string        `env:"SCHEMA_REGISTRY_USERNAME"`
-	SchemaRegistryPass string        `env:"SCHEMA_REGISTRY_PASSWORD"`
-	EntityField        string        `env:"ENTITY_FIELD" envDefault:"customer_id"`
-	EventIDField       string        `env:"EVENT_ID_FIELD" envDefault:"event_id"`
-	EventTimeField     string        `env:"EVENT_TIME_FIELD" envDefault:"event_time"`
-	BatchMaxSize       int           `env:"BATCH_MAX_SIZE" envDefault:"500"`
-	BatchInterval      time.Duration `env:"BATCH_INTERVAL" envDefault:"250ms"`
-	MaxInFlightRecords int           `env:"MAX_IN_FLIGHT_RECORDS" envDefault:"20000"`
-	MaxInFlightBytes   int           `env:"MAX_IN_FLIGHT_BYTES" envDefault:"67108864"`
-	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
-	Delivery           string        `env:"DELIVERY" envDefault:"at-least-once"`
-	ModelPath          string        `env:"MODEL_PATH"`
-	ModelFormat        string        `env:"MODEL_FORMAT" envDefault:"auto"`
-	ModelName          string        `env:"MODEL_NAME"`
-	FeaturesPath       string        `env:"FEATURES_PATH"`
-	ModelsFile         string        `env:"MODELS_FILE"`
-	ScoreThreshold     float64       `env:"SCORE_THRESHOLD" envDefault:"0.5"`
-	RiskBands          []float64     `env:"RISK_BANDS" envDefault:"0.3,0.6" envSeparator:","`
-	HTTPAddr           string        `env:"HTTP_ADDR" envDefault:":8080"`
-	LogLevel           string        `env:"LOG_LEVEL" envDefault:"info"`
-	LogFormat          string        `env:"LOG_FORMAT" envDefault:"json"`
+	Brokers             []string      `env:"KAFKA_BROKERS" envDefault:"localhost:9092" envSeparator:","`
+	GroupID             string        `env:"KAFKA_GROUP_ID" envDefault:"streamscore"`
+	GroupInstanceID     string        `env:"KAFKA_GROUP_INSTANCE_ID"`
+	StartOffset         string        `env:"START_OFFSET" envDefault:"earliest"`
+	Compression         string        `env:"KAFKA_COMPRESSION" envDefault:"lz4"`
+	TransactionalID     string        `env:"KAFKA_TRANSACTIONAL_ID"`
+	TLSEnabled          bool          `env:"KAFKA_TLS_ENABLED" envDefault:"false"`
+	TLSCAFile           string        `env:"KAFKA_TLS_CA_FILE"`
+	TLSCertFile         string        `env:"KAFKA_TLS_CERT_FILE"`
+	TLSKeyFile          string        `env:"KAFKA_TLS_KEY_FILE"`
+	TLSServerName       string        `env:"KAFKA_TLS_SERVER_NAME"`
+	TLSInsecureSkip     bool          `env:"KAFKA_TLS_INSECURE_SKIP_VERIFY" envDefault:"false"`
+	SASLMechanism       string        `env:"KAFKA_SASL_MECHANISM"`
+	SASLUsername        string        `env:"KAFKA_SASL_USERNAME"`
+	SASLPassword        string        `env:"KAFKA_SASL_PASSWORD"`
+	SASLPasswordFile    string        `env:"KAFKA_SASL_PASSWORD_FILE"`
+	CommitInterval      time.Duration `env:"COMMIT_INTERVAL" envDefault:"1s"`
+	InputTopics         []string      `env:"INPUT_TOPICS" envDefault:"transactions" envSeparator:","`
+	OutputTopic         string        `env:"OUTPUT_TOPIC" envDefault:"predictions"`
+	DLQTopic            string        `env:"DLQ_TOPIC" envDefault:"predictions-dlq"`
+	InputEncoding       string        `env:"INPUT_ENCODING" envDefault:"avro"`
+	OutputEncoding      string        `env:"OUTPUT_ENCODING" envDefault:"avro"`
+	SchemaRegistryURL   string        `env:"SCHEMA_REGISTRY_URL"`
+	SchemaRegistryUser  string        `env:"SCHEMA_REGISTRY_USERNAME"`
+	SchemaRegistryPass  string        `env:"SCHEMA_REGISTRY_PASSWORD"`
+	EntityField         string        `env:"ENTITY_FIELD" envDefault:"customer_id"`
+	EventIDField        string        `env:"EVENT_ID_FIELD" envDefault:"event_id"`
+	EventTimeField      string        `env:"EVENT_TIME_FIELD" envDefault:"event_time"`
+	BatchMaxSize        int           `env:"BATCH_MAX_SIZE" envDefault:"500"`
+	BatchInterval       time.Duration `env:"BATCH_INTERVAL" envDefault:"250ms"`
+	MaxInFlightRecords  int           `env:"MAX_IN_FLIGHT_RECORDS" envDefault:"20000"`
+	MaxInFlightBytes    int           `env:"MAX_IN_FLIGHT_BYTES" envDefault:"67108864"`
+	ShutdownTimeout     time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	Delivery            string        `env:"DELIVERY" envDefault:"at-least-once"`
+	ModelPath           string        `env:"MODEL_PATH"`
+	ModelFormat         string        `env:"MODEL_FORMAT" envDefault:"auto"`
+	ModelName           string        `env:"MODEL_NAME"`
+	FeaturesPath        string        `env:"FEATURES_PATH"`
+	ModelsFile          string        `env:"MODELS_FILE"`
+	ModelReloadInterval time.Duration `env:"MODEL_RELOAD_INTERVAL" envDefault:"5s"`
+	ScoreThreshold      float64       `env:"SCORE_THRESHOLD" envDefault:"0.5"`
+	RiskBands           []float64     `env:"RISK_BANDS" envDefault:"0.3,0.6" envSeparator:","`
+	HTTPAddr            string        `env:"HTTP_ADDR" envDefault:":8080"`
+	LogLevel            string        `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat           string        `env:"LOG_FORMAT" envDefault:"json"`
 }
 
 // Load reads the configuration from environ (os.Environ as a map; nil
@@ -197,11 +198,14 @@ func (c *Config) Validate() error {
 	default:
 		bad("DELIVERY", c.Delivery, "want at-least-once or exactly-once")
 	}
-	if c.ModelsFile != "" {
-		bad("MODELS_FILE", c.ModelsFile, "routing several models is not implemented in this build yet; use MODEL_PATH")
+	switch {
+	case c.ModelsFile != "" && c.ModelPath != "":
+		bad("MODEL_PATH", c.ModelPath, "set either MODEL_PATH or MODELS_FILE, not both")
+	case c.ModelsFile == "" && c.ModelPath == "":
+		bad("MODEL_PATH", c.ModelPath, "must name a model file (or set MODELS_FILE)")
 	}
-	if c.ModelPath == "" {
-		bad("MODEL_PATH", c.ModelPath, "must name a model file")
+	if c.ModelReloadInterval != 0 && c.ModelReloadInterval < 100*time.Millisecond {
+		bad("MODEL_RELOAD_INTERVAL", c.ModelReloadInterval, "want 0 (no polling; SIGHUP still reloads) or at least 100ms")
 	}
 	switch c.ModelFormat {
 	case "auto", "xgboost", "onnx", "linear":

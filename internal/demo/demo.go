@@ -1,7 +1,8 @@
 // Package demo runs streamscore end to end with no setup: an embedded
-// broker (kfake) on loopback, synthetic transactions at a target rate, the
-// run pipeline scoring them with the bundled fraud model, and a live
-// terminal report of throughput, latency and sample predictions.
+// broker (kfake) on loopback, synthetic transactions and activity events at
+// a target rate, the run pipeline scoring them with the bundled fraud and
+// account-takeover models (routed by topic), and a live terminal report of
+// throughput, latency and sample predictions.
 package demo
 
 import (
@@ -10,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -20,9 +22,11 @@ import (
 	"github.com/streamscore/streamscore/internal/devbroker"
 	"github.com/streamscore/streamscore/internal/kafkaconn"
 	"github.com/streamscore/streamscore/internal/loadgen"
+	"github.com/streamscore/streamscore/internal/modelset"
 	"github.com/streamscore/streamscore/internal/pipeline"
 	"github.com/streamscore/streamscore/models"
 	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
 )
 
 // Options configure a demo run.
@@ -68,7 +72,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		}
 	}
 	environ["KAFKA_BROKERS"] = strings.Join(addrs, ",")
-	environ["INPUT_TOPICS"] = "transactions"
+	environ["INPUT_TOPICS"] = "transactions,activity"
 	environ["OUTPUT_TOPIC"], environ["DLQ_TOPIC"] = "predictions", "predictions-dlq"
 	environ["INPUT_ENCODING"], environ["OUTPUT_ENCODING"] = string(o.Encoding), string(o.Encoding)
 	environ["MODEL_PATH"] = "(bundled fraud model)"
@@ -77,20 +81,29 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	scorer, err := models.Fraud(cfg.Policy())
+	fraud, err := models.Fraud(cfg.Policy())
 	if err != nil {
 		return Summary{}, fmt.Errorf("bundled model: %w", err)
 	}
-	info := scorer.Info()
-	fmt.Fprintf(o.Out, "model %s (%s, version %s, %d features); batches of up to %d records or %v\n",
-		info.Name, info.Format, info.Version, len(info.Features), cfg.BatchMaxSize, cfg.BatchInterval)
+	takeover, err := models.Takeover(cfg.Policy())
+	if err != nil {
+		return Summary{}, fmt.Errorf("bundled model: %w", err)
+	}
+	for _, r := range []struct {
+		topic string
+		info  scoring.Info
+	}{{"transactions", fraud.Info()}, {"activity", takeover.Info()}} {
+		fmt.Fprintf(o.Out, "%s -> model %s (%s, version %s, %d features)\n", r.topic, r.info.Name, r.info.Format, r.info.Version, len(r.info.Features))
+	}
+	fmt.Fprintf(o.Out, "batches of up to %d records or %v\n", cfg.BatchMaxSize, cfg.BatchInterval)
 
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
-	p, err := pipeline.New(ctx, cfg, pipeline.WithScorer(scorer), pipeline.WithLogger(o.Logger))
+	set := modelset.Static(map[string]*scoring.Scorer{"transactions": fraud, "activity": takeover})
+	p, err := pipeline.New(ctx, cfg, pipeline.WithModels(set), pipeline.WithLogger(o.Logger))
 	if err != nil {
 		return Summary{}, err
 	}
@@ -111,7 +124,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	go func() {
 		defer wg.Done()
 		_, genErr = loadgen.Run(ctx, prodCl, loadgen.Options{
-			Encoding: o.Encoding, TransactionsTopic: "transactions", Rate: o.Rate,
+			Encoding: o.Encoding, TransactionsTopic: "transactions", ActivityTopic: "activity", ActivityShare: 0.3, Rate: o.Rate,
 			Names: schemas.DefaultFieldNames, Seed: uint64(time.Now().UnixNano()), Customers: 10000,
 		}, &sent)
 	}()
@@ -168,13 +181,13 @@ func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String(
 type sampler struct {
 	cl     *kgo.Client
 	mu     sync.Mutex
-	last   []string
+	last   map[string][]string // model name -> its latest lines
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func newSampler(addrs []string, enc schemas.Encoding) *sampler {
-	s := &sampler{done: make(chan struct{})}
+	s := &sampler{done: make(chan struct{}), last: map[string][]string{}}
 	dec, _ := schemas.NewPredictionDecoder(enc)
 	cl, err := kgo.NewClient(append(kafkaconn.Options(addrs, "streamscore-demo-sampler"),
 		kgo.ConsumeTopics("predictions"), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))...)
@@ -194,12 +207,13 @@ func newSampler(addrs []string, enc schemas.Encoding) *sampler {
 				if err != nil {
 					return
 				}
-				line := fmt.Sprintf("entity=%s event=%s score=%.4f label=%d risk=%s", p.EntityID, p.EventID, p.Score, p.Label, p.RiskSegment)
+				line := fmt.Sprintf("%-8s entity=%s event=%s score=%.4f label=%d risk=%s", p.ModelName, p.EntityID, p.EventID, p.Score, p.Label, p.RiskSegment)
 				s.mu.Lock()
-				s.last = append(s.last, line)
-				if len(s.last) > 3 {
-					s.last = s.last[len(s.last)-3:]
+				l := append(s.last[p.ModelName], line)
+				if len(l) > 2 {
+					l = l[len(l)-2:]
 				}
+				s.last[p.ModelName] = l
 				s.mu.Unlock()
 			})
 		}
@@ -207,10 +221,20 @@ func newSampler(addrs []string, enc schemas.Encoding) *sampler {
 	return s
 }
 
+// latest returns the latest two predictions of every model, by model name.
 func (s *sampler) latest() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]string(nil), s.last...)
+	names := make([]string, 0, len(s.last))
+	for n := range s.last {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		out = append(out, s.last[n]...)
+	}
+	return out
 }
 
 func (s *sampler) close() {

@@ -22,7 +22,7 @@ func TestDemoScoresWhatItProduces(t *testing.T) {
 				t.Fatalf("demo: %v\n%s", err, out.String())
 			}
 			text := out.String()
-			for _, want := range []string{"embedded Kafka broker listening on 127.0.0.1:", "scored", "latency p50", "sample: entity=cust-", "stopped after"} {
+			for _, want := range []string{"embedded Kafka broker listening on 127.0.0.1:", "scored", "latency p50", "sample: fraud", "sample: takeover", "transactions -> model fraud", "activity -> model takeover", "stopped after"} {
 				if !strings.Contains(text, want) {
 					t.Errorf("output lacks %q:\n%s", want, text)
 				}

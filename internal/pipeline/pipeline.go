@@ -14,10 +14,10 @@ import (
 	"github.com/streamscore/streamscore/consumer"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/kafkaconn"
+	"github.com/streamscore/streamscore/internal/modelset"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
-	"github.com/streamscore/streamscore/scoring/load"
 	"github.com/streamscore/streamscore/window"
 )
 
@@ -28,6 +28,8 @@ type options struct {
 	log    *slog.Logger
 	extra  []kgo.Opt
 	scorer *scoring.Scorer
+	set    *modelset.Set
+	reload <-chan struct{}
 }
 
 // WithLogger sets the logger (default: discard).
@@ -39,9 +41,16 @@ func WithKafkaOptions(opts ...kgo.Opt) Option {
 	return func(o *options) { o.extra = append(o.extra, opts...) }
 }
 
-// WithScorer serves s instead of loading MODEL_PATH (the demo's embedded
-// model; tests).
+// WithScorer serves s on every input topic instead of loading MODEL_PATH
+// (tests).
 func WithScorer(s *scoring.Scorer) Option { return func(o *options) { o.scorer = s } }
+
+// WithModels serves a model set built by the caller (the demo's embedded
+// models) instead of MODEL_PATH or MODELS_FILE.
+func WithModels(s *modelset.Set) Option { return func(o *options) { o.set = s } }
+
+// WithReloadSignal reloads every model whenever ch receives (SIGHUP).
+func WithReloadSignal(ch <-chan struct{}) Option { return func(o *options) { o.reload = ch } }
 
 // item is one record travelling through the window.
 type item struct {
@@ -54,36 +63,42 @@ type item struct {
 type Pipeline struct {
 	cfg      config.Config
 	log      *slog.Logger
-	current  *scoring.Current
+	models   *modelset.Set
+	reload   <-chan struct{}
 	decoders map[string]schemas.Decoder
 	group    *consumer.Group
 	prod     *producer.Producer
 	stats    Stats
 
-	mu    sync.Mutex // owns win, batch, evs and the event pool
+	mu    sync.Mutex // owns win, batch, evs, items and the event pool
 	win   *window.Window[item]
 	batch scoring.Batch
 	evs   []*schemas.Event
+	items []item // one model's share of a batch
 	pool  []*schemas.Event
 }
 
-// LoadScorer loads MODEL_PATH and FEATURES_PATH into a scorer.
-func LoadScorer(cfg config.Config) (*scoring.Scorer, error) {
-	m, err := load.Model(cfg.ModelPath, cfg.ModelFormat, cfg.ModelName)
-	if err != nil {
-		return nil, fmt.Errorf("MODEL_PATH=%q: %w", cfg.ModelPath, err)
-	}
-	var specs []scoring.FeatureSpec
-	if cfg.FeaturesPath != "" {
-		if specs, err = scoring.ReadFeatureFile(cfg.FeaturesPath); err != nil {
-			return nil, fmt.Errorf("FEATURES_PATH=%q: %w", cfg.FeaturesPath, err)
+// LoadModels opens MODELS_FILE, or MODEL_PATH with FEATURES_PATH for every
+// input topic.
+func LoadModels(cfg config.Config) (*modelset.Set, error) {
+	var specs []modelset.RouteSpec
+	if cfg.ModelsFile != "" {
+		var err error
+		if specs, err = modelset.ParseFile(cfg.ModelsFile); err != nil {
+			return nil, fmt.Errorf("MODELS_FILE=%q: %w", cfg.ModelsFile, err)
 		}
+	} else {
+		specs = []modelset.RouteSpec{{Topics: cfg.Topics(), Path: cfg.ModelPath, Features: cfg.FeaturesPath,
+			Format: cfg.ModelFormat, Name: cfg.ModelName}}
 	}
-	s, err := scoring.NewScorer(m, specs, cfg.Policy())
+	set, err := modelset.Open(specs, cfg.Policy(), cfg.Topics())
 	if err != nil {
-		return nil, fmt.Errorf("MODEL_PATH=%q with FEATURES_PATH=%q: %w", cfg.ModelPath, cfg.FeaturesPath, err)
+		if cfg.ModelsFile != "" {
+			return nil, fmt.Errorf("MODELS_FILE=%q: %w", cfg.ModelsFile, err)
+		}
+		return nil, fmt.Errorf("MODEL_PATH=%q, FEATURES_PATH=%q: %w", cfg.ModelPath, cfg.FeaturesPath, err)
 	}
-	return s, nil
+	return set, nil
 }
 
 // New validates cfg, loads the model, checks that the topics exist, and
@@ -97,14 +112,22 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	scorer := o.scorer
-	if scorer == nil {
+	set := o.set
+	switch {
+	case set != nil:
+	case o.scorer != nil:
+		routes := map[string]*scoring.Scorer{}
+		for _, t := range cfg.Topics() {
+			routes[t] = o.scorer
+		}
+		set = modelset.Static(routes)
+	default:
 		var err error
-		if scorer, err = LoadScorer(cfg); err != nil {
+		if set, err = LoadModels(cfg); err != nil {
 			return nil, err
 		}
 	}
-	p := &Pipeline{cfg: cfg, log: o.log, current: scoring.NewCurrent(scorer), decoders: map[string]schemas.Decoder{}}
+	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: map[string]schemas.Decoder{}}
 	inputs, _ := cfg.Inputs()
 	inputEnc, _ := schemas.ParseEncoding(cfg.InputEncoding)
 	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
@@ -131,7 +154,13 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTopics(ctx, prod.Client(), append(cfg.Topics(), cfg.OutputTopic, cfg.DLQTopic)); err != nil {
+	topics := append(cfg.Topics(), cfg.OutputTopic, cfg.DLQTopic)
+	for _, r := range set.Routes() {
+		if r.OutputTopic() != "" {
+			topics = append(topics, r.OutputTopic())
+		}
+	}
+	if err := checkTopics(ctx, prod.Client(), topics); err != nil {
 		prod.Close()
 		return nil, err
 	}
@@ -147,10 +176,17 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		return nil, err
 	}
 	p.group, p.prod = group, prod
-	info := scorer.Info()
-	o.log.Info("streamscore ready", "model", info.Name, "version", info.Version, "format", info.Format,
-		"features", len(info.Features), "inputs", cfg.InputTopics, "output", cfg.OutputTopic,
-		"batch_max_size", cfg.BatchMaxSize, "batch_interval", cfg.BatchInterval)
+	for _, r := range set.Routes() {
+		info := r.Scorer().Info()
+		out := r.OutputTopic()
+		if out == "" {
+			out = cfg.OutputTopic
+		}
+		o.log.Info("model in service", "model", info.Name, "version", info.Version, "format", info.Format,
+			"features", len(info.Features), "topics", r.Spec.Topics, "output", out)
+	}
+	o.log.Info("streamscore ready", "inputs", cfg.InputTopics, "batch_max_size", cfg.BatchMaxSize,
+		"batch_interval", cfg.BatchInterval)
 	return p, nil
 }
 
@@ -179,8 +215,27 @@ func checkTopics(ctx context.Context, cl *kgo.Client, topics []string) error {
 // Stats are the live counters.
 func (p *Pipeline) Stats() *Stats { return &p.stats }
 
-// Scorer is the model in service.
-func (p *Pipeline) Scorer() *scoring.Scorer { return p.current.Load() }
+// Models are the models in service.
+func (p *Pipeline) Models() *modelset.Set { return p.models }
+
+// watchModels reloads changed model files every MODEL_RELOAD_INTERVAL and
+// every model on the reload signal, until stop closes.
+func (p *Pipeline) watchModels(stop <-chan struct{}) {
+	interval := p.cfg.ModelReloadInterval
+	if interval <= 0 {
+		interval = 24 * time.Hour // polling off: the signal still reloads
+	}
+	p.models.Poll(stop, interval, p.reload, func(res modelset.Result) {
+		name := res.Route.Spec.Path
+		if res.Err != nil {
+			p.stats.ReloadsFailed.Add(1)
+			p.log.Error("model reload failed; the previous model keeps serving", "model", name, "version", res.OldVersion, "err", res.Err)
+			return
+		}
+		p.stats.ReloadsOK.Add(1)
+		p.log.Info("model reloaded", "model", name, "from_version", res.OldVersion, "to_version", res.NewVersion)
+	})
+}
 
 // Run consumes until ctx ends, then drains: it closes the open batch, waits
 // up to SHUTDOWN_TIMEOUT for every prediction and dead letter to be
@@ -188,6 +243,10 @@ func (p *Pipeline) Scorer() *scoring.Scorer { return p.current.Load() }
 // place). It returns nil after a clean drain.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.prod.Close()
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() { defer close(watched); p.watchModels(stopWatch) }()
+	defer func() { close(stopWatch); <-watched }()
 	nextCommit := time.Now().Add(p.cfg.CommitInterval)
 	for ctx.Err() == nil {
 		if err := p.group.Tracker().WaitBelow(ctx, p.cfg.MaxInFlightRecords); err != nil {
@@ -277,17 +336,42 @@ func (p *Pipeline) handle(rec *kgo.Record, tok consumer.Token, now time.Time) {
 	p.win.Add(item{rec: rec, tok: tok, ev: ev}, now)
 }
 
-// processBatch scores a closed batch and hands every record to the
-// producer. Called by the window with p.mu held.
+// processBatch scores a closed batch, model by model (a partition belongs
+// to one topic, so to one model: its records keep their order), and hands
+// every record to the producer. Each model's scorer is read once for the
+// batch, so a reload takes effect between batches. Called by the window
+// with p.mu held.
 func (p *Pipeline) processBatch(b window.Batch[item]) {
-	s := p.current.Load()
-	p.evs = p.evs[:0]
+	for _, route := range p.models.Routes() {
+		p.items = p.items[:0]
+		for _, it := range b.Items {
+			if p.models.For(it.rec.Topic) == route {
+				p.items = append(p.items, it)
+			}
+		}
+		if len(p.items) > 0 {
+			p.scoreGroup(route, p.items)
+		}
+	}
 	for _, it := range b.Items {
+		p.putEvent(it.ev)
+	}
+	p.stats.Batches.Add(1)
+	p.log.Debug("batch scored", "records", len(b.Items), "trigger", b.Trigger.String(),
+		"waited", time.Since(b.Opened).Round(time.Microsecond))
+	p.win.Recycle(b.Items)
+}
+
+func (p *Pipeline) scoreGroup(route *modelset.Route, items []item) {
+	s := route.Scorer()
+	p.evs = p.evs[:0]
+	for _, it := range items {
 		p.evs = append(p.evs, it.ev)
 	}
 	s.Score(p.evs, &p.batch)
 	scoredAt := schemas.Millis(time.Now())
-	for i, it := range b.Items {
+	topic := route.OutputTopic()
+	for i, it := range items {
 		r := &p.batch.Results[i]
 		if r.Err != nil {
 			p.deadLetter(it.rec, it.tok, r.Stage, r.Err)
@@ -295,15 +379,8 @@ func (p *Pipeline) processBatch(b window.Batch[item]) {
 		}
 		pred := s.Prediction(it.ev, r, schemas.Source{Topic: it.rec.Topic, Partition: it.rec.Partition, Offset: it.rec.Offset}, scoredAt)
 		rec, tok := it.rec, it.tok
-		p.prod.Prediction(&pred, rec, func() { p.acked(rec, tok, &p.stats.Predictions) })
+		p.prod.Prediction(&pred, rec, topic, func() { p.acked(rec, tok, &p.stats.Predictions) })
 	}
-	for _, it := range b.Items {
-		p.putEvent(it.ev)
-	}
-	p.stats.Batches.Add(1)
-	p.log.Debug("batch scored", "records", len(b.Items), "trigger", b.Trigger.String(),
-		"waited", time.Since(b.Opened).Round(time.Microsecond), "model_version", s.Info().Version)
-	p.win.Recycle(b.Items)
 }
 
 func (p *Pipeline) deadLetter(rec *kgo.Record, tok consumer.Token, stage string, cause error) {

@@ -1,0 +1,278 @@
+// Package modelset holds the models in service, routed by input topic
+// (MODELS_FILE), or one model for every topic (MODEL_PATH). Each route
+// keeps its current scorer (model plus compiled feature plan plus policy)
+// behind an atomic pointer, so a reload swaps all three together and the
+// pipeline, which reads the scorer at the start of every batch, never
+// scores a batch with a half-swapped model.
+//
+// Reload is by polling: every interval each route's model and features
+// files are resolved through symlinks and compared by identity (path,
+// size, modification time), which sees Kubernetes swapping a ConfigMap's
+// symlinked directory; SIGHUP (or Reload with force) reloads at once. A
+// file that fails to load, or whose feature names do not fit the features
+// file, leaves the old model serving.
+package modelset
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/load"
+)
+
+// RouteSpec is one entry of a MODELS_FILE.
+type RouteSpec struct {
+	Topics      []string  `yaml:"topics"`
+	Path        string    `yaml:"path"`
+	Features    string    `yaml:"features"`
+	Format      string    `yaml:"format"`
+	Name        string    `yaml:"name"`
+	Threshold   *float64  `yaml:"threshold"`
+	RiskBands   []float64 `yaml:"risk_bands"`
+	OutputTopic string    `yaml:"output_topic"`
+}
+
+// File is the MODELS_FILE document.
+type File struct {
+	Models []RouteSpec `yaml:"models"`
+}
+
+// ParseFile reads a MODELS_FILE; relative paths in it are relative to the
+// file's directory.
+func ParseFile(path string) ([]RouteSpec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f File
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	if len(f.Models) == 0 {
+		return nil, errors.New("lists no models (want models: [{topics: [...], path: ...}])")
+	}
+	dir := filepath.Dir(path)
+	for i := range f.Models {
+		r := &f.Models[i]
+		if r.Path == "" || len(r.Topics) == 0 {
+			return nil, fmt.Errorf("model %d: topics and path are required", i)
+		}
+		if !filepath.IsAbs(r.Path) {
+			r.Path = filepath.Join(dir, r.Path)
+		}
+		if r.Features != "" && !filepath.IsAbs(r.Features) {
+			r.Features = filepath.Join(dir, r.Features)
+		}
+	}
+	return f.Models, nil
+}
+
+// Route is one model in service and the topics it scores.
+type Route struct {
+	Spec    RouteSpec
+	Policy  scoring.Policy
+	current *scoring.Current
+	mu      sync.Mutex // serialises reloads of this route
+	stamp   string
+}
+
+// Scorer is the scorer in service; read it once per batch.
+func (r *Route) Scorer() *scoring.Scorer { return r.current.Load() }
+
+// OutputTopic is the route's own output topic, or "" for the default.
+func (r *Route) OutputTopic() string { return r.Spec.OutputTopic }
+
+// Set routes topics to models.
+type Set struct {
+	routes  []*Route
+	byTopic map[string]*Route
+}
+
+// Routes lists the routes.
+func (s *Set) Routes() []*Route { return s.routes }
+
+// For returns the route of a topic (nil if none).
+func (s *Set) For(topic string) *Route { return s.byTopic[topic] }
+
+// Open loads every route. Each topic of inputs must be routed exactly
+// once and every routed topic must be an input.
+func Open(specs []RouteSpec, defaults scoring.Policy, inputs []string) (*Set, error) {
+	s := &Set{byTopic: map[string]*Route{}}
+	for i, spec := range specs {
+		pol := defaults
+		if spec.Threshold != nil {
+			pol.Threshold = *spec.Threshold
+		}
+		if spec.RiskBands != nil {
+			if len(spec.RiskBands) != 2 {
+				return nil, fmt.Errorf("model %d (%s): risk_bands wants two numbers", i, spec.Path)
+			}
+			pol.Bands = [2]float64{spec.RiskBands[0], spec.RiskBands[1]}
+		}
+		if err := pol.Validate(); err != nil {
+			return nil, fmt.Errorf("model %d (%s): %w", i, spec.Path, err)
+		}
+		r := &Route{Spec: spec, Policy: pol}
+		sc, stamp, err := r.load()
+		if err != nil {
+			return nil, err
+		}
+		r.current, r.stamp = scoring.NewCurrent(sc), stamp
+		for _, t := range spec.Topics {
+			if _, dup := s.byTopic[t]; dup {
+				return nil, fmt.Errorf("topic %q is routed to two models", t)
+			}
+			if !slices.Contains(inputs, t) {
+				return nil, fmt.Errorf("model %s is routed from topic %q, which is not in INPUT_TOPICS %v", spec.Path, t, inputs)
+			}
+			s.byTopic[t] = r
+		}
+		s.routes = append(s.routes, r)
+	}
+	for _, t := range inputs {
+		if s.byTopic[t] == nil {
+			return nil, fmt.Errorf("input topic %q has no model (add it to a route's topics)", t)
+		}
+	}
+	return s, nil
+}
+
+// Static builds a set from scorers already loaded (the demo's embedded
+// models): routes without files, never reloaded.
+func Static(routes map[string]*scoring.Scorer) *Set {
+	s := &Set{byTopic: map[string]*Route{}}
+	for topic, sc := range routes {
+		r := &Route{Spec: RouteSpec{Topics: []string{topic}, Name: sc.Info().Name}, Policy: sc.Policy(), current: scoring.NewCurrent(sc)}
+		s.routes = append(s.routes, r)
+		s.byTopic[topic] = r
+	}
+	return s
+}
+
+// load reads the route's files into a scorer and returns it with the
+// files' identity stamp.
+func (r *Route) load() (*scoring.Scorer, string, error) {
+	stamp, err := r.fileStamp()
+	if err != nil {
+		return nil, "", err
+	}
+	m, err := load.Model(r.Spec.Path, r.Spec.Format, r.Spec.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	var specs []scoring.FeatureSpec
+	if r.Spec.Features != "" {
+		if specs, err = scoring.ReadFeatureFile(r.Spec.Features); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", r.Spec.Features, err)
+		}
+	}
+	sc, err := scoring.NewScorer(m, specs, r.Policy)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", r.Spec.Path, err)
+	}
+	return sc, stamp, nil
+}
+
+// fileStamp identifies the current content of the route's files: their
+// resolved paths (ConfigMaps swap a symlink), sizes and modification times.
+func (r *Route) fileStamp() (string, error) {
+	var b strings.Builder
+	for _, p := range []string{r.Spec.Path, r.Spec.Features} {
+		if p == "" {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return "", err
+		}
+		fi, err := os.Stat(real)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s|%d|%d;", real, fi.Size(), fi.ModTime().UnixNano())
+	}
+	return b.String(), nil
+}
+
+// Result is the outcome of one route's reload.
+type Result struct {
+	Route      *Route
+	Swapped    bool   // a new scorer is in service
+	Err        error  // the files failed to load: the old scorer serves on
+	OldVersion string // model versions before and after
+	NewVersion string
+}
+
+// Reload checks every file-backed route and swaps in a freshly loaded
+// scorer where the files changed (or for every route when force is set).
+func (s *Set) Reload(force bool) []Result {
+	var out []Result
+	for _, r := range s.routes {
+		if r.Spec.Path == "" {
+			continue
+		}
+		if res, ok := r.reload(force); ok {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+func (r *Route) reload(force bool) (Result, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	stamp, err := r.fileStamp()
+	if err == nil && stamp == r.stamp && !force {
+		return Result{}, false
+	}
+	old := r.current.Load().Info().Version
+	res := Result{Route: r, OldVersion: old, NewVersion: old}
+	if err != nil {
+		res.Err = err
+		return res, true
+	}
+	sc, loaded, err := r.load()
+	if err != nil {
+		// Remember the stamp so a broken file is reported once, not at
+		// every poll; a fixed file has a new stamp and loads.
+		r.stamp = stamp
+		res.Err = err
+		return res, true
+	}
+	r.current.Swap(sc)
+	r.stamp = loaded
+	res.Swapped, res.NewVersion = true, sc.Info().Version
+	return res, true
+}
+
+// Poll calls Reload(false) every interval until stop is closed, and
+// Reload(true) whenever force receives; report gets every result.
+func (s *Set) Poll(stop <-chan struct{}, interval time.Duration, force <-chan struct{}, report func(Result)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		var results []Result
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			results = s.Reload(false)
+		case <-force:
+			results = s.Reload(true)
+		}
+		for _, res := range results {
+			report(res)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package modelset
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/scoring"
+)
+
+const refDir = "../../scoring/xgboost/testdata/"
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dst); err != nil { // atomic, as deploy tools do
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRoutes(t *testing.T) {
+	dir := t.TempDir()
+	models, _ := filepath.Abs("../../models")
+	copyFile(t, refDir+"xgb_fraud.json", filepath.Join(dir, "fraud.json"))
+	os.WriteFile(filepath.Join(dir, "models.yaml"), []byte(`models:
+  - topics: [transactions]
+    path: fraud.json                # relative to this file
+  - topics: [activity]
+    path: `+models+`/takeover.json
+    features: `+models+`/takeover.features.yaml
+    threshold: 0.8
+    risk_bands: [0.5, 0.9]
+    output_topic: takeover-scores
+`), 0o644)
+	specs, err := ParseFile(filepath.Join(dir, "models.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if specs[0].Path != filepath.Join(dir, "fraud.json") {
+		t.Errorf("relative path resolved to %s", specs[0].Path)
+	}
+	set, err := Open(specs, scoring.DefaultPolicy, []string{"transactions", "activity"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	act := set.For("activity")
+	if act == nil || act.OutputTopic() != "takeover-scores" || act.Policy.Threshold != 0.8 || act.Policy.Bands != [2]float64{0.5, 0.9} ||
+		act.Scorer().Info().Name != "takeover" {
+		t.Fatalf("activity route %+v", act)
+	}
+	if tx := set.For("transactions"); tx.OutputTopic() != "" || tx.Scorer().Info().Name != "fraud" || tx.Policy != scoring.DefaultPolicy {
+		t.Errorf("transactions route %+v", tx)
+	}
+	tests := []struct {
+		inputs []string
+		specs  []RouteSpec
+		want   string
+	}{
+		{[]string{"a", "b"}, []RouteSpec{{Topics: []string{"a"}, Path: refDir + "xgb_reg.json"}}, `"b" has no model`},
+		{[]string{"a"}, []RouteSpec{{Topics: []string{"a", "z"}, Path: refDir + "xgb_reg.json"}}, `"z", which is not in INPUT_TOPICS`},
+		{[]string{"a"}, []RouteSpec{{Topics: []string{"a"}, Path: refDir + "xgb_reg.json"}, {Topics: []string{"a"}, Path: refDir + "xgb_reg.ubj"}}, "two models"},
+		{[]string{"a"}, []RouteSpec{{Topics: []string{"a"}, Path: refDir + "missing.json"}}, "missing.json"},
+		{[]string{"a"}, []RouteSpec{{Topics: []string{"a"}, Path: refDir + "xgb_reg.json", RiskBands: []float64{0.9, 0.1}}}, "ascending"},
+	}
+	for _, tt := range tests {
+		if _, err := Open(tt.specs, scoring.DefaultPolicy, tt.inputs); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: err = %v, want %q", tt.specs, err, tt.want)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("models:\n  - topics: [a]\n    path: x\n    colour: blue\n"), 0o644)
+	if _, err := ParseFile(filepath.Join(dir, "bad.yaml")); err == nil {
+		t.Error("unknown key accepted")
+	}
+}
+
+func open1(t *testing.T, path, features string) (*Set, *Route) {
+	t.Helper()
+	set, err := Open([]RouteSpec{{Topics: []string{"t"}, Path: path, Features: features}}, scoring.DefaultPolicy, []string{"t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set, set.For("t")
+}
+
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.json")
+	copyFile(t, refDir+"xgb_fraud.json", path)
+	set, r := open1(t, path, "")
+	v1 := r.Scorer().Info().Version
+	if res := set.Reload(false); len(res) != 0 {
+		t.Fatalf("unchanged files reloaded: %+v", res)
+	}
+	// a retrained model (same features, other bytes) is swapped in
+	copyFile(t, refDir+"xgb_fraud.ubj", path)
+	res := set.Reload(false)
+	if len(res) != 1 || !res[0].Swapped || res[0].Err != nil || res[0].OldVersion != v1 || res[0].NewVersion == v1 ||
+		r.Scorer().Info().Version != res[0].NewVersion {
+		t.Fatalf("reload: %+v", res)
+	}
+	v2 := res[0].NewVersion
+	// a broken file leaves the model serving, reported once
+	os.WriteFile(path, []byte("{not a model"), 0o644)
+	res = set.Reload(false)
+	if len(res) != 1 || res[0].Err == nil || res[0].Swapped || r.Scorer().Info().Version != v2 {
+		t.Fatalf("broken file: %+v", res)
+	}
+	if again := set.Reload(false); len(again) != 0 {
+		t.Errorf("a broken file is reported at every poll: %+v", again)
+	}
+	// a model whose features do not fit the serving features is refused
+	copyFile(t, refDir+"xgb_reg.json", path)
+	if _, err := Open([]RouteSpec{{Topics: []string{"t"}, Path: path, Features: "../../models/fraud.features.yaml"}}, scoring.DefaultPolicy, []string{"t"}); err == nil {
+		t.Error("model with other features than the features file accepted")
+	}
+	// fixed: loads again; forcing reloads even unchanged files
+	copyFile(t, refDir+"xgb_fraud.json", path)
+	if res = set.Reload(false); len(res) != 1 || !res[0].Swapped || r.Scorer().Info().Version != v1 {
+		t.Fatalf("fixed file: %+v", res)
+	}
+	if res = set.Reload(true); len(res) != 1 || !res[0].Swapped {
+		t.Fatalf("forced: %+v", res)
+	}
+}
+
+func TestFeatureMismatchKeepsOldModel(t *testing.T) {
+	dir := t.TempDir()
+	model, feats := filepath.Join(dir, "m.json"), filepath.Join(dir, "f.yaml")
+	copyFile(t, "../../models/fraud.json", model)
+	copyFile(t, "../../models/fraud.features.yaml", feats)
+	set, r := open1(t, model, feats)
+	v := r.Scorer().Info().Version
+	copyFile(t, "../../models/takeover.json", model) // 10 inputs; the features file lists 12
+	res := set.Reload(false)
+	if len(res) != 1 || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "features") || r.Scorer().Info().Version != v {
+		t.Fatalf("mismatch: %+v", res)
+	}
+}
+
+// TestConfigMapSymlinkSwap: Kubernetes mounts a ConfigMap as
+// dir/model.json -> ..data/model.json with ..data -> ..<timestamp>, and
+// updates it by pointing ..data at a new directory.
+func TestConfigMapSymlinkSwap(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range []string{"..v1", "..v2"} {
+		os.Mkdir(filepath.Join(dir, v), 0o755)
+	}
+	copyFile(t, refDir+"xgb_fraud.json", filepath.Join(dir, "..v1", "model.json"))
+	copyFile(t, refDir+"xgb_fraud.ubj", filepath.Join(dir, "..v2", "model.json"))
+	os.Symlink("..v1", filepath.Join(dir, "..data"))
+	os.Symlink(filepath.Join("..data", "model.json"), filepath.Join(dir, "model.json"))
+	set, r := open1(t, filepath.Join(dir, "model.json"), "")
+	v1 := r.Scorer().Info().Version
+	// the atomic swap: a new symlink renamed over ..data
+	os.Symlink("..v2", filepath.Join(dir, "..data_tmp"))
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	res := set.Reload(false)
+	if len(res) != 1 || !res[0].Swapped || r.Scorer().Info().Version == v1 {
+		t.Fatalf("symlink swap not seen: %+v", res)
+	}
+}
+
+func TestPollAndForce(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.json")
+	copyFile(t, refDir+"xgb_fraud.json", path)
+	set, _ := open1(t, path, "")
+	stop, force := make(chan struct{}), make(chan struct{})
+	results := make(chan Result, 10)
+	go set.Poll(stop, 20*time.Millisecond, force, func(r Result) { results <- r })
+	defer close(stop)
+	copyFile(t, refDir+"xgb_fraud.ubj", path)
+	select {
+	case r := <-results:
+		if !r.Swapped {
+			t.Fatalf("poll: %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("poll did not see the change")
+	}
+	force <- struct{}{}
+	select {
+	case r := <-results:
+		if !r.Swapped {
+			t.Fatalf("force: %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("force did not reload")
+	}
+}
