@@ -170,4 +170,3 @@ func TestHotReloadUnderStream(t *testing.T) {
 	}
 	t.Logf("2000 events, %d reloads, predictions by version %v", p.Stats().ReloadsOK.Load(), byVersion)
 }
-
