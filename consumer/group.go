@@ -39,6 +39,9 @@ type Options struct {
 	// OnLost is called when partitions are lost (session expired, fenced):
 	// nothing of them is committed.
 	OnLost func(tps []TopicPartition)
+	// OnLag, if set, receives each polled partition's lag: records between
+	// the last polled offset and the high watermark.
+	OnLag func(topic string, partition int32, lag int64)
 }
 
 // Group is a consumer group member. Poll and AllowRebalance must be called
@@ -159,8 +162,8 @@ func (g *Group) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 // ends (then it returns no records and no error). Fetch errors that the
 // client retries are logged; a closed client returns kgo.ErrClientClosed.
 // After Poll returns, no rebalance runs until AllowRebalance is called.
-func (g *Group) Poll(ctx context.Context, max int) ([]*kgo.Record, []Token, error) {
-	fs := g.cl.PollRecords(ctx, max)
+func (g *Group) Poll(ctx context.Context, maxRecords int) ([]*kgo.Record, []Token, error) {
+	fs := g.cl.PollRecords(ctx, maxRecords)
 	if fs.IsClientClosed() {
 		return nil, nil, kgo.ErrClientClosed
 	}
@@ -170,6 +173,13 @@ func (g *Group) Poll(ctx context.Context, max int) ([]*kgo.Record, []Token, erro
 		}
 		g.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 	})
+	if g.opts.OnLag != nil {
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				g.opts.OnLag(p.Topic, p.Partition, max(0, p.HighWatermark-p.Records[n-1].Offset-1))
+			}
+		})
+	}
 	recs := fs.Records()
 	toks := make([]Token, 0, len(recs))
 	kept := recs[:0]

@@ -88,6 +88,13 @@ func (t *Tracker) Owned(tp TopicPartition) bool {
 	return ok
 }
 
+// OwnedCount is the number of partitions tracked.
+func (t *Tracker) OwnedCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.parts)
+}
+
 // Track registers a polled record. Offsets of a partition must be tracked in
 // ascending order. ok is false if the partition is not owned; the record
 // must then not be processed (its new owner will read it).

@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/logging"
+	"github.com/streamscore/streamscore/internal/metrics"
 	"github.com/streamscore/streamscore/internal/pipeline"
 )
 
@@ -38,9 +44,29 @@ func runCmd(ctx context.Context, args []string) error {
 			}
 		}
 	}()
-	p, err := pipeline.New(ctx, cfg, pipeline.WithLogger(log), pipeline.WithReloadSignal(reload))
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR=%q: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
+	p, err := pipeline.New(ctx, cfg, pipeline.WithLogger(log), pipeline.WithReloadSignal(reload), pipeline.WithMetrics(metrics.New()))
 	if err != nil {
 		return err
 	}
-	return p.Run(ctx)
+	h, err := p.Handler()
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	log.Info("HTTP listening", "addr", ln.Addr().String())
+	runErr := p.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return runErr
 }

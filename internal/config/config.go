@@ -61,6 +61,8 @@ type Config struct {
 	ModelReloadInterval time.Duration `env:"MODEL_RELOAD_INTERVAL" envDefault:"5s"`
 	ScoreThreshold      float64       `env:"SCORE_THRESHOLD" envDefault:"0.5"`
 	RiskBands           []float64     `env:"RISK_BANDS" envDefault:"0.3,0.6" envSeparator:","`
+	HTTPMaxBodyBytes    int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
+	HTTPMaxBatch        int           `env:"HTTP_MAX_BATCH" envDefault:"1000"`
 	HTTPAddr            string        `env:"HTTP_ADDR" envDefault:":8080"`
 	LogLevel            string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat           string        `env:"LOG_FORMAT" envDefault:"json"`
@@ -217,6 +219,12 @@ func (c *Config) Validate() error {
 	}
 	if len(c.RiskBands) != 2 || (scoring.Policy{Threshold: 0, Bands: [2]float64{c.RiskBands[0], c.RiskBands[1]}}).Validate() != nil {
 		bad("RISK_BANDS", c.RiskBands, "want two ascending finite numbers such as 0.3,0.6")
+	}
+	if c.HTTPMaxBodyBytes < 1024 || c.HTTPMaxBodyBytes > 1<<30 {
+		bad("HTTP_MAX_BODY_BYTES", c.HTTPMaxBodyBytes, "want 1024 to 1073741824")
+	}
+	if c.HTTPMaxBatch < 1 || c.HTTPMaxBatch > 1_000_000 {
+		bad("HTTP_MAX_BATCH", c.HTTPMaxBatch, "want 1 to 1000000")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

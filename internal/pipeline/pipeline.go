@@ -5,15 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/consumer"
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/httpapi"
 	"github.com/streamscore/streamscore/internal/kafkaconn"
+	"github.com/streamscore/streamscore/internal/metrics"
 	"github.com/streamscore/streamscore/internal/modelset"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
@@ -30,6 +37,7 @@ type options struct {
 	scorer *scoring.Scorer
 	set    *modelset.Set
 	reload <-chan struct{}
+	obs    *metrics.Metrics
 }
 
 // WithLogger sets the logger (default: discard).
@@ -48,6 +56,10 @@ func WithScorer(s *scoring.Scorer) Option { return func(o *options) { o.scorer =
 // WithModels serves a model set built by the caller (the demo's embedded
 // models) instead of MODEL_PATH or MODELS_FILE.
 func WithModels(s *modelset.Set) Option { return func(o *options) { o.set = s } }
+
+// WithMetrics records the pipeline's metrics there (default: a private
+// registry nobody scrapes).
+func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.obs = m } }
 
 // WithReloadSignal reloads every model whenever ch receives (SIGHUP).
 func WithReloadSignal(ch <-chan struct{}) Option { return func(o *options) { o.reload = ch } }
@@ -69,6 +81,14 @@ type Pipeline struct {
 	group    *consumer.Group
 	prod     *producer.Producer
 	stats    Stats
+	obs      *metrics.Metrics
+	ready    atomic.Pointer[string] // nil when the broker answered the last ping
+
+	// counters resolved once per label set (the hot path does no lookup)
+	consumed map[string]prometheus.Counter
+	predCtr  map[[2]string]prometheus.Counter // topic, model
+	deadCtr  map[string]prometheus.Counter    // stage
+	ctrMu    sync.Mutex
 
 	mu    sync.Mutex // owns win, batch, evs, items and the event pool
 	win   *window.Window[item]
@@ -127,7 +147,16 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 			return nil, err
 		}
 	}
-	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: map[string]schemas.Decoder{}}
+	if o.obs == nil {
+		o.obs = metrics.New()
+	}
+	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: map[string]schemas.Decoder{},
+		obs: o.obs, consumed: map[string]prometheus.Counter{}, predCtr: map[[2]string]prometheus.Counter{}, deadCtr: map[string]prometheus.Counter{}}
+	for _, t := range cfg.Topics() {
+		p.consumed[t] = o.obs.Consumed.WithLabelValues(t)
+	}
+	unknown := "no broker ping yet"
+	p.ready.Store(&unknown)
 	inputs, _ := cfg.Inputs()
 	inputEnc, _ := schemas.ParseEncoding(cfg.InputEncoding)
 	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
@@ -144,9 +173,12 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	}
 	p.win = win
 
-	conn := append(kafkaconn.Options(cfg.Brokers, "streamscore"), o.extra...)
+	conn := func(role string) []kgo.Opt {
+		opts := append(kafkaconn.Options(cfg.Brokers, "streamscore-"+role), o.extra...)
+		return append(opts, o.obs.KafkaHooks())
+	}
 	prod, err := producer.New(producer.Options{
-		Conn: conn, Compression: cfg.Compression, Encoding: outputEnc,
+		Conn: conn("producer"), Compression: cfg.Compression, Encoding: outputEnc,
 		Topic: cfg.OutputTopic, DLQTopic: cfg.DLQTopic,
 		MaxBufferedRecords: cfg.MaxInFlightRecords, MaxBufferedBytes: cfg.MaxInFlightBytes,
 		Logger: o.log,
@@ -168,8 +200,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
 		StartAtEnd:    cfg.StartOffset == "latest",
 		RevokeTimeout: min(cfg.ShutdownTimeout, 45*time.Second),
-		Conn:          conn, Logger: o.log,
+		Conn:          conn("consumer"), Logger: o.log,
 		OnRevoke: p.onRevoke,
+		OnLost:   p.dropLag,
+		OnLag:    o.obs.SetLag,
 	})
 	if err != nil {
 		prod.Close()
@@ -178,6 +212,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	p.group, p.prod = group, prod
 	for _, r := range set.Routes() {
 		info := r.Scorer().Info()
+		o.obs.SetModel(routeName(r), info.Name, info.Version, info.Format)
 		out := r.OutputTopic()
 		if out == "" {
 			out = cfg.OutputTopic
@@ -229,10 +264,14 @@ func (p *Pipeline) watchModels(stop <-chan struct{}) {
 		name := res.Route.Spec.Path
 		if res.Err != nil {
 			p.stats.ReloadsFailed.Add(1)
+			p.obs.Reloads.WithLabelValues("failed").Inc()
 			p.log.Error("model reload failed; the previous model keeps serving", "model", name, "version", res.OldVersion, "err", res.Err)
 			return
 		}
 		p.stats.ReloadsOK.Add(1)
+		p.obs.Reloads.WithLabelValues("ok").Inc()
+		info := res.Route.Scorer().Info()
+		p.obs.SetModel(routeName(res.Route), info.Name, info.Version, info.Format)
 		p.log.Info("model reloaded", "model", name, "from_version", res.OldVersion, "to_version", res.NewVersion)
 	})
 }
@@ -246,7 +285,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	stopWatch := make(chan struct{})
 	watched := make(chan struct{})
 	go func() { defer close(watched); p.watchModels(stopWatch) }()
-	defer func() { close(stopWatch); <-watched }()
+	pinged := make(chan struct{})
+	go func() { defer close(pinged); p.pingBroker(stopWatch) }()
+	defer func() { close(stopWatch); <-watched; <-pinged }()
 	nextCommit := time.Now().Add(p.cfg.CommitInterval)
 	for ctx.Err() == nil {
 		if err := p.group.Tracker().WaitBelow(ctx, p.cfg.MaxInFlightRecords); err != nil {
@@ -317,15 +358,62 @@ func (p *Pipeline) drain() error {
 
 // onRevoke closes the open batch so that the revoked partitions' records
 // are produced before their acks are awaited.
-func (p *Pipeline) onRevoke(context.Context, []consumer.TopicPartition) {
+func (p *Pipeline) onRevoke(_ context.Context, tps []consumer.TopicPartition) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.win.Close(window.Revoke)
+	p.mu.Unlock()
+	p.dropLag(tps)
+}
+
+func (p *Pipeline) dropLag(tps []consumer.TopicPartition) {
+	for _, tp := range tps {
+		p.obs.DropLag(tp.Topic, tp.Partition)
+	}
+}
+
+// routeName labels a route in metrics: its topics.
+func routeName(r *modelset.Route) string { return strings.Join(r.Spec.Topics, ",") }
+
+// pingBroker checks every few seconds that the brokers answer, for
+// readiness.
+func (p *Pipeline) pingBroker(stop <-chan struct{}) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := p.group.Client().Ping(ctx)
+		cancel()
+		if err != nil {
+			msg := "brokers unreachable: " + err.Error()
+			p.ready.Store(&msg)
+		} else {
+			p.ready.Store(nil)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Ready reports whether the service can score: a model is loaded (always,
+// once New succeeded), the brokers answer, and partitions are assigned.
+// The reason says what is missing.
+func (p *Pipeline) Ready() (bool, string) {
+	if msg := p.ready.Load(); msg != nil {
+		return false, *msg
+	}
+	if p.group.Tracker().OwnedCount() == 0 {
+		return false, "no partitions assigned (yet, or more members than partitions)"
+	}
+	return true, "ok"
 }
 
 // handle decodes one record into the window, or dead-letters it.
 func (p *Pipeline) handle(rec *kgo.Record, tok consumer.Token, now time.Time) {
 	p.stats.Consumed.Add(1)
+	p.consumed[rec.Topic].Inc()
 	ev := p.getEvent()
 	dec := p.decoders[rec.Topic]
 	if err := dec.Decode(rec.Value, ev); err != nil {
@@ -357,6 +445,9 @@ func (p *Pipeline) processBatch(b window.Batch[item]) {
 		p.putEvent(it.ev)
 	}
 	p.stats.Batches.Add(1)
+	p.obs.Batches.WithLabelValues(b.Trigger.String()).Inc()
+	p.obs.BatchSize.Observe(float64(len(b.Items)))
+	p.obs.BatchDone(time.Now())
 	p.log.Debug("batch scored", "records", len(b.Items), "trigger", b.Trigger.String(),
 		"waited", time.Since(b.Opened).Round(time.Microsecond))
 	p.win.Recycle(b.Items)
@@ -364,34 +455,74 @@ func (p *Pipeline) processBatch(b window.Batch[item]) {
 
 func (p *Pipeline) scoreGroup(route *modelset.Route, items []item) {
 	s := route.Scorer()
+	model := s.Info().Name
 	p.evs = p.evs[:0]
 	for _, it := range items {
 		p.evs = append(p.evs, it.ev)
 	}
+	start := time.Now()
 	s.Score(p.evs, &p.batch)
+	p.obs.ScoringSeconds.WithLabelValues(model).Observe(time.Since(start).Seconds())
+	scores := p.obs.Scores.WithLabelValues(model)
 	scoredAt := schemas.Millis(time.Now())
 	topic := route.OutputTopic()
+	var newest time.Time
 	for i, it := range items {
 		r := &p.batch.Results[i]
 		if r.Err != nil {
 			p.deadLetter(it.rec, it.tok, r.Stage, r.Err)
 			continue
 		}
+		scores.Observe(r.Score)
+		if it.ev.Time.After(newest) {
+			newest = it.ev.Time
+		}
 		pred := s.Prediction(it.ev, r, schemas.Source{Topic: it.rec.Topic, Partition: it.rec.Partition, Offset: it.rec.Offset}, scoredAt)
-		rec, tok := it.rec, it.tok
-		p.prod.Prediction(&pred, rec, topic, func() { p.acked(rec, tok, &p.stats.Predictions) })
+		rec, tok, ctr := it.rec, it.tok, p.predCounter(it.rec.Topic, model)
+		p.prod.Prediction(&pred, rec, topic, func() { p.acked(rec, tok, &p.stats.Predictions, ctr) })
+	}
+	if !newest.IsZero() {
+		p.obs.EventScored(newest)
 	}
 }
 
 func (p *Pipeline) deadLetter(rec *kgo.Record, tok consumer.Token, stage string, cause error) {
 	p.log.Debug("dead letter", "stage", stage, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", cause)
-	p.prod.DeadLetter(rec, stage, cause, func() { p.acked(rec, tok, &p.stats.DeadLetters) })
+	ctr := p.deadCounter(stage)
+	p.prod.DeadLetter(rec, stage, cause, func() { p.acked(rec, tok, &p.stats.DeadLetters, ctr) })
 }
 
-func (p *Pipeline) acked(rec *kgo.Record, tok consumer.Token, counter interface{ Add(int64) int64 }) {
+// acked runs in producer callbacks: the record is done.
+func (p *Pipeline) acked(rec *kgo.Record, tok consumer.Token, counter interface{ Add(int64) int64 }, ctr prometheus.Counter) {
 	p.group.Tracker().Ack(tok)
 	counter.Add(1)
-	p.stats.Latency.Observe(time.Since(rec.Timestamp))
+	ctr.Inc()
+	e2e := time.Since(rec.Timestamp)
+	p.stats.Latency.Observe(e2e)
+	p.obs.EndToEnd.Observe(e2e.Seconds())
+}
+
+func (p *Pipeline) predCounter(topic, model string) prometheus.Counter {
+	p.ctrMu.Lock()
+	defer p.ctrMu.Unlock()
+	k := [2]string{topic, model}
+	c, ok := p.predCtr[k]
+	if !ok {
+		c = p.obs.Predictions.WithLabelValues(topic, model)
+		p.predCtr[k] = c
+	}
+	return c
+}
+
+func (p *Pipeline) deadCounter(stage string) prometheus.Counter {
+	p.ctrMu.Lock()
+	defer p.ctrMu.Unlock()
+	c, ok := p.deadCtr[stage]
+	if !ok {
+		c = p.obs.DeadLetters.WithLabelValues(stage)
+		p.deadCtr[stage] = c
+	}
+	return c
 }
 
 func (p *Pipeline) getEvent() *schemas.Event {
@@ -407,4 +538,15 @@ func (p *Pipeline) putEvent(ev *schemas.Event) {
 	if len(p.pool) < 4*p.cfg.BatchMaxSize {
 		p.pool = append(p.pool, ev)
 	}
+}
+
+// Handler is the HTTP API on this pipeline's models, readiness and metrics.
+func (p *Pipeline) Handler() (http.Handler, error) {
+	inputs, _ := p.cfg.Inputs()
+	var ins []httpapi.Input
+	for _, in := range inputs {
+		ins = append(ins, httpapi.Input{Topic: in.Topic, Type: in.Type})
+	}
+	return httpapi.New(httpapi.Options{Models: p.models, Inputs: ins, Names: p.cfg.FieldNames(), Ready: p.Ready,
+		Metrics: p.obs, MaxBodyBytes: p.cfg.HTTPMaxBodyBytes, MaxBatch: p.cfg.HTTPMaxBatch, Logger: p.log})
 }

@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// Open Inference Protocol v2 (the KServe "v2" REST API).
+
+type tensorMeta struct {
+	Name     string `json:"name"`
+	Datatype string `json:"datatype"`
+	Shape    []int  `json:"shape"`
+}
+
+func (s *server) oipMetadata(w http.ResponseWriter, r *http.Request) {
+	route := s.model(r.PathValue("name"))
+	if route == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q not found", r.PathValue("name")))
+		return
+	}
+	info := route.Scorer().Info()
+	dt := "FP32"
+	if f, ok := route.Scorer().Model().(scoring.Float64Model); ok && f.Float64Input() {
+		dt = "FP64"
+	}
+	outputs := []tensorMeta{{Name: "score", Datatype: "FP32", Shape: []int{-1}}}
+	if info.Output == scoring.MultiClass {
+		outputs = append(outputs, tensorMeta{Name: "scores", Datatype: "FP32", Shape: []int{-1, info.Classes}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name":     info.Name,
+		"versions": []string{info.Version},
+		"platform": "streamscore-" + info.Format,
+		"inputs":   []tensorMeta{{Name: "input", Datatype: dt, Shape: []int{-1, len(info.Features)}}},
+		"outputs":  outputs,
+		"parameters": map[string]any{
+			"features": info.Features, "output": info.Output.String(), "classes": info.Classes,
+		},
+	})
+}
+
+func (s *server) oipModelReady(w http.ResponseWriter, r *http.Request) {
+	route := s.model(r.PathValue("name"))
+	if route == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q not found", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": route.Scorer().Info().Name, "ready": true})
+}
+
+type inferInput struct {
+	Name     string          `json:"name"`
+	Shape    []int           `json:"shape"`
+	Datatype string          `json:"datatype"`
+	Data     json.RawMessage `json:"data"`
+}
+
+type inferRequest struct {
+	ID     string       `json:"id"`
+	Inputs []inferInput `json:"inputs"`
+}
+
+type inferOutput struct {
+	Name     string    `json:"name"`
+	Shape    []int     `json:"shape"`
+	Datatype string    `json:"datatype"`
+	Data     []float32 `json:"data"`
+}
+
+func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
+	route := s.model(r.PathValue("name"))
+	if route == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q not found", r.PathValue("name")))
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req inferRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	if len(req.Inputs) != 1 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("inputs: want exactly one input tensor [N, F], got %d", len(req.Inputs)))
+		return
+	}
+	in := req.Inputs[0]
+	sc := route.Scorer()
+	info := sc.Info()
+	nf := len(info.Features)
+	if in.Datatype != "FP32" && in.Datatype != "FP64" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("inputs[0].datatype: want FP32 or FP64, got %q", in.Datatype))
+		return
+	}
+	if len(in.Shape) != 2 || in.Shape[1] != nf || in.Shape[0] < 1 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("inputs[0].shape: want [N, %d] with N >= 1 (the model's inputs in model order), got %v", nf, in.Shape))
+		return
+	}
+	n := in.Shape[0]
+	if n > s.o.MaxBatch {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("inputs[0].shape: N=%d exceeds the limit of %d (HTTP_MAX_BATCH)", n, s.o.MaxBatch))
+		return
+	}
+	var flat []float64
+	if err := flatten(in.Data, &flat); err != nil {
+		writeError(w, http.StatusBadRequest, "inputs[0].data: "+err.Error())
+		return
+	}
+	if len(flat) != n*nf {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("inputs[0].data: want %d numbers for shape %v, got %d", n*nf, in.Shape, len(flat)))
+		return
+	}
+	k := info.Outputs()
+	out := make([]float32, n*k)
+	var err error
+	if f, ok := sc.Model().(scoring.Float64Model); ok && f.Float64Input() {
+		err = f.Predict64(flat, out)
+	} else {
+		x := make([]float32, len(flat))
+		for i, v := range flat {
+			x[i] = float32(v)
+		}
+		err = sc.Model().Predict(x, out)
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "model: "+err.Error())
+		return
+	}
+	score := make([]float32, n)
+	for r := 0; r < n; r++ {
+		score[r] = float32(sc.Policy().Decide(info.Output, out[r*k:(r+1)*k]).Score)
+	}
+	outputs := []inferOutput{{Name: "score", Shape: []int{n}, Datatype: "FP32", Data: score}}
+	if info.Output == scoring.MultiClass {
+		outputs = append(outputs, inferOutput{Name: "scores", Shape: []int{n, k}, Datatype: "FP32", Data: out})
+	}
+	resp := map[string]any{"model_name": info.Name, "model_version": info.Version, "outputs": outputs}
+	if req.ID != "" {
+		resp["id"] = req.ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// flatten reads a flat or nested JSON array of numbers (null = missing).
+func flatten(raw json.RawMessage, out *[]float64) error {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return fmt.Errorf("want an array of numbers: %v", err)
+	}
+	for _, it := range items {
+		b := firstByte(it)
+		switch {
+		case b == '[':
+			if err := flatten(it, out); err != nil {
+				return err
+			}
+		case b == 'n':
+			*out = append(*out, math.NaN())
+		default:
+			var v float64
+			if err := json.Unmarshal(it, &v); err != nil {
+				return fmt.Errorf("%s is not a number", it)
+			}
+			*out = append(*out, v)
+		}
+	}
+	return nil
+}

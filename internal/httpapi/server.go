@@ -1,0 +1,251 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/streamscore/streamscore/internal/metrics"
+	"github.com/streamscore/streamscore/internal/modelset"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// Input is an input topic and the kind of its events.
+type Input struct {
+	Topic string
+	Type  schemas.EventType
+}
+
+// Options configure the server.
+type Options struct {
+	Models       *modelset.Set
+	Inputs       []Input // the first is /v1/predict's default topic
+	Names        schemas.FieldNames
+	Ready        func() (bool, string)
+	Metrics      *metrics.Metrics
+	MaxBodyBytes int64 // default 1 MiB
+	MaxBatch     int   // events or rows per request; default 1000
+	Logger       *slog.Logger
+}
+
+type server struct {
+	o        Options
+	decoders map[string]schemas.Decoder
+}
+
+// New returns the HTTP handler.
+func New(o Options) (http.Handler, error) {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Ready == nil {
+		o.Ready = func() (bool, string) { return true, "ok" }
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	if len(o.Inputs) == 0 {
+		return nil, errors.New("httpapi: no input topics")
+	}
+	s := &server{o: o, decoders: map[string]schemas.Decoder{}}
+	for _, in := range o.Inputs {
+		d, err := schemas.NewDecoder(schemas.JSON, in.Type, o.Names)
+		if err != nil {
+			return nil, err
+		}
+		s.decoders[in.Topic] = d
+	}
+	mux := http.NewServeMux()
+	handle := func(pattern, name string, h http.HandlerFunc) { mux.Handle(pattern, s.instrument(name, h)) }
+	handle("GET /healthz", "healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"alive": true})
+	})
+	handle("GET /readyz", "readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	handle("POST /v1/predict", "predict", s.predict)
+	handle("GET /v2/health/live", "oip_live", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"live": true})
+	})
+	handle("GET /v2/health/ready", "oip_ready", func(w http.ResponseWriter, _ *http.Request) {
+		ok, _ := s.o.Ready()
+		writeJSON(w, code(ok), map[string]any{"ready": ok})
+	})
+	handle("GET /v2/models/{name}", "oip_metadata", s.oipMetadata)
+	handle("GET /v2/models/{name}/ready", "oip_model_ready", s.oipModelReady)
+	handle("POST /v2/models/{name}/infer", "oip_infer", s.oipInfer)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+	return mux, nil
+}
+
+func code(ok bool) int {
+	if ok {
+		return http.StatusOK
+	}
+	return http.StatusServiceUnavailable
+}
+
+func (s *server) readyz(w http.ResponseWriter, _ *http.Request) {
+	ok, reason := s.o.Ready()
+	writeJSON(w, code(ok), map[string]any{"ready": ok, "reason": reason})
+}
+
+// statusWriter remembers the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(c int) { w.code = c; w.ResponseWriter.WriteHeader(c) }
+
+func (s *server) instrument(name string, h http.HandlerFunc) http.Handler {
+	lat := s.o.Metrics.HTTPSeconds.WithLabelValues(name)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h(sw, r)
+		lat.Observe(time.Since(start).Seconds())
+		s.o.Metrics.HTTPRequests.WithLabelValues(name, strconv.Itoa(sw.code)).Inc()
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// readBody reads a bounded request body; a body over the limit is a 413.
+func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than the limit of %d bytes (HTTP_MAX_BODY_BYTES)", s.o.MaxBodyBytes))
+		} else {
+			writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		}
+		return nil, false
+	}
+	return b, true
+}
+
+// model finds a route by its model's name.
+func (s *server) model(name string) *modelset.Route {
+	for _, r := range s.o.Models.Routes() {
+		if r.Scorer().Info().Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// itemError is one failed event of a /v1/predict list.
+type itemError struct {
+	Error string `json:"error"`
+	Stage string `json:"stage"`
+}
+
+// predict scores events like the stream does.
+func (s *server) predict(w http.ResponseWriter, r *http.Request) {
+	topic := r.URL.Query().Get("topic")
+	if topic == "" {
+		topic = s.o.Inputs[0].Topic
+	}
+	dec, ok := s.decoders[topic]
+	route := s.o.Models.For(topic)
+	if !ok || route == nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("topic: %q is not an input topic", topic))
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var raws []json.RawMessage
+	single := false
+	trimmed := firstByte(body)
+	switch trimmed {
+	case '[':
+		if err := json.Unmarshal(body, &raws); err != nil {
+			writeError(w, http.StatusBadRequest, "body: not a JSON array of events: "+err.Error())
+			return
+		}
+	case '{':
+		raws, single = []json.RawMessage{body}, true
+	default:
+		writeError(w, http.StatusBadRequest, "body: want a JSON event object or a list of them")
+		return
+	}
+	if len(raws) == 0 {
+		writeError(w, http.StatusBadRequest, "body: the list of events is empty")
+		return
+	}
+	if len(raws) > s.o.MaxBatch {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: %d events exceed the limit of %d (HTTP_MAX_BATCH)", len(raws), s.o.MaxBatch))
+		return
+	}
+	events := make([]schemas.Event, len(raws))
+	out := make([]any, len(raws))
+	var ok2 []*schemas.Event
+	var idx []int
+	for i, raw := range raws {
+		if err := dec.Decode(raw, &events[i]); err != nil {
+			if single {
+				writeError(w, http.StatusBadRequest, "event: "+err.Error())
+				return
+			}
+			out[i] = itemError{Error: err.Error(), Stage: "decode"}
+			continue
+		}
+		ok2 = append(ok2, &events[i])
+		idx = append(idx, i)
+	}
+	sc := route.Scorer()
+	var b scoring.Batch
+	sc.Score(ok2, &b)
+	now := schemas.Millis(time.Now())
+	for k, i := range idx {
+		res := &b.Results[k]
+		if res.Err != nil {
+			if single {
+				writeError(w, http.StatusBadRequest, res.Stage+": "+res.Err.Error())
+				return
+			}
+			out[i] = itemError{Error: res.Err.Error(), Stage: res.Stage}
+			continue
+		}
+		out[i] = sc.Prediction(ok2[k], res, schemas.Source{Topic: topic, Partition: -1, Offset: -1}, now)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"predictions": out})
+}
+
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
+	}
+	return 0
+}
