@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/metrics"
@@ -161,4 +162,40 @@ func TestMetricsAddUpAndPredictParity(t *testing.T) {
 	if sumMetric(t, obs, "streamscore_model_info") != 1 || sumMetric(t, obs, "streamscore_last_batch_timestamp_seconds") == 0 {
 		t.Error("model info or last batch time missing")
 	}
+}
+
+// TestReadinessFollowsTheBroker: ready while the broker answers, not ready
+// (with the reason) once it is gone.
+func TestReadinessFollowsTheBroker(t *testing.T) {
+	c, addrs := testCluster(t)
+	cfg := testConfig(t, addrs, "json")
+	cfg.InputTopics = []string{"transactions"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := New(ctx, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithPingInterval(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready")
+	c.Close()
+	waitFor(t, func() bool { ok, reason := p.Ready(); return !ok && strings.Contains(reason, "unreachable") }, "not ready after the broker went away")
+	cancel()
+	<-done
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testCluster(t *testing.T) (*kfake.Cluster, []string) {
+	return testkafka.ClusterHandle(t, topics()...)
 }

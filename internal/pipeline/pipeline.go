@@ -38,6 +38,7 @@ type options struct {
 	set    *modelset.Set
 	reload <-chan struct{}
 	obs    *metrics.Metrics
+	ping   time.Duration
 }
 
 // WithLogger sets the logger (default: discard).
@@ -61,6 +62,10 @@ func WithModels(s *modelset.Set) Option { return func(o *options) { o.set = s } 
 // registry nobody scrapes).
 func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.obs = m } }
 
+// WithPingInterval sets how often the brokers are pinged for readiness
+// (default 5s; tests shorten it).
+func WithPingInterval(d time.Duration) Option { return func(o *options) { o.ping = d } }
+
 // WithReloadSignal reloads every model whenever ch receives (SIGHUP).
 func WithReloadSignal(ch <-chan struct{}) Option { return func(o *options) { o.reload = ch } }
 
@@ -82,7 +87,9 @@ type Pipeline struct {
 	prod     *producer.Producer
 	stats    Stats
 	obs      *metrics.Metrics
+	ping     time.Duration
 	ready    atomic.Pointer[string] // nil when the broker answered the last ping
+	batchSeq int64                  // batches closed so far (under mu)
 
 	// counters resolved once per label set (the hot path does no lookup)
 	consumed map[string]prometheus.Counter
@@ -150,7 +157,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	if o.obs == nil {
 		o.obs = metrics.New()
 	}
-	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: map[string]schemas.Decoder{},
+	if o.ping <= 0 {
+		o.ping = 5 * time.Second
+	}
+	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: map[string]schemas.Decoder{}, ping: o.ping,
 		obs: o.obs, consumed: map[string]prometheus.Counter{}, predCtr: map[[2]string]prometheus.Counter{}, deadCtr: map[string]prometheus.Counter{}}
 	for _, t := range cfg.Topics() {
 		p.consumed[t] = o.obs.Consumed.WithLabelValues(t)
@@ -377,10 +387,10 @@ func routeName(r *modelset.Route) string { return strings.Join(r.Spec.Topics, ",
 // pingBroker checks every few seconds that the brokers answer, for
 // readiness.
 func (p *Pipeline) pingBroker(stop <-chan struct{}) {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(p.ping)
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), min(3*time.Second, p.ping))
 		err := p.group.Client().Ping(ctx)
 		cancel()
 		if err != nil {
@@ -430,6 +440,7 @@ func (p *Pipeline) handle(rec *kgo.Record, tok consumer.Token, now time.Time) {
 // batch, so a reload takes effect between batches. Called by the window
 // with p.mu held.
 func (p *Pipeline) processBatch(b window.Batch[item]) {
+	p.batchSeq++
 	for _, route := range p.models.Routes() {
 		p.items = p.items[:0]
 		for _, it := range b.Items {
@@ -448,9 +459,33 @@ func (p *Pipeline) processBatch(b window.Batch[item]) {
 	p.obs.Batches.WithLabelValues(b.Trigger.String()).Inc()
 	p.obs.BatchSize.Observe(float64(len(b.Items)))
 	p.obs.BatchDone(time.Now())
-	p.log.Debug("batch scored", "records", len(b.Items), "trigger", b.Trigger.String(),
-		"waited", time.Since(b.Opened).Round(time.Microsecond))
+	if p.log.Enabled(context.Background(), slog.LevelDebug) {
+		p.log.Debug("batch scored", "batch", p.batchSeq, "records", len(b.Items), "trigger", b.Trigger.String(),
+			"waited", time.Since(b.Opened).Round(time.Microsecond), "partitions", partitionsOf(b.Items))
+	}
 	p.win.Recycle(b.Items)
+}
+
+// partitionsOf lists the partitions of a batch with their offset ranges,
+// for log lines: "transactions/0:100-163".
+func partitionsOf(items []item) []string {
+	type span struct{ lo, hi int64 }
+	spans := map[consumer.TopicPartition]*span{}
+	var order []consumer.TopicPartition
+	for _, it := range items {
+		tp := consumer.TopicPartition{Topic: it.rec.Topic, Partition: it.rec.Partition}
+		if s := spans[tp]; s != nil {
+			s.lo, s.hi = min(s.lo, it.rec.Offset), max(s.hi, it.rec.Offset)
+			continue
+		}
+		spans[tp] = &span{it.rec.Offset, it.rec.Offset}
+		order = append(order, tp)
+	}
+	out := make([]string, len(order))
+	for i, tp := range order {
+		out[i] = fmt.Sprintf("%s/%d:%d-%d", tp.Topic, tp.Partition, spans[tp].lo, spans[tp].hi)
+	}
+	return out
 }
 
 func (p *Pipeline) scoreGroup(route *modelset.Route, items []item) {

@@ -22,6 +22,14 @@ type Topic struct {
 // Cluster starts a kfake cluster with the topics and returns its addresses.
 func Cluster(t testing.TB, topics ...Topic) []string {
 	t.Helper()
+	_, addrs := ClusterHandle(t, topics...)
+	return addrs
+}
+
+// ClusterHandle is Cluster that also returns the cluster, for tests that
+// stop it or inject faults.
+func ClusterHandle(t testing.TB, topics ...Topic) (*kfake.Cluster, []string) {
+	t.Helper()
 	opts := []kfake.Opt{kfake.NumBrokers(1)}
 	for _, tp := range topics {
 		opts = append(opts, kfake.SeedTopics(tp.Partitions, tp.Name))
@@ -31,7 +39,7 @@ func Cluster(t testing.TB, topics ...Topic) []string {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return c, c.ListenAddrs()
 }
 
 // ClientOpts are options that make clients notice topic changes quickly.
