@@ -2,6 +2,7 @@
 //
 //	streamscore run            the service, configured by environment variables
 //	streamscore score          batch scoring of a CSV or JSON Lines file
+//	streamscore backfill       replay a time range of the input topics
 //	streamscore model inspect  describe a model file
 //	streamscore demo           embedded broker + synthetic events + bundled model
 //	streamscore version        print the version
@@ -25,6 +26,7 @@ const usage = `usage: streamscore <command> [flags]
 commands:
   run            score the input topics until stopped (configured by environment variables; see README)
   score          score a file: --model M [--features F] --input X.csv|X.jsonl --output Y.csv|Y.jsonl
+  backfill       replay a time range: --from T --to T [--topics a,b] [--output-topic T | --output-file F] [--resume F]
   model inspect  describe a model file: name, version, format, features, trees
   demo           start an embedded broker on 127.0.0.1:9092, produce synthetic events and score them
   version        print the version
@@ -56,6 +58,8 @@ func mainErr(args []string) int {
 		err = demoCmd(ctx, args[1:])
 	case "score":
 		err = scoreCmd(ctx, args[1:])
+	case "backfill":
+		err = backfillCmd(ctx, args[1:])
 	case "model":
 		err = modelCmd(ctx, args[1:])
 	case "version", "--version", "-version":
@@ -69,9 +73,13 @@ func mainErr(args []string) int {
 		return exitUsage
 	}
 	var ue usageError
+	var ie interruptedError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ie):
+		fmt.Fprintf(os.Stderr, "streamscore %s: %v\n", args[0], err)
+		return 130
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "streamscore %s: %v\n", args[0], err)
 		return exitUsage

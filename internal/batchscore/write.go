@@ -55,11 +55,12 @@ type writer interface {
 // prediction columns. Later rows are matched by column name (JSONL input
 // may vary); a column a row lacks is empty.
 type csvWriter struct {
-	w       *csv.Writer
-	kept    []string
-	predCol []string
-	started bool
-	rec     []string
+	w          *csv.Writer
+	kept       []string
+	predCol    []string
+	started    bool
+	headerDone bool // appending to a file that has its header
+	rec        []string
 }
 
 func newCSVWriter(out io.Writer, predCols []string) *csvWriter {
@@ -72,8 +73,10 @@ func (c *csvWriter) Write(cells []cell, pred []string) error {
 		for _, x := range cells {
 			c.kept = append(c.kept, x.name)
 		}
-		if err := c.w.Write(append(append([]string(nil), c.kept...), c.predCol...)); err != nil {
-			return err
+		if !c.headerDone {
+			if err := c.w.Write(append(append([]string(nil), c.kept...), c.predCol...)); err != nil {
+				return err
+			}
 		}
 	}
 	c.rec = c.rec[:0]

@@ -1,0 +1,110 @@
+package batchscore
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// Cell is one output column of a row, with its text.
+type Cell struct {
+	Name, Text string
+}
+
+// FileWriter writes scored rows to a .csv or .jsonl file with the
+// prediction columns of Columns, and rejected rows to "<path>.rejects";
+// backfill uses it so that its files have the columns of `score`.
+type FileWriter struct {
+	path    string
+	info    scoring.Info
+	f, rf   *os.File
+	w       writer
+	rej     *rejectWriter
+	cells   []cell
+	Written int
+	Rejects int
+}
+
+// CreateFile opens path for writing (appending when resume is set, in
+// which case a CSV header is not repeated).
+func CreateFile(path string, info scoring.Info, resume bool) (*FileWriter, error) {
+	k, err := kind(path)
+	if err != nil {
+		return nil, err
+	}
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if resume {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	rf, err := os.OpenFile(path+".rejects", flags, 0o644)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	fw := &FileWriter{path: path, info: info, f: f, rf: rf, rej: &rejectWriter{w: bufio.NewWriterSize(rf, 1<<16)}}
+	if k == "csv" {
+		cw := newCSVWriter(f, Columns(info))
+		if resume {
+			if st, err := f.Stat(); err == nil && st.Size() > 0 {
+				cw.headerDone = true
+			}
+		}
+		fw.w = cw
+	} else {
+		fw.w = newJSONLWriter(f, Columns(info))
+	}
+	return fw, nil
+}
+
+func (fw *FileWriter) toCells(cells []Cell) []cell {
+	fw.cells = fw.cells[:0]
+	for _, c := range cells {
+		fw.cells = append(fw.cells, cell{name: c.Name, text: c.Text})
+	}
+	return fw.cells
+}
+
+// Write writes a scored row: its cells, then the prediction columns.
+func (fw *FileWriter) Write(cells []Cell, r *scoring.Result, version, scoredAt string) error {
+	if err := fw.w.Write(fw.toCells(cells), predictionValues(r, version, scoredAt)); err != nil {
+		return fmt.Errorf("write %s: %w", fw.path, err)
+	}
+	fw.Written++
+	return nil
+}
+
+// Reject writes a row that could not be scored, with its position and
+// reason.
+func (fw *FileWriter) Reject(line int, reason string, cells []Cell) error {
+	fw.Rejects++
+	return fw.rej.Write(line, reason, fw.toCells(cells))
+}
+
+// Flush writes buffered rows to the files.
+func (fw *FileWriter) Flush() error {
+	if err := fw.w.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", fw.path, err)
+	}
+	if err := fw.rej.w.Flush(); err != nil {
+		return fmt.Errorf("write %s.rejects: %w", fw.path, err)
+	}
+	return nil
+}
+
+// Close flushes and closes the files.
+func (fw *FileWriter) Close() error {
+	err := fw.Flush()
+	if e := fw.f.Close(); err == nil {
+		err = e
+	}
+	if e := fw.rf.Close(); err == nil {
+		err = e
+	}
+	return err
+}
