@@ -2,9 +2,13 @@
 // kfake) for local work and tests: brokers on 127.0.0.1 ports P … P+N−1,
 // seeded topics, optional persistence. The first line on stdout is
 // "listening: 127.0.0.1:P[,...]". SIGINT or SIGTERM stops it cleanly.
+// --tls-cert/--tls-key serve TLS; --sasl user:pass requires SASL (PLAIN,
+// SCRAM-SHA-256 and SCRAM-SHA-512) so that the secure paths can be tried
+// locally.
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -21,6 +25,13 @@ func main() {
 	brokers := fs.Int("brokers", 1, "number of brokers")
 	topics := fs.String("topics", "transactions:6,activity:6,predictions:6,predictions-dlq:1", "topics to create, name:partitions,...")
 	dataDir := fs.String("data-dir", "", "persist topics and offsets in this directory (default: memory only)")
+	tlsCert := fs.String("tls-cert", "", "serve TLS with this certificate (PEM; with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "private key of --tls-cert (PEM)")
+	var users []string
+	fs.Func("sasl", "require SASL and register user:password for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (repeatable)", func(s string) error {
+		users = append(users, s)
+		return nil
+	})
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -29,7 +40,28 @@ func main() {
 		fmt.Fprintln(os.Stderr, "devkafka: --topics:", err)
 		os.Exit(2)
 	}
-	c, addrs, err := devbroker.Start(devbroker.Options{Port: *port, Brokers: *brokers, Topics: ts, DataDir: *dataDir})
+	o := devbroker.Options{Port: *port, Brokers: *brokers, Topics: ts, DataDir: *dataDir, Users: map[string]string{}}
+	for _, u := range users {
+		user, pass, err := devbroker.ParseUser(u)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "devkafka: --sasl:", err)
+			os.Exit(2)
+		}
+		o.Users[user] = pass
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintln(os.Stderr, "devkafka: --tls-cert and --tls-key go together")
+		os.Exit(2)
+	}
+	if *tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "devkafka: --tls-cert/--tls-key:", err)
+			os.Exit(2)
+		}
+		o.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	c, addrs, err := devbroker.Start(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devkafka:", err)
 		os.Exit(1)

@@ -83,7 +83,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	cfg := o.Config
 	topics := cfg.Topics()
-	conn := append(kafkaconn.Options(cfg.Brokers, "streamscore-backfill"), o.Extra...)
+	conn, err := kafkaconn.ForConfig(cfg, "streamscore-backfill")
+	if err != nil {
+		return Summary{}, err
+	}
+	conn = append(conn, o.Extra...)
 	admCl, err := kgo.NewClient(conn...)
 	if err != nil {
 		return Summary{}, err
@@ -91,7 +95,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	defer admCl.Close()
 	state := o.Resume
 	if state == nil {
-		if state, err = snapshot(ctx, kadm.NewClient(admCl), topics, o.From); err != nil {
+		if state, err = snapshot(ctx, kadm.NewClient(admCl), topics, o.From, cfg); err != nil {
 			return Summary{}, err
 		}
 		state.To = o.To
@@ -235,12 +239,12 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 }
 
 // snapshot takes, per partition, the offset for from and the end offset.
-func snapshot(ctx context.Context, adm *kadm.Client, topics []string, from time.Time) (*State, error) {
+func snapshot(ctx context.Context, adm *kadm.Client, topics []string, from time.Time, cfg config.Config) (*State, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the Kafka brokers: %w", err)
+		return nil, kafkaconn.Explain(err, cfg)
 	}
 	for _, t := range topics {
 		if d, ok := details[t]; !ok || d.Err != nil {

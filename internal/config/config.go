@@ -145,9 +145,33 @@ func (c *Config) Validate() error {
 	default:
 		bad("KAFKA_COMPRESSION", c.Compression, "want none, gzip, snappy, lz4 or zstd")
 	}
-	if c.TLSEnabled || c.SASLMechanism != "" {
-		bad("KAFKA_TLS_ENABLED/KAFKA_SASL_MECHANISM", fmt.Sprintf("%v/%s", c.TLSEnabled, c.SASLMechanism),
-			"TLS and SASL are not implemented in this build yet; unset them")
+	if !c.TLSEnabled {
+		for name, v := range map[string]string{"KAFKA_TLS_CA_FILE": c.TLSCAFile, "KAFKA_TLS_CERT_FILE": c.TLSCertFile, "KAFKA_TLS_KEY_FILE": c.TLSKeyFile} {
+			if v != "" {
+				bad(name, v, "has no effect without KAFKA_TLS_ENABLED=true")
+			}
+		}
+		if c.TLSInsecureSkip {
+			bad("KAFKA_TLS_INSECURE_SKIP_VERIFY", c.TLSInsecureSkip, "has no effect without KAFKA_TLS_ENABLED=true")
+		}
+	}
+	switch c.SASLMechanism {
+	case "":
+		if c.SASLUsername != "" || c.SASLPassword != "" || c.SASLPasswordFile != "" {
+			bad("KAFKA_SASL_MECHANISM", c.SASLMechanism, "set it (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) to use KAFKA_SASL_USERNAME and the password")
+		}
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.SASLUsername == "" {
+			bad("KAFKA_SASL_USERNAME", c.SASLUsername, "is required with KAFKA_SASL_MECHANISM")
+		}
+		switch {
+		case c.SASLPassword != "" && c.SASLPasswordFile != "":
+			bad("KAFKA_SASL_PASSWORD_FILE", c.SASLPasswordFile, "set either KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both")
+		case c.SASLPassword == "" && c.SASLPasswordFile == "":
+			bad("KAFKA_SASL_PASSWORD", "(empty)", "a password (or KAFKA_SASL_PASSWORD_FILE) is required with KAFKA_SASL_MECHANISM")
+		}
+	default:
+		bad("KAFKA_SASL_MECHANISM", c.SASLMechanism, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	}
 	if c.SchemaRegistryURL != "" {
 		bad("SCHEMA_REGISTRY_URL", c.SchemaRegistryURL, "the schema registry (avro-confluent) is not implemented in this build yet; unset it")

@@ -4,6 +4,7 @@
 package devbroker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strconv"
 	"strings"
@@ -50,7 +51,20 @@ type Options struct {
 	Port    int // first port; brokers listen on Port … Port+Brokers-1 (0: free ports)
 	Brokers int
 	Topics  []Topic
-	DataDir string // persist state there when set
+	DataDir string      // persist state there when set
+	TLS     *tls.Config // serve TLS when set
+	// Users get SASL credentials for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512;
+	// setting any enables (and requires) SASL.
+	Users map[string]string
+}
+
+// ParseUser reads "user:password" (the password may contain ':').
+func ParseUser(s string) (user, pass string, err error) {
+	user, pass, ok := strings.Cut(s, ":")
+	if !ok || user == "" || pass == "" {
+		return "", "", fmt.Errorf("want user:password, got %d characters without both parts", len(s))
+	}
+	return user, pass, nil
 }
 
 // Start starts the cluster on 127.0.0.1 and returns it with its addresses.
@@ -73,6 +87,17 @@ func Start(o Options) (*kfake.Cluster, []string, error) {
 	}
 	if o.DataDir != "" {
 		opts = append(opts, kfake.DataDir(o.DataDir))
+	}
+	if o.TLS != nil {
+		opts = append(opts, kfake.TLS(o.TLS))
+	}
+	if len(o.Users) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+		for u, p := range o.Users {
+			for _, m := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+				opts = append(opts, kfake.Superuser(m, u, p))
+			}
+		}
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

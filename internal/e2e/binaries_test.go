@@ -104,7 +104,7 @@ func streamscore(t *testing.T, env map[string]string) (stop func() error) {
 	t.Helper()
 	bin := binaries(t)
 	cmd := exec.Command(filepath.Join(bin, "streamscore"), "run")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=127.0.0.1:0"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

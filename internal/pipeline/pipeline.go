@@ -183,8 +183,13 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	}
 	p.win = win
 
+	base, err := kafkaconn.ForConfig(cfg, "streamscore")
+	if err != nil {
+		return nil, err
+	}
 	conn := func(role string) []kgo.Opt {
-		opts := append(kafkaconn.Options(cfg.Brokers, "streamscore-"+role), o.extra...)
+		opts := append(append([]kgo.Opt{}, base...), kgo.ClientID("streamscore-"+role))
+		opts = append(opts, o.extra...)
 		return append(opts, o.obs.KafkaHooks())
 	}
 	prod, err := producer.New(producer.Options{
@@ -202,7 +207,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 			topics = append(topics, r.OutputTopic())
 		}
 	}
-	if err := checkTopics(ctx, prod.Client(), topics); err != nil {
+	if err := checkTopics(ctx, prod.Client(), topics, cfg); err != nil {
 		prod.Close()
 		return nil, err
 	}
@@ -236,12 +241,12 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 }
 
 // checkTopics fails when the brokers cannot be reached or a topic is missing.
-func checkTopics(ctx context.Context, cl *kgo.Client, topics []string) error {
+func checkTopics(ctx context.Context, cl *kgo.Client, topics []string, cfg config.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	details, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
 	if err != nil {
-		return fmt.Errorf("cannot reach the Kafka brokers to check topics %v: %w", topics, err)
+		return kafkaconn.Explain(err, cfg)
 	}
 	var errs []error
 	for _, t := range topics {
