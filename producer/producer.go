@@ -38,8 +38,11 @@ type Options struct {
 	Extra       []kgo.Opt // for tests
 	Compression string    // none | gzip | snappy | lz4 | zstd
 	Encoding    schemas.Encoding
-	Topic       string // predictions
-	DLQTopic    string // dead letters
+	// Encoder, when set, encodes predictions instead of Encoding's default
+	// encoder (avro-confluent needs one built with the registry).
+	Encoder  schemas.PredictionEncoder
+	Topic    string // predictions
+	DLQTopic string // dead letters
 	// MaxBufferedRecords and MaxBufferedBytes bound what waits for the
 	// broker; Prediction and DeadLetter block while the buffer is full.
 	MaxBufferedRecords int
@@ -84,9 +87,12 @@ func New(o Options) (*Producer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	enc, err := schemas.NewPredictionEncoder(o.Encoding)
-	if err != nil {
-		return nil, err
+	enc := o.Encoder
+	if enc == nil {
+		var err error
+		if enc, err = schemas.NewPredictionEncoder(o.Encoding); err != nil {
+			return nil, err
+		}
 	}
 	codec, err := ParseCompression(o.Compression)
 	if err != nil {

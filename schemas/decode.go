@@ -46,6 +46,8 @@ func NewDecoder(enc Encoding, t EventType, names FieldNames) (Decoder, error) {
 		return jsonDecoder{t: t, names: names}, nil
 	case Avro:
 		return newAvroDecoder(t, names)
+	case AvroConfluent:
+		return nil, fmt.Errorf("encoding %q needs a schema registry: use NewConfluentDecoder", enc)
 	}
 	return nil, fmt.Errorf("no decoder for encoding %q", enc)
 }

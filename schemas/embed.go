@@ -48,7 +48,9 @@ func schemaFor(t EventType) (string, error) {
 // Encoding is a record value format.
 type Encoding string
 
-// The encodings. AvroConfluent is reserved for the Confluent wire format.
+// The encodings. AvroConfluent is the Confluent wire format (schema
+// registry); its codecs are built with NewConfluentDecoder and
+// NewConfluentPredictionEncoder, which take a registry client.
 const (
 	Avro          Encoding = "avro"
 	AvroConfluent Encoding = "avro-confluent"
@@ -58,10 +60,8 @@ const (
 // ParseEncoding accepts the names of the encodings that this build implements.
 func ParseEncoding(s string) (Encoding, error) {
 	switch Encoding(s) {
-	case Avro, JSON:
+	case Avro, JSON, AvroConfluent:
 		return Encoding(s), nil
-	case AvroConfluent:
-		return "", fmt.Errorf("encoding %q is not implemented yet (use avro or json)", s)
 	}
-	return "", fmt.Errorf("unknown encoding %q (want avro or json)", s)
+	return "", fmt.Errorf("unknown encoding %q (want avro, avro-confluent or json)", s)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/kafkaconn"
 	"github.com/streamscore/streamscore/internal/modelset"
+	"github.com/streamscore/streamscore/internal/pipeline"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -104,15 +105,18 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		o.afterSnapshot()
 	}
 	sum := Summary{State: state}
-	decoders := map[string]schemas.Decoder{}
-	inputs, _ := cfg.Inputs()
-	enc, _ := schemas.ParseEncoding(cfg.InputEncoding)
-	for _, in := range inputs {
-		if decoders[in.Topic], err = schemas.NewDecoder(enc, in.Type, cfg.FieldNames()); err != nil {
-			return sum, err
-		}
+	outTopic := o.OutputTopic
+	if outTopic == "" {
+		outTopic = cfg.OutputTopic
 	}
-	out, err := newOutput(o, conn)
+	if o.OutputFile != "" && cfg.OutputEncoding == string(schemas.AvroConfluent) {
+		cfg.OutputEncoding = string(schemas.JSON) // a file has its own columns; nothing to register
+	}
+	decoders, predEnc, err := pipeline.Codecs(ctx, cfg, []string{outTopic})
+	if err != nil {
+		return sum, err
+	}
+	out, err := newOutput(o, conn, predEnc)
 	if err != nil {
 		return sum, err
 	}
@@ -293,7 +297,7 @@ type output struct {
 	failed      atomic.Int64
 }
 
-func newOutput(o Options, conn []kgo.Opt) (*output, error) {
+func newOutput(o Options, conn []kgo.Opt, enc schemas.PredictionEncoder) (*output, error) {
 	out := &output{topic: o.OutputTopic}
 	if o.OutputFile != "" {
 		info := o.Models.Routes()[0].Scorer().Info()
@@ -309,7 +313,7 @@ func newOutput(o Options, conn []kgo.Opt) (*output, error) {
 		out.topic = cfg.OutputTopic
 	}
 	encOut, _ := schemas.ParseEncoding(cfg.OutputEncoding)
-	p, err := producer.New(producer.Options{Conn: conn, Compression: cfg.Compression, Encoding: encOut,
+	p, err := producer.New(producer.Options{Conn: conn, Compression: cfg.Compression, Encoding: encOut, Encoder: enc,
 		Topic: out.topic, DLQTopic: cfg.DLQTopic, MaxBufferedRecords: cfg.MaxInFlightRecords, Logger: o.Logger})
 	if err != nil {
 		return nil, err

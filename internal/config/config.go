@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"reflect"
 	"strings"
@@ -173,8 +174,13 @@ func (c *Config) Validate() error {
 	default:
 		bad("KAFKA_SASL_MECHANISM", c.SASLMechanism, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	}
+	if (c.InputEncoding == "avro-confluent" || c.OutputEncoding == "avro-confluent") && c.SchemaRegistryURL == "" {
+		bad("SCHEMA_REGISTRY_URL", c.SchemaRegistryURL, "is required with INPUT_ENCODING or OUTPUT_ENCODING avro-confluent")
+	}
 	if c.SchemaRegistryURL != "" {
-		bad("SCHEMA_REGISTRY_URL", c.SchemaRegistryURL, "the schema registry (avro-confluent) is not implemented in this build yet; unset it")
+		if u, err := url.Parse(c.SchemaRegistryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("SCHEMA_REGISTRY_URL", c.SchemaRegistryURL, "want an http:// or https:// URL")
+		}
 	}
 	if _, err := c.Inputs(); err != nil {
 		bad("INPUT_TOPICS", strings.Join(c.InputTopics, ","), err.Error())

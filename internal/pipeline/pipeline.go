@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/streamscore/streamscore/consumer"
 	"github.com/streamscore/streamscore/internal/config"
@@ -128,6 +129,52 @@ func LoadModels(cfg config.Config) (*modelset.Set, error) {
 	return set, nil
 }
 
+// Codecs builds the input decoders (per topic) and the prediction encoder
+// of a configuration. With avro-confluent it talks to the schema registry:
+// the prediction schema is registered under "<topic>-value" for every
+// output topic, and a registry that refuses it fails the start.
+func Codecs(ctx context.Context, cfg config.Config, outputTopics []string) (map[string]schemas.Decoder, schemas.PredictionEncoder, error) {
+	inputEnc, _ := schemas.ParseEncoding(cfg.InputEncoding)
+	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
+	var reg *sr.Client
+	if inputEnc == schemas.AvroConfluent || outputEnc == schemas.AvroConfluent {
+		var err error
+		if reg, err = schemas.NewRegistry(cfg.SchemaRegistryURL, cfg.SchemaRegistryUser, cfg.SchemaRegistryPass); err != nil {
+			return nil, nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
+		}
+	}
+	decoders := map[string]schemas.Decoder{}
+	inputs, _ := cfg.Inputs()
+	for _, in := range inputs {
+		var d schemas.Decoder
+		var err error
+		if inputEnc == schemas.AvroConfluent {
+			d, err = schemas.NewConfluentDecoder(in.Type, cfg.FieldNames(), reg)
+		} else {
+			d, err = schemas.NewDecoder(inputEnc, in.Type, cfg.FieldNames())
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("INPUT_TOPICS %s: %w", in.Topic, err)
+		}
+		decoders[in.Topic] = d
+	}
+	if outputEnc != schemas.AvroConfluent {
+		enc, err := schemas.NewPredictionEncoder(outputEnc)
+		return decoders, enc, err
+	}
+	subjects := make([]string, len(outputTopics))
+	for i, t := range outputTopics {
+		subjects[i] = t + "-value"
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	enc, err := schemas.NewConfluentPredictionEncoder(rctx, reg, subjects...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
+	}
+	return decoders, enc, nil
+}
+
 // New validates cfg, loads the model, checks that the topics exist, and
 // creates the Kafka clients. It fails, naming the cause, on a bad model,
 // an unreachable broker or a missing topic.
@@ -160,23 +207,24 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	if o.ping <= 0 {
 		o.ping = 5 * time.Second
 	}
-	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: map[string]schemas.Decoder{}, ping: o.ping,
+	outTopics := []string{cfg.OutputTopic}
+	for _, r := range set.Routes() {
+		if r.OutputTopic() != "" {
+			outTopics = append(outTopics, r.OutputTopic())
+		}
+	}
+	decoders, predEnc, err := Codecs(ctx, cfg, outTopics)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: decoders, ping: o.ping,
 		obs: o.obs, consumed: map[string]prometheus.Counter{}, predCtr: map[[2]string]prometheus.Counter{}, deadCtr: map[string]prometheus.Counter{}}
 	for _, t := range cfg.Topics() {
 		p.consumed[t] = o.obs.Consumed.WithLabelValues(t)
 	}
 	unknown := "no broker ping yet"
 	p.ready.Store(&unknown)
-	inputs, _ := cfg.Inputs()
-	inputEnc, _ := schemas.ParseEncoding(cfg.InputEncoding)
 	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
-	for _, in := range inputs {
-		d, err := schemas.NewDecoder(inputEnc, in.Type, cfg.FieldNames())
-		if err != nil {
-			return nil, fmt.Errorf("INPUT_TOPICS %s: %w", in.Topic, err)
-		}
-		p.decoders[in.Topic] = d
-	}
 	win, err := window.New(cfg.BatchMaxSize, cfg.BatchInterval, p.processBatch)
 	if err != nil {
 		return nil, err
@@ -193,7 +241,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		return append(opts, o.obs.KafkaHooks())
 	}
 	prod, err := producer.New(producer.Options{
-		Conn: conn("producer"), Compression: cfg.Compression, Encoding: outputEnc,
+		Conn: conn("producer"), Compression: cfg.Compression, Encoding: outputEnc, Encoder: predEnc,
 		Topic: cfg.OutputTopic, DLQTopic: cfg.DLQTopic,
 		MaxBufferedRecords: cfg.MaxInFlightRecords, MaxBufferedBytes: cfg.MaxInFlightBytes,
 		Logger: o.log,

@@ -1,0 +1,176 @@
+package schemas
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+)
+
+// srfake is franz-go's in-memory Confluent Schema Registry (a test double
+// implementing the REST API subset its client uses).
+func registry(t *testing.T) (*srfake.Registry, *sr.Client) {
+	t.Helper()
+	fake := srfake.New()
+	t.Cleanup(fake.Close)
+	cl, err := NewRegistry(fake.URL(), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fake, cl
+}
+
+const (
+	writerSame = TransactionSchemaPlaceholder
+	// adds an optional field, drops several defaulted ones, promotes amount int -> double
+	writerEvolved = `{"type":"record","name":"Transaction","namespace":"io.streamscore.events","fields":[
+		{"name":"event_id","type":"string"},{"name":"customer_id","type":"string"},
+		{"name":"event_time","type":{"type":"long","logicalType":"timestamp-millis"}},
+		{"name":"amount","type":"int"},{"name":"channel","type":["null","string"],"default":null},
+		{"name":"promo_code","type":["null","string"],"default":null}]}`
+	writerNoCustomer = `{"type":"record","name":"Transaction","fields":[
+		{"name":"event_id","type":"string"},{"name":"event_time","type":"long"}]}`
+	writerBadType = `{"type":"record","name":"Transaction","fields":[
+		{"name":"event_id","type":"string"},{"name":"customer_id","type":"string"},{"name":"event_time","type":"long"},
+		{"name":"amount","type":"string"}]}`
+)
+
+// TransactionSchemaPlaceholder marks "the local schema itself".
+const TransactionSchemaPlaceholder = ""
+
+func frame(t *testing.T, id int, schema string, rec map[string]any) []byte {
+	t.Helper()
+	c, err := goavro.NewCodec(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h sr.ConfluentHeader
+	b, _ := h.AppendEncode(nil, id, nil)
+	b, err = c.BinaryFromNative(b, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestConfluentDecoderResolvesWriterSchemas(t *testing.T) {
+	fake, cl := registry(t)
+	dec, err := NewConfluentDecoder(Transaction, DefaultFieldNames, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.UnixMilli(1795787100000).UTC()
+	register := func(schema string) int {
+		if schema == "" {
+			schema = TransactionSchema
+		}
+		id, _, err := fake.RegisterSchema("transactions-value-"+time.Now().Format("150405.000000000"), sr.Schema{Schema: schema, Type: sr.TypeAvro})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	same := register(writerSame)
+	evolved := register(writerEvolved)
+	noCustomer := register(writerNoCustomer)
+	badType := register(writerBadType)
+	tests := []struct {
+		name    string
+		value   []byte
+		wantErr error
+		check   func(*Event)
+	}{
+		{"the local schema", frame(t, same, TransactionSchema, map[string]any{"event_id": "e1", "customer_id": "c1", "event_time": ts,
+			"amount": goavro.Union("double", 12.5), "currency": nil, "merchant": nil, "merchant_category": nil, "country": nil,
+			"channel": goavro.Union("string", "web"), "card_present": nil}), nil,
+			func(ev *Event) {
+				if v, _ := ev.Field("amount"); v.Num != 12.5 || ev.Entity != "c1" {
+					t.Errorf("event %+v", ev)
+				}
+			}},
+		{"added field, dropped fields, int promoted", frame(t, evolved, writerEvolved, map[string]any{"event_id": "e2", "customer_id": "c2",
+			"event_time": ts, "amount": int32(40), "channel": nil, "promo_code": goavro.Union("string", "BF26")}), nil,
+			func(ev *Event) {
+				if v, _ := ev.Field("amount"); v != NumberValue(40) {
+					t.Errorf("amount %+v", v)
+				}
+				if v, _ := ev.Field("merchant"); v.Kind != Null {
+					t.Errorf("a field the writer dropped is %+v, want null", v)
+				}
+				if v, _ := ev.Field("promo_code"); v.Str != "BF26" {
+					t.Errorf("a field the writer added is %+v", v)
+				}
+			}},
+		{"writer lacks a required field", frame(t, noCustomer, writerNoCustomer, map[string]any{"event_id": "e3", "event_time": int64(1)}), ErrSchema,
+			nil},
+		{"incompatible type", frame(t, badType, writerBadType, map[string]any{"event_id": "e4", "customer_id": "c", "event_time": int64(1), "amount": "12"}),
+			ErrSchema, nil},
+		{"unknown schema id", frame(t, 999, writerNoCustomer, map[string]any{"event_id": "e5", "event_time": int64(1)}), ErrSchema, nil},
+		{"not framed", []byte("plain bytes"), ErrMalformed, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev Event
+			err := dec.Decode(tt.value, &ev)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr == ErrSchema && !strings.Contains(err.Error(), "schema id") {
+				t.Errorf("reason does not name the schema id: %v", err)
+			}
+			if tt.check != nil {
+				tt.check(&ev)
+			}
+		})
+	}
+	var ev Event
+	err = dec.Decode(frame(t, noCustomer, writerNoCustomer, map[string]any{"event_id": "e3", "event_time": int64(1)}), &ev)
+	if err == nil || !strings.Contains(err.Error(), `"customer_id"`) {
+		t.Errorf("unresolvable reason %v does not name the field", err)
+	}
+}
+
+func TestConfluentPredictions(t *testing.T) {
+	fake, cl := registry(t)
+	enc, err := NewConfluentPredictionEncoder(context.Background(), cl, "predictions-value", "takeover-value")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fake.SubjectExists("predictions-value") || !fake.SubjectExists("takeover-value") {
+		t.Fatal("prediction schema not registered under every subject")
+	}
+	p := Prediction{EventID: "e", EntityID: "c", EventType: "transaction", Score: 0.25, RiskSegment: "Low", ModelName: "m", ModelVersion: "v",
+		EventTime: Millis(time.UnixMilli(5)), ScoredAt: Millis(time.UnixMilli(6)), Source: Source{Topic: "t", Partition: 1, Offset: 2}}
+	b, err := enc.Append(nil, &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != 0 {
+		t.Fatalf("magic byte %d", b[0])
+	}
+	got, err := NewConfluentPredictionDecoder(cl).Decode(b)
+	if err != nil || got.EventID != "e" || got.Score != 0.25 || got.Source.Offset != 2 {
+		t.Fatalf("round trip %+v, %v", got, err)
+	}
+	// A registry that refuses the schema (as Confluent's does for an
+	// incompatible change, with 409) stops the service from starting.
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "strict-value") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"error_code":409,"message":"Schema being registered is incompatible with an earlier schema"}`))
+			return true
+		}
+		return false
+	})
+	_, err = NewConfluentPredictionEncoder(context.Background(), cl, "strict-value")
+	if err == nil || !strings.Contains(err.Error(), "strict-value") || !strings.Contains(err.Error(), "incompatible") {
+		t.Errorf("incompatible registration: %v", err)
+	}
+}
