@@ -4,12 +4,17 @@
 package devbroker
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
 
 // Topic is a topic to create at start.
@@ -103,5 +108,52 @@ func Start(o Options) (*kfake.Cluster, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("start broker on 127.0.0.1:%d: %w", o.Port, err)
 	}
+	for u, p := range o.Users { // any one user can ask
+		if err := advertiseSASLHandshakeV0(c, o.TLS != nil, u, p); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+		break
+	}
 	return c, c.ListenAddrs(), nil
+}
+
+// advertiseSASLHandshakeV0 makes kfake's ApiVersions answer list
+// SaslHandshake from version 0. kfake serves SaslHandshake v1 only, and
+// librdkafka (kcat, confluent-kafka) refuses SASL unless v0 is in the
+// advertised range, although it then speaks v1. The answer is kfake's own
+// (asked once at start), with that one minimum widened.
+func advertiseSASLHandshakeV0(c *kfake.Cluster, tlsOn bool, user, pass string) error {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism())}
+	if tlsOn {
+		// our own broker, started a moment ago in this process
+		opts = append(opts, kgo.DialTLSConfig(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	base, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("ask the broker for its API versions: %w", err)
+	}
+	keys := append([]kmsg.ApiVersionsResponseApiKey(nil), base.ApiKeys...)
+	for i := range keys {
+		if keys[i].ApiKey == int16(kmsg.SASLHandshake) {
+			keys[i].MinVersion = 0
+		}
+	}
+	c.ControlKey(int16(kmsg.ApiVersions), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if req.GetVersion() > base.GetVersion() {
+			return nil, nil, false // kfake answers versions it alone knows
+		}
+		resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+		resp.ApiKeys = keys
+		return resp, nil, true
+	})
+	return nil
 }

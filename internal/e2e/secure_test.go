@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,10 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/streamscore/streamscore/internal/config"
-	"github.com/streamscore/streamscore/internal/kafkaconn"
 	"github.com/streamscore/streamscore/internal/testkafka"
 )
 
@@ -50,56 +45,38 @@ func eventLines(prefix string, n int) []string {
 	return lines
 }
 
-// TestTLSAndSCRAMWithTheBinaries: devkafka serves TLS and SASL; streamscore
-// run connects with TLS + SCRAM-SHA-512 from the environment alone. The
-// test's clients are franz-go (Debian's librdkafka 2.0.2 needs SaslHandshake
-// v0, which kfake does not serve; real Kafka does).
-func TestTLSAndSCRAMWithTheBinaries(t *testing.T) {
+// TestTLSAndSCRAMWithKcat: devkafka serves TLS and SASL; streamscore run
+// connects with TLS + SCRAM-SHA-512 from the environment alone; kcat
+// (librdkafka) produces the events and reads the predictions over
+// SASL_SSL.
+func TestTLSAndSCRAMWithKcat(t *testing.T) {
 	bin := binaries(t)
 	certs := testkafka.NewCerts(t)
 	const user, pass = "svc", "e2e-s3cret:with-colon"
 	broker := startDevkafka(t, bin, "--tls-cert", certs.CertFile, "--tls-key", certs.KeyFile, "--sasl", user+":"+pass)
-	env := map[string]string{"KAFKA_BROKERS": broker, "INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json",
+	secure := []string{"-b", broker, "-X", "security.protocol=SASL_SSL", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+		"-X", "sasl.username=" + user, "-X", "sasl.password=" + pass, "-X", "ssl.ca.location=" + certs.CAFile}
+	produce := exec.Command("kcat", append([]string{"-P", "-t", "transactions", "-K", "|"}, secure...)...)
+	produce.Stdin = strings.NewReader(strings.Join(eventLines("s", 50), "\n") + "\n")
+	if out, err := produce.CombinedOutput(); err != nil {
+		t.Fatalf("kcat produce over SASL_SSL: %v\n%s", err, out)
+	}
+	stop := streamscore(t, map[string]string{"KAFKA_BROKERS": broker, "INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json",
 		"MODEL_PATH": "../../scoring/xgboost/testdata/xgb_fraud.json", "BATCH_INTERVAL": "50ms",
 		"KAFKA_TLS_ENABLED": "true", "KAFKA_TLS_CA_FILE": certs.CAFile,
-		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": user, "KAFKA_SASL_PASSWORD": pass}
-	environ := map[string]string{"MODEL_PATH": "x"}
-	for k, v := range env {
-		environ[k] = v
-	}
-	cfg, err := config.Load(environ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := kafkaconn.ForConfig(cfg, "e2e")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(append(conn, kgo.ConsumeTopics("predictions"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	var recs []*kgo.Record
-	for _, l := range eventLines("s", 50) {
-		k, v, _ := strings.Cut(l, "|")
-		recs = append(recs, &kgo.Record{Topic: "transactions", Key: []byte(k), Value: []byte(v)})
-	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	stop := streamscore(t, env)
-	n := 0
-	for n < 50 && ctx.Err() == nil {
-		n += len(cl.PollFetches(ctx).Records())
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": user, "KAFKA_SASL_PASSWORD": pass})
+	deadline := time.Now().Add(30 * time.Second)
+	var got []string
+	for len(got) < 50 && time.Now().Before(deadline) {
+		out, _ := exec.Command("kcat", append([]string{"-C", "-t", "predictions", "-o", "beginning", "-e", "-q"}, secure...)...).Output()
+		got = strings.Fields(strings.TrimSpace(string(out)))
+		time.Sleep(300 * time.Millisecond)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
-	if n != 50 {
-		t.Fatalf("%d predictions over TLS + SCRAM, want 50", n)
+	if len(got) != 50 {
+		t.Fatalf("%d predictions read by kcat over SASL_SSL, want 50", len(got))
 	}
 	// a wrong password fails at start, saying so, without echoing it
 	bad := exec.Command(filepath.Join(bin, "streamscore"), "run")
