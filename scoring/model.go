@@ -3,6 +3,8 @@ package scoring
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 )
 
 // OutputKind says how to read a model's output row.
@@ -89,4 +91,9 @@ func CheckShape(info Info, x, out []float32) (int, error) {
 		return 0, fmt.Errorf("%w: %d rows need %d outputs, got %d", ErrShape, n, n*info.Outputs(), len(out))
 	}
 	return n, nil
+}
+
+// NameFromPath is a model's default name: its file name without extension.
+func NameFromPath(path string) string {
+	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 }

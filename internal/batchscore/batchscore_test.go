@@ -169,3 +169,27 @@ func TestFatalErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputIsValidJSON: names, text and reasons with quotes, control and
+// non-ASCII characters still make valid JSON lines.
+func TestOutputIsValidJSON(t *testing.T) {
+	s := scorer(t, "../../scoring/xgboost/testdata/xgb_multi.json", nil)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.csv"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte("\"we\x7fird \"\"name\"\"\",f0,f1,f2,f3\n\"é\x01\",0.1,0.2,0.3,0.4\nx,bad\x7f,0.2,0.3,0.4\n"), 0o644)
+	if _, err := Run(context.Background(), Options{Scorer: s, Input: in, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{out, out + ".rejects"} {
+		b, _ := os.ReadFile(path)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		for _, l := range lines {
+			if !json.Valid([]byte(l)) {
+				t.Errorf("%s: invalid JSON line %q", filepath.Base(path), l)
+			}
+		}
+		if len(lines) != 1 {
+			t.Errorf("%s: %d lines", filepath.Base(path), len(lines))
+		}
+	}
+}

@@ -143,25 +143,37 @@ func newJSONLWriter(out io.Writer, predCols []string) *jsonlWriter {
 	return &jsonlWriter{w: bufio.NewWriterSize(out, 1<<16), predCol: predCols}
 }
 
-func (j *jsonlWriter) Write(cells []cell, pred []string) error {
-	b := append(j.buf[:0], '{')
+// appendJSONString appends s as a JSON string (strconv.Quote would write
+// Go escapes such as \x7f, which are not JSON).
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
+
+// appendMembers appends cells as the members of a JSON object.
+func appendMembers(b []byte, cells []cell) []byte {
 	for i, x := range cells {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, x.name)
+		b = appendJSONString(b, x.name)
 		b = append(b, ':')
 		b = append(b, x.jsonValue()...)
 	}
+	return b
+}
+
+func (j *jsonlWriter) Write(cells []cell, pred []string) error {
+	b := appendMembers(append(j.buf[:0], '{'), cells)
 	for k, name := range j.predCol {
 		if len(cells) > 0 || k > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendQuote(b, name)
+		b = appendJSONString(b, name)
 		b = append(b, ':')
 		switch name {
 		case ColRiskSegment, ColModelVersion, ColScoredAt:
-			b = strconv.AppendQuote(b, pred[k])
+			b = appendJSONString(b, pred[k])
 		default:
 			b = append(b, pred[k]...)
 		}
@@ -184,16 +196,8 @@ func (rw *rejectWriter) Write(line int, reason string, cells []cell) error {
 	b := append(rw.buf[:0], `{"line":`...)
 	b = strconv.AppendInt(b, int64(line), 10)
 	b = append(b, `,"reason":`...)
-	b = strconv.AppendQuote(b, reason)
-	b = append(b, `,"row":{`...)
-	for i, x := range cells {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(b, x.name)
-		b = append(b, ':')
-		b = append(b, x.jsonValue()...)
-	}
+	b = appendJSONString(b, reason)
+	b = appendMembers(append(b, `,"row":{`...), cells)
 	b = append(b, "}}\n"...)
 	rw.buf = b
 	_, err := rw.w.Write(b)

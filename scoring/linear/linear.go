@@ -34,8 +34,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -77,7 +75,7 @@ func Load(path, name string) (*Model, error) {
 		return nil, fmt.Errorf("read linear model: %w", err)
 	}
 	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		name = scoring.NameFromPath(path)
 	}
 	m, err := Parse(data, name)
 	if err != nil {

@@ -28,7 +28,7 @@ const (
 // the model name (empty: the file name without extension).
 func Model(path, format, name string) (scoring.Model, error) {
 	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		name = scoring.NameFromPath(path)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/streamscore/streamscore/scoring"
@@ -96,7 +94,7 @@ func Load(path, name string) (*Model, error) {
 		return nil, fmt.Errorf("read onnx model: %w", err)
 	}
 	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		name = scoring.NameFromPath(path)
 	}
 	m, err := Parse(data, name)
 	if err != nil {

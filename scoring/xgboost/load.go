@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -69,7 +68,7 @@ func Load(path, name string) (*Model, error) {
 		return nil, fmt.Errorf("read xgboost model: %w", err)
 	}
 	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		name = scoring.NameFromPath(path)
 	}
 	m, err := Parse(data, name)
 	if err != nil {
