@@ -1,0 +1,46 @@
+package schemas
+
+import (
+	"errors"
+	"testing"
+)
+
+// Decoders never panic: any bytes become an event or an error wrapping
+// ErrMalformed or ErrIdentity (a dead letter with a reason).
+func FuzzJSONDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"event_id":"e","customer_id":"c","event_time":"2026-01-02T03:04:05Z","amount":1.5}`,
+		`{"event_id":1,"customer_id":2,"event_time":0,"x":[1,{"a":null}],"y":1e999}`,
+		`{"event_id":"e"`, `[]`, `null`, "\xff\xfe", `{"event_id":"","customer_id":"c","event_time":-1e300}`,
+	} {
+		f.Add([]byte(s))
+	}
+	d, _ := NewDecoder(JSON, Transaction, DefaultFieldNames)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ev Event
+		err := d.Decode(b, &ev)
+		if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrIdentity) {
+			t.Fatalf("error %v wraps neither sentinel", err)
+		}
+		if err == nil && (ev.ID == "" || ev.Entity == "") {
+			t.Fatalf("accepted an event without identity: %+v", ev)
+		}
+	})
+}
+
+func FuzzAvroDecode(f *testing.F) {
+	e, _ := NewEventEncoder(Avro, Transaction, DefaultFieldNames)
+	good, _ := e.Append(nil, sampleEvent())
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{0x02, 'e', 0x02, 'c', 0x00})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
+	d, _ := NewDecoder(Avro, Transaction, DefaultFieldNames)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ev Event
+		err := d.Decode(b, &ev)
+		if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrIdentity) {
+			t.Fatalf("error %v wraps neither sentinel", err)
+		}
+	})
+}
