@@ -125,4 +125,3 @@ func TestRebalanceLosesNothing(t *testing.T) {
 	t.Logf("%d events, 3 members joining and leaving: %d predictions (%d duplicates), %d commits observed, none backwards",
 		n, len(preds), len(preds)-n, len(commits))
 }
-
