@@ -263,7 +263,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
 		StartAtEnd:    cfg.StartOffset == "latest",
 		RevokeTimeout: min(cfg.ShutdownTimeout, 45*time.Second),
-		Conn:          conn("consumer"), Logger: o.log,
+		// Bound what is fetched ahead of processing: a quarter of
+		// MAX_IN_FLIGHT_BYTES per fetch, two fetches at a time.
+		Extra: []kgo.Opt{kgo.FetchMaxBytes(int32(min(cfg.MaxInFlightBytes/4, 1<<30))), kgo.MaxConcurrentFetches(2)},
+		Conn:  conn("consumer"), Logger: o.log,
 		OnRevoke: p.onRevoke,
 		OnLost:   p.dropLag,
 		OnLag:    o.obs.SetLag,
