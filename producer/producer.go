@@ -128,16 +128,10 @@ func (p *Producer) Prediction(pred *schemas.Prediction, src *kgo.Record, topic s
 	if topic == "" {
 		topic = p.topic
 	}
-	val, err := p.enc.Append(nil, pred)
+	rec, err := PredictionRecord(p.enc, pred, src, topic)
 	if err != nil { // cannot happen for a well-formed prediction; never lose the record
-		p.DeadLetter(src, StageProduce, fmt.Errorf("encode prediction: %w", err), done)
+		p.DeadLetter(src, StageProduce, err, done)
 		return
-	}
-	rec := &kgo.Record{Topic: topic, Key: []byte(pred.EntityID), Value: val}
-	for _, h := range src.Headers {
-		if h.Key == "traceparent" {
-			rec.Headers = append(rec.Headers, h)
-		}
 	}
 	p.produce(rec, func(err error) {
 		if err == nil {
@@ -163,6 +157,30 @@ func (p *Producer) DeadLetter(src *kgo.Record, stage string, cause error, done f
 }
 
 func (p *Producer) deadLetter(src *kgo.Record, stage string, cause error) *kgo.Record {
+	return DeadLetterRecord(src, p.dlq, stage, cause)
+}
+
+// PredictionRecord builds the record of a prediction: key = entity id,
+// the source's traceparent header copied, the timestamp left to the client
+// (produce time).
+func PredictionRecord(enc schemas.PredictionEncoder, pred *schemas.Prediction, src *kgo.Record, topic string) (*kgo.Record, error) {
+	val, err := enc.Append(nil, pred)
+	if err != nil {
+		return nil, fmt.Errorf("encode prediction: %w", err)
+	}
+	rec := &kgo.Record{Topic: topic, Key: []byte(pred.EntityID), Value: val}
+	for _, h := range src.Headers {
+		if h.Key == "traceparent" {
+			rec.Headers = append(rec.Headers, h)
+		}
+	}
+	return rec, nil
+}
+
+// DeadLetterRecord builds the dead letter of a source record for topic
+// dlq: its key, value and headers unchanged, plus the streamscore-*
+// headers that say why.
+func DeadLetterRecord(src *kgo.Record, dlq, stage string, cause error) *kgo.Record {
 	h := make([]kgo.RecordHeader, 0, len(src.Headers)+6)
 	h = append(h, src.Headers...)
 	h = append(h,
@@ -173,7 +191,7 @@ func (p *Producer) deadLetter(src *kgo.Record, stage string, cause error) *kgo.R
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
 		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(schemas.FormatTime(time.Now()))},
 	)
-	return &kgo.Record{Topic: p.dlq, Key: src.Key, Value: src.Value, Headers: h}
+	return &kgo.Record{Topic: dlq, Key: src.Key, Value: src.Value, Headers: h}
 }
 
 // deadLetterRetrying writes a dead letter from a producer callback, retrying

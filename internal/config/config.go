@@ -226,7 +226,6 @@ func (c *Config) Validate() error {
 	switch c.Delivery {
 	case "at-least-once":
 	case "exactly-once":
-		bad("DELIVERY", c.Delivery, "exactly-once is not implemented in this build yet; use at-least-once")
 	default:
 		bad("DELIVERY", c.Delivery, "want at-least-once or exactly-once")
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,9 +20,15 @@ import (
 // TestCrashLosesNothing: 100k events (some malformed) in a devkafka
 // process; streamscore run is killed with SIGKILL at random moments ten
 // times and restarted, then left to finish. Every input record must have
-// at least one prediction or dead letter (at-least-once); duplicates are
-// counted and reported.
+// at least one prediction or dead letter (at-least-once), and exactly one
+// as a read_committed reader sees it (exactly-once); duplicates are counted.
 func TestCrashLosesNothing(t *testing.T) {
+	for _, delivery := range []string{"at-least-once", "exactly-once"} {
+		t.Run(delivery, func(t *testing.T) { crashTest(t, delivery) })
+	}
+}
+
+func crashTest(t *testing.T, delivery string) {
 	bin := binaries(t)
 	broker := devkafka(t, "transactions:6,predictions:6,predictions-dlq:1")
 	const n = 100_000
@@ -45,7 +52,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "KAFKA_BROKERS=" + broker, "INPUT_ENCODING=json", "OUTPUT_ENCODING=json",
 		"MODEL_PATH=../../scoring/xgboost/testdata/xgb_fraud.json", "HTTP_ADDR=127.0.0.1:0", "COMMIT_INTERVAL=200ms",
-		"KAFKA_GROUP_INSTANCE_ID=crash-test-0", "LOG_LEVEL=warn"}
+		"KAFKA_GROUP_INSTANCE_ID=crash-test-0", "LOG_LEVEL=warn", "DELIVERY=" + delivery}
 	rng := rand.New(rand.NewPCG(7, 8))
 	const kills = 10
 	for k := 0; k < kills; k++ {
@@ -69,7 +76,7 @@ func TestCrashLosesNothing(t *testing.T) {
 
 	// Read every prediction and dead letter until each input has one.
 	rd, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics("predictions", "predictions-dlq"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +97,10 @@ func TestCrashLosesNothing(t *testing.T) {
 			seen[id]++
 		})
 	}
+	// wait a little for stragglers (duplicates would show up now)
+	extra, cancelExtra := context.WithTimeout(context.Background(), 2*time.Second)
+	rd.PollFetches(extra).EachRecord(func(r *kgo.Record) { outputs++ })
+	cancelExtra()
 	final.Process.Signal(os.Interrupt)
 	final.Wait()
 	missing := 0
@@ -103,5 +114,20 @@ func TestCrashLosesNothing(t *testing.T) {
 		t.Fatalf("%d of %d input records have neither a prediction nor a dead letter\n%s", missing, n, b)
 	}
 	dups := outputs - n
+	if delivery == "exactly-once" {
+		if dups != 0 {
+			t.Fatalf("exactly-once: %d duplicates seen by a read_committed reader", dups)
+		}
+		// librdkafka's read_committed count agrees
+		out, err := exec.Command("kcat", "-C", "-b", broker, "-t", "predictions", "-e", "-q", "-o", "beginning",
+			"-X", "isolation.level=read_committed", "-f", "x\n").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(out), "\n"); got != n-n/1000 {
+			t.Fatalf("kcat read_committed counts %d predictions, want %d", got, n-n/1000)
+		}
+	}
+	t.Logf("%s: ", delivery)
 	t.Logf("%d records, %d SIGKILLs: %d outputs, %d duplicates (%.0f per kill), 0 lost", n, kills, outputs, dups, float64(dups)/kills)
 }

@@ -86,6 +86,8 @@ type Pipeline struct {
 	decoders map[string]schemas.Decoder
 	group    *consumer.Group
 	prod     *producer.Producer
+	sess     *kgo.GroupTransactSession // DELIVERY=exactly-once (then group and prod are nil)
+	predEnc  schemas.PredictionEncoder
 	stats    Stats
 	obs      *metrics.Metrics
 	ping     time.Duration
@@ -217,7 +219,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: decoders, ping: o.ping,
+	p := &Pipeline{cfg: cfg, log: o.log, models: set, reload: o.reload, decoders: decoders, ping: o.ping, predEnc: predEnc,
 		obs: o.obs, consumed: map[string]prometheus.Counter{}, predCtr: map[[2]string]prometheus.Counter{}, deadCtr: map[string]prometheus.Counter{}}
 	for _, t := range cfg.Topics() {
 		p.consumed[t] = o.obs.Consumed.WithLabelValues(t)
@@ -239,6 +241,25 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		opts := append(append([]kgo.Opt{}, base...), kgo.ClientID("streamscore-"+role))
 		opts = append(opts, o.extra...)
 		return append(opts, o.obs.KafkaHooks())
+	}
+	if cfg.Delivery == "exactly-once" {
+		sess, err := p.newSession(conn("eos"))
+		if err != nil {
+			return nil, err
+		}
+		topics := append(cfg.Topics(), cfg.OutputTopic, cfg.DLQTopic)
+		for _, r := range set.Routes() {
+			if r.OutputTopic() != "" {
+				topics = append(topics, r.OutputTopic())
+			}
+		}
+		if err := checkTopics(ctx, sess.Client(), topics, cfg); err != nil {
+			sess.Close()
+			return nil, err
+		}
+		p.sess = sess
+		o.log.Info("streamscore ready (exactly-once)", "transactional_id", TransactionalID(cfg), "inputs", cfg.InputTopics)
+		return p, nil
 	}
 	prod, err := producer.New(producer.Options{
 		Conn: conn("producer"), Compression: cfg.Compression, Encoding: outputEnc, Encoder: predEnc,
@@ -347,13 +368,16 @@ func (p *Pipeline) watchModels(stop <-chan struct{}) {
 // acknowledged, commits, and leaves the group (a static member keeps its
 // place). It returns nil after a clean drain.
 func (p *Pipeline) Run(ctx context.Context) error {
-	defer p.prod.Close()
 	stopWatch := make(chan struct{})
 	watched := make(chan struct{})
 	go func() { defer close(watched); p.watchModels(stopWatch) }()
 	pinged := make(chan struct{})
 	go func() { defer close(pinged); p.pingBroker(stopWatch) }()
 	defer func() { close(stopWatch); <-watched; <-pinged }()
+	if p.sess != nil {
+		return p.runTransactional(ctx)
+	}
+	defer p.prod.Close()
 	nextCommit := time.Now().Add(p.cfg.CommitInterval)
 	for ctx.Err() == nil {
 		if err := p.group.Tracker().WaitBelow(ctx, p.cfg.MaxInFlightRecords); err != nil {
@@ -437,6 +461,14 @@ func (p *Pipeline) dropLag(tps []consumer.TopicPartition) {
 	}
 }
 
+// client is the Kafka client that consumes.
+func (p *Pipeline) client() *kgo.Client {
+	if p.sess != nil {
+		return p.sess.Client()
+	}
+	return p.group.Client()
+}
+
 // routeName labels a route in metrics: its topics.
 func routeName(r *modelset.Route) string { return strings.Join(r.Spec.Topics, ",") }
 
@@ -447,7 +479,7 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 	defer t.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), min(3*time.Second, p.ping))
-		err := p.group.Client().Ping(ctx)
+		err := p.client().Ping(ctx)
 		cancel()
 		if err != nil {
 			msg := "brokers unreachable: " + err.Error()
@@ -470,7 +502,7 @@ func (p *Pipeline) Ready() (bool, string) {
 	if msg := p.ready.Load(); msg != nil {
 		return false, *msg
 	}
-	if p.group.Tracker().OwnedCount() == 0 {
+	if p.group != nil && p.group.Tracker().OwnedCount() == 0 {
 		return false, "no partitions assigned (yet, or more members than partitions)"
 	}
 	return true, "ok"

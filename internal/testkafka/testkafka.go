@@ -72,9 +72,9 @@ func Produce(t testing.TB, addrs []string, recs ...*kgo.Record) {
 // ReadN reads records of a topic from the start until it has n of them or
 // the timeout passes, then also waits briefly for extras (to catch
 // duplicates) and returns everything it read.
-func ReadN(t testing.TB, addrs []string, topic string, n int, timeout time.Duration) []*kgo.Record {
+func ReadN(t testing.TB, addrs []string, topic string, n int, timeout time.Duration, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
-	cl := Client(t, addrs, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := Client(t, addrs, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var out []*kgo.Record
