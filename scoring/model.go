@@ -3,6 +3,7 @@ package scoring
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -96,4 +97,22 @@ func CheckShape(info Info, x, out []float32) (int, error) {
 // NameFromPath is a model's default name: its file name without extension.
 func NameFromPath(path string) string {
 	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+}
+
+// LoadFile reads a model file and parses it with the format's parse
+// function; an empty name means NameFromPath(path). Errors name the file.
+func LoadFile[M any](path, name string, parse func(data []byte, name string) (M, error)) (M, error) {
+	var zero M
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return zero, fmt.Errorf("read model: %w", err)
+	}
+	if name == "" {
+		name = NameFromPath(path)
+	}
+	m, err := parse(data, name)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }

@@ -33,7 +33,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -70,18 +69,7 @@ func IsLinear(data []byte) bool {
 
 // Load reads a model file; name empty means the file name without extension.
 func Load(path, name string) (*Model, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read linear model: %w", err)
-	}
-	if name == "" {
-		name = scoring.NameFromPath(path)
-	}
-	m, err := Parse(data, name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
+	return scoring.LoadFile(path, name, Parse)
 }
 
 // Parse reads a model from memory.

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 
 	"github.com/streamscore/streamscore/scoring"
@@ -89,18 +88,7 @@ type Model struct {
 // Load reads an ONNX model file; name empty means the file name without
 // extension.
 func Load(path, name string) (*Model, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read onnx model: %w", err)
-	}
-	if name == "" {
-		name = scoring.NameFromPath(path)
-	}
-	m, err := Parse(data, name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
+	return scoring.LoadFile(path, name, Parse)
 }
 
 // Parse compiles a model from memory. The version is the model's

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 
@@ -63,18 +62,7 @@ type Model struct {
 // Load reads a model file (JSON or UBJSON, told apart by content). name is
 // the model name; empty means the file name without extension.
 func Load(path, name string) (*Model, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read xgboost model: %w", err)
-	}
-	if name == "" {
-		name = scoring.NameFromPath(path)
-	}
-	m, err := Parse(data, name)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
+	return scoring.LoadFile(path, name, Parse)
 }
 
 // IsJSON reports whether data looks like a JSON (rather than UBJSON) model.
