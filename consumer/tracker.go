@@ -40,6 +40,7 @@ type partState struct {
 	next        int64   // offset after the last released record; -1 if none yet
 	leaderEpoch int32
 	committed   int64 // last committed offset; -1 if none
+	highest     int64 // highest offset tracked; -1 if none
 }
 
 // Tracker records which polled records have been acknowledged and derives
@@ -65,7 +66,7 @@ func (t *Tracker) Assign(tps ...TopicPartition) {
 	defer t.mu.Unlock()
 	for _, tp := range tps {
 		t.epoch++
-		t.parts[tp] = &partState{epoch: t.epoch, next: -1, committed: -1}
+		t.parts[tp] = &partState{epoch: t.epoch, next: -1, committed: -1, highest: -1}
 	}
 }
 
@@ -95,9 +96,14 @@ func (t *Tracker) OwnedCount() int {
 	return len(t.parts)
 }
 
-// Track registers a polled record. Offsets of a partition must be tracked in
-// ascending order. ok is false if the partition is not owned; the record
-// must then not be processed (its new owner will read it).
+// Track registers a polled record. ok is false if the partition is not
+// owned; the record must then not be processed (its new owner will read it).
+//
+// A client may deliver an offset again (it rewinds after a leader-epoch
+// change). Such a record is processed again, an at-least-once duplicate,
+// but gets a token that Ack ignores: its first delivery's entry still
+// decides when the offset may be committed, and no entry waits for an ack
+// that cannot match it.
 func (t *Tracker) Track(tp TopicPartition, offset int64, leaderEpoch int32) (tok Token, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -105,6 +111,10 @@ func (t *Tracker) Track(tp TopicPartition, offset int64, leaderEpoch int32) (tok
 	if p == nil {
 		return Token{}, false
 	}
+	if offset <= p.highest {
+		return Token{TP: tp, Offset: offset}, true // epoch 0 never matches
+	}
+	p.highest = offset
 	p.pending = append(p.pending, entry{offset: offset})
 	p.leaderEpoch = leaderEpoch
 	return Token{TP: tp, Offset: offset, epoch: p.epoch}, true

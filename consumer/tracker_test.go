@@ -149,3 +149,44 @@ func TestTrackerCompactsLongRuns(t *testing.T) {
 		t.Fatalf("committable = %d, in flight %d", got, tr.InFlight())
 	}
 }
+
+// TestTrackerRedelivery: a client may deliver offsets it delivered before
+// (it rewinds after a leader-epoch change). The redelivered records are
+// scored again, but they must not add entries that no ack can release:
+// commits keep advancing and Wait returns.
+func TestTrackerRedelivery(t *testing.T) {
+	tr := NewTracker()
+	tr.Assign(tpA)
+	var first []Token
+	for off := int64(0); off < 5; off++ {
+		tok, _ := tr.Track(tpA, off, 0)
+		first = append(first, tok)
+	}
+	tr.Ack(first[0])
+	tr.Ack(first[1]) // 0 and 1 released, 2..4 pending
+	var again []Token
+	for off := int64(1); off < 7; off++ { // rewound to 1: 1..4 again, then 5, 6 new
+		tok, ok := tr.Track(tpA, off, 0)
+		if !ok {
+			t.Fatal("not owned")
+		}
+		again = append(again, tok)
+	}
+	for _, tok := range again {
+		tr.Ack(tok) // acks of the redelivered copies and of 5, 6
+	}
+	if got := offsets(tr.Committable())[tpA]; got != 2 {
+		t.Fatalf("committable %d, want 2 (offsets 2..4 of the first delivery are not acked)", got)
+	}
+	for _, tok := range first[2:] {
+		tr.Ack(tok)
+	}
+	if got := offsets(tr.Committable())[tpA]; got != 7 || tr.InFlight() != 0 {
+		t.Fatalf("committable %d, in flight %d, want 7 and 0", got, tr.InFlight())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := tr.Wait(ctx); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -115,7 +116,9 @@ func runFor(t *testing.T, cfg config.Config) (*Pipeline, func() error) {
 		case err := <-done:
 			return err
 		case <-time.After(20 * time.Second):
-			t.Fatal("Run did not return after cancel")
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 1)
+			t.Fatalf("Run did not return after cancel; goroutines:\n%s", b.String())
 			return nil
 		}
 	}
