@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -109,7 +110,7 @@ func TestFaults(t *testing.T) {
 			if delivery == "exactly-once" {
 				readOpts = append(readOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 			}
-			preds := testkafka.ReadN(t, addrs, "predictions", len(want), 45*time.Second, readOpts...)
+			preds := readAllEvents(t, addrs, want, readOpts...)
 			dead := testkafka.ReadN(t, addrs, "predictions-dlq", 1, 10*time.Second, readOpts...)
 			if err := stop(); err != nil {
 				t.Fatalf("drain: %v", err)
@@ -135,4 +136,29 @@ func TestFaults(t *testing.T) {
 			t.Logf("%d events: %d predictions (%d duplicates)", len(want), len(preds), len(preds)-len(want))
 		})
 	}
+}
+
+// readAllEvents reads predictions until every wanted event has one (or 45s
+// pass), then briefly for stragglers. Unlike ReadN it counts events, not
+// records: with duplicates, n records may hold fewer than n events.
+func readAllEvents(t *testing.T, addrs []string, want map[string]sent, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl := testkafka.Client(t, addrs, append([]kgo.Opt{kgo.ConsumeTopics("predictions"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	var out []*kgo.Record
+	for len(seen) < len(want) && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			out = append(out, r)
+			if p, err := dec.Decode(r.Value); err == nil && want[p.EventID].row != nil {
+				seen[p.EventID] = true
+			}
+		})
+	}
+	extra, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	out = append(out, cl.PollFetches(extra).Records()...)
+	return out
 }
