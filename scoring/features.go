@@ -174,6 +174,10 @@ func (p *Plan) Extract(ev *schemas.Event, row []float32) error {
 		if err != nil {
 			return err
 		}
+		if f := float32(v); math.IsInf(float64(f), 0) { // finite in float64, infinite once rounded
+			c := &p.cols[i]
+			return fmt.Errorf("%w: feature %q (field %q): %v is beyond the float32 range the model computes in", ErrFeature, c.name, c.from, v)
+		}
 		row[i] = float32(v)
 	}
 	return nil

@@ -87,6 +87,7 @@ func TestExtract(t *testing.T) {
 			[]float32{nan, 13, 4, nan, nan, nan, 7}, ""},
 		{"text for a number", event(f("amount", schemas.StringValue("12"))), nil, `feature "amount"`},
 		{"infinite", event(f("amount", schemas.NumberValue(math.Inf(1)))), nil, "non-finite"},
+		{"beyond float32", event(f("amount", schemas.NumberValue(-1e39))), nil, "float32 range"},
 		{"object", event(f("n", schemas.Value{Kind: schemas.Other})), nil, `feature "n"`},
 		{"log1p domain", event(f("amount", schemas.NumberValue(-1))), nil, "log1p"},
 		{"one_hot of a number", event(f("channel", schemas.NumberValue(1))), nil, "one_hot"},
