@@ -39,6 +39,11 @@ type Options struct {
 	// OnLost is called when partitions are lost (session expired, fenced):
 	// nothing of them is committed.
 	OnLost func(tps []TopicPartition)
+	// OnFetchError, if set, receives the errors returned to polls (the
+	// client retries them); topic is "" and partition -1 for errors of the
+	// group itself, such as a group authorization failure. Without it they
+	// are logged.
+	OnFetchError func(topic string, partition int32, err error)
 	// OnLag, if set, receives each polled partition's lag: records between
 	// the last polled offset and the high watermark.
 	OnLag func(topic string, partition int32, lag int64)
@@ -169,6 +174,10 @@ func (g *Group) Poll(ctx context.Context, maxRecords int) ([]*kgo.Record, []Toke
 	}
 	fs.EachError(func(t string, p int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		if g.opts.OnFetchError != nil {
+			g.opts.OnFetchError(t, p, err)
 			return
 		}
 		g.log.Warn("fetch error", "topic", t, "partition", p, "err", err)

@@ -47,12 +47,22 @@ type Options struct {
 	// broker; Prediction and DeadLetter block while the buffer is full.
 	MaxBufferedRecords int
 	MaxBufferedBytes   int
-	Logger             *slog.Logger
+	// Limits caps each topic's batches at its max.message.bytes (see
+	// Limits); nil makes an empty one, to Load before producing.
+	Limits *Limits
+	// OnError, if set, receives every error the broker or client returns
+	// for a record (the record itself is then dead-lettered or retried as
+	// documented); the pipeline turns authorization and missing-topic
+	// errors into readiness. It must not block.
+	OnError func(topic string, err error)
+	Logger  *slog.Logger
 }
 
 // Producer publishes predictions and dead letters. Safe for concurrent use.
 type Producer struct {
 	cl     *kgo.Client
+	limits *Limits
+	onErr  func(topic string, err error)
 	enc    schemas.PredictionEncoder
 	topic  string
 	dlq    string
@@ -99,7 +109,10 @@ func New(o Options) (*Producer, error) {
 		return nil, err
 	}
 	opts := append([]kgo.Opt{}, o.Conn...)
-	opts = append(opts, kgo.ProducerBatchCompression(codec), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if o.Limits == nil {
+		o.Limits = new(Limits)
+	}
+	opts = append(opts, kgo.ProducerBatchCompression(codec), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), o.Limits.Opt())
 	if o.MaxBufferedRecords > 0 {
 		opts = append(opts, kgo.MaxBufferedRecords(o.MaxBufferedRecords))
 	}
@@ -112,34 +125,43 @@ func New(o Options) (*Producer, error) {
 		return nil, fmt.Errorf("producer client: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Producer{cl: cl, enc: enc, topic: o.Topic, dlq: o.DLQTopic, log: o.Logger, ctx: ctx, cancel: cancel}, nil
+	onErr := o.OnError
+	if onErr == nil {
+		onErr = func(string, error) {}
+	}
+	return &Producer{cl: cl, limits: o.Limits, onErr: onErr, enc: enc, topic: o.Topic, dlq: o.DLQTopic, log: o.Logger, ctx: ctx, cancel: cancel}, nil
 }
 
 // Client is the underlying franz-go client.
 func (p *Producer) Client() *kgo.Client { return p.cl }
 
+// Limits are the per-topic batch caps; Load them before the first record.
+func (p *Producer) Limits() *Limits { return p.limits }
+
 // Prediction publishes pred for the source record src (key = entity id; an
 // input traceparent header is copied) to topic, or to the default
 // predictions topic when topic is empty. done is called once the
-// prediction, or the dead letter that replaces a refused one, is
-// acknowledged. It blocks while the buffer is full. After Close, done is
-// never called: the record stays uncommitted and is read again.
-func (p *Producer) Prediction(pred *schemas.Prediction, src *kgo.Record, topic string, done func()) {
+// prediction is acknowledged (deadLettered false), or once the dead letter
+// that replaces a refused one is (deadLettered true). It blocks while the
+// buffer is full. After Close, done is never called: the record stays
+// uncommitted and is read again.
+func (p *Producer) Prediction(pred *schemas.Prediction, src *kgo.Record, topic string, done func(deadLettered bool)) {
 	if topic == "" {
 		topic = p.topic
 	}
+	asDead := func() { done(true) }
 	rec, err := PredictionRecord(p.enc, pred, src, topic)
 	if err != nil { // cannot happen for a well-formed prediction; never lose the record
-		p.DeadLetter(src, StageProduce, err, done)
+		p.DeadLetter(src, StageProduce, err, asDead)
 		return
 	}
 	p.produce(rec, func(err error) {
 		if err == nil {
-			done()
+			done(false)
 			return
 		}
 		p.log.Warn("prediction refused by the broker; writing a dead letter", "topic", src.Topic, "partition", src.Partition, "offset", src.Offset, "err", err)
-		p.deadLetterRetrying(src, StageProduce, err, done)
+		p.deadLetterRetrying(src, StageProduce, err, asDead)
 	})
 }
 
@@ -208,6 +230,7 @@ func (p *Producer) deadLetterRetrying(src *kgo.Record, stage string, cause error
 				done()
 				return
 			}
+			p.onErr(p.dlq, err)
 			if p.ctx.Err() != nil {
 				p.log.Error("dead letter not written before shutdown; its offset stays uncommitted and the record will be read again",
 					"topic", src.Topic, "partition", src.Partition, "offset", src.Offset)
@@ -234,6 +257,9 @@ func (p *Producer) produce(rec *kgo.Record, cb func(error)) {
 			p.log.Error("producer closed before the record was acknowledged; its source offset stays uncommitted",
 				"topic", r.Topic, "err", err)
 			return
+		}
+		if err != nil {
+			p.onErr(r.Topic, err)
 		}
 		cb(err)
 	})

@@ -441,7 +441,13 @@ func (b *batcher) emit(r *kgo.Record, ev *schemas.Event, res *scoring.Result, s 
 	if b.o.OutputTopic == "" && route.OutputTopic() != "" {
 		topic = route.OutputTopic()
 	}
-	b.out.prod.Prediction(&pred, r, topic, func() { b.out.predictions.Add(1) })
+	b.out.prod.Prediction(&pred, r, topic, func(dead bool) {
+		if dead {
+			b.out.deadLetters.Add(1)
+			return
+		}
+		b.out.predictions.Add(1)
+	})
 	return nil
 }
 

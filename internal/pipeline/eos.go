@@ -64,6 +64,29 @@ func (p *Pipeline) newSession(conn []kgo.Opt) (*kgo.GroupTransactSession, error)
 	return kgo.NewGroupTransactSession(opts...)
 }
 
+// eosState is what exactly-once keeps from one transaction to the next.
+type eosState struct {
+	// refused holds the source records whose prediction the broker refused
+	// (too large, say) in an aborted transaction: when they are fetched
+	// again, each becomes a dead letter with stage produce instead of
+	// aborting every attempt.
+	refused map[srcKey]error
+	aborts  int // consecutive aborted transactions, for backoff
+}
+
+type srcKey struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+func keyOf(r *kgo.Record) srcKey { return srcKey{r.Topic, r.Partition, r.Offset} }
+
+// maxRefused bounds the refused set (entries of partitions since revoked
+// are never fetched again here); past it the set restarts empty, which
+// costs at most one more aborted transaction per refused record.
+const maxRefused = 10_000
+
 // runTransactional is Run for DELIVERY=exactly-once.
 func (p *Pipeline) runTransactional(ctx context.Context) error {
 	defer p.sess.Close()
@@ -76,14 +99,14 @@ func (p *Pipeline) runTransactional(ctx context.Context) error {
 		}
 		fs.EachError(func(t string, part int32, err error) {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+				p.fetchError(t, part, err)
 			}
 		})
 		recs := fs.Records()
 		if len(recs) == 0 {
 			continue
 		}
-		if err := p.transact(recs); err != nil {
+		if err := p.transact(ctx, recs); err != nil {
 			return err
 		}
 	}
@@ -92,8 +115,9 @@ func (p *Pipeline) runTransactional(ctx context.Context) error {
 	return nil
 }
 
-// transact scores one poll's records in one transaction.
-func (p *Pipeline) transact(recs []*kgo.Record) error {
+// transact scores one poll's records in one transaction. After an abort
+// it backs off (100ms doubling to 5s) before the records are fetched again.
+func (p *Pipeline) transact(ctx context.Context, recs []*kgo.Record) error {
 	if err := p.sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
@@ -101,36 +125,54 @@ func (p *Pipeline) transact(recs []*kgo.Record) error {
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
+		refused  = map[srcKey]error{}
 	)
 	cl := p.sess.Client()
-	send := func(r *kgo.Record) {
+	send := func(out, src *kgo.Record) {
 		wg.Add(1)
-		cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
+		cl.Produce(context.Background(), out, func(_ *kgo.Record, err error) {
 			if err != nil {
+				p.health.clientError(out.Topic, err)
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = err
+				}
+				if producer.Refused(err) {
+					refused[keyOf(src)] = err
 				}
 				mu.Unlock()
 			}
 			wg.Done()
 		})
 	}
-	preds, dead := p.scoreRecords(recs, send)
+	t := p.scoreRecords(recs, send)
 	wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	committed, err := p.sess.End(ctx, kgo.TransactionEndTry(firstErr == nil))
+	committed, err := p.sess.End(ectx, kgo.TransactionEndTry(firstErr == nil))
 	if err != nil {
 		return fmt.Errorf("end transaction: %w", err)
 	}
 	if !committed {
-		p.log.Warn("transaction aborted; its records will be fetched and scored again", "records", len(recs), "produce_err", firstErr)
+		p.abortBackoff(ctx, len(recs), firstErr, refused)
 		return nil
 	}
+	p.eos.aborts = 0
+	if len(p.eos.refused) > 0 {
+		for _, r := range recs {
+			delete(p.eos.refused, keyOf(r))
+		}
+	}
+	preds, dead := t.count()
 	p.stats.Consumed.Add(int64(len(recs)))
 	p.stats.Predictions.Add(int64(preds))
 	p.stats.DeadLetters.Add(int64(dead))
+	for k, n := range t.preds {
+		p.predCounter(k[0], k[1]).Add(float64(n))
+	}
+	for stage, n := range t.dead {
+		p.deadCounter(stage).Add(float64(n))
+	}
 	for _, r := range recs {
 		p.consumed[r.Topic].Inc()
 	}
@@ -138,16 +180,55 @@ func (p *Pipeline) transact(recs []*kgo.Record) error {
 	return nil
 }
 
+// abortBackoff remembers the records the broker refused, logs the abort and
+// waits before the records are fetched again.
+func (p *Pipeline) abortBackoff(ctx context.Context, n int, produceErr error, refused map[srcKey]error) {
+	if p.eos.refused == nil || len(p.eos.refused) > maxRefused {
+		p.eos.refused = map[srcKey]error{}
+	}
+	for k, err := range refused {
+		p.eos.refused[k] = err
+	}
+	p.eos.aborts++
+	wait := min(100*time.Millisecond<<min(p.eos.aborts-1, 6), 5*time.Second)
+	p.log.Warn("transaction aborted; its records will be fetched and scored again", "records", n,
+		"refused_by_broker", len(refused), "produce_err", produceErr, "consecutive_aborts", p.eos.aborts, "backoff", wait)
+	select {
+	case <-ctx.Done():
+	case <-time.After(wait):
+	}
+}
+
+// tally counts a transaction's outputs; they are added to the metrics
+// only if it commits.
+type tally struct {
+	preds map[[2]string]int // topic, model
+	dead  map[string]int    // stage
+}
+
+func (t tally) count() (preds, dead int) {
+	for _, n := range t.preds {
+		preds += n
+	}
+	for _, n := range t.dead {
+		dead += n
+	}
+	return preds, dead
+}
+
 // scoreRecords decodes and scores records model by model and hands the
-// prediction and dead-letter records to send; it returns their counts.
-func (p *Pipeline) scoreRecords(recs []*kgo.Record, send func(*kgo.Record)) (preds, dead int) {
+// prediction and dead-letter records to send; it returns their tally.
+func (p *Pipeline) scoreRecords(recs []*kgo.Record, send func(out, src *kgo.Record)) tally {
+	t := tally{preds: map[[2]string]int{}, dead: map[string]int{}}
+	deadLetter := func(r *kgo.Record, stage string, err error) {
+		send(producer.DeadLetterRecord(r, p.cfg.DLQTopic, stage, err), r)
+		t.dead[stage]++
+	}
 	evs := make([]schemas.Event, len(recs))
 	ok := make([]bool, len(recs))
 	for i, r := range recs {
 		if err := p.decoders[r.Topic].Decode(r.Value, &evs[i]); err != nil {
-			send(producer.DeadLetterRecord(r, p.cfg.DLQTopic, producer.StageDecode, err))
-			p.deadCounter(producer.StageDecode).Inc()
-			dead++
+			deadLetter(r, producer.StageDecode, err)
 			continue
 		}
 		ok[i] = true
@@ -174,22 +255,22 @@ func (p *Pipeline) scoreRecords(recs []*kgo.Record, send func(*kgo.Record)) (pre
 		for k, i := range idx {
 			res, r := &p.batch.Results[k], recs[i]
 			if res.Err != nil {
-				send(producer.DeadLetterRecord(r, p.cfg.DLQTopic, res.Stage, res.Err))
-				p.deadCounter(res.Stage).Inc()
-				dead++
+				deadLetter(r, res.Stage, res.Err)
+				continue
+			}
+			if err, ok := p.eos.refused[keyOf(r)]; ok {
+				deadLetter(r, producer.StageProduce, err)
 				continue
 			}
 			pred := s.Prediction(group[k], res, schemas.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, at)
 			rec, err := producer.PredictionRecord(p.predEnc, &pred, r, topic)
 			if err != nil {
-				send(producer.DeadLetterRecord(r, p.cfg.DLQTopic, producer.StageProduce, err))
-				dead++
+				deadLetter(r, producer.StageProduce, err)
 				continue
 			}
-			send(rec)
-			p.predCounter(r.Topic, s.Info().Name).Inc()
-			preds++
+			send(rec, r)
+			t.preds[[2]string{r.Topic, s.Info().Name}]++
 		}
 	}
-	return preds, dead
+	return t
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -87,11 +88,15 @@ type Pipeline struct {
 	group    *consumer.Group
 	prod     *producer.Producer
 	sess     *kgo.GroupTransactSession // DELIVERY=exactly-once (then group and prod are nil)
+	limits   *producer.Limits          // the session's batch caps
+	eos      eosState                  // exactly-once: refused records, abort backoff
 	predEnc  schemas.PredictionEncoder
 	stats    Stats
 	obs      *metrics.Metrics
 	ping     time.Duration
 	ready    atomic.Pointer[string] // nil when the broker answered the last ping
+	health   *health                // conditions besides the ping (topics, authorization)
+	topics   []string               // every topic read or written, for the metadata check
 	batchSeq int64                  // batches closed so far (under mu)
 
 	// counters resolved once per label set (the hot path does no lookup)
@@ -224,6 +229,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	for _, t := range cfg.Topics() {
 		p.consumed[t] = o.obs.Consumed.WithLabelValues(t)
 	}
+	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
+	p.topics = append(append(append([]string{}, cfg.Topics()...), outTopics...), cfg.DLQTopic)
 	unknown := "no broker ping yet"
 	p.ready.Store(&unknown)
 	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
@@ -243,7 +250,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		return append(opts, o.obs.KafkaHooks())
 	}
 	if cfg.Delivery == "exactly-once" {
-		sess, err := p.newSession(conn("eos"))
+		p.limits = new(producer.Limits)
+		sess, err := p.newSession(append(conn("eos"), p.limits.Opt()))
 		if err != nil {
 			return nil, err
 		}
@@ -257,6 +265,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 			sess.Close()
 			return nil, err
 		}
+		p.loadLimits(ctx, p.limits, sess.Client(), append(outTopics, cfg.DLQTopic))
 		p.sess = sess
 		o.log.Info("streamscore ready (exactly-once)", "transactional_id", TransactionalID(cfg), "inputs", cfg.InputTopics)
 		return p, nil
@@ -265,7 +274,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		Conn: conn("producer"), Compression: cfg.Compression, Encoding: outputEnc, Encoder: predEnc,
 		Topic: cfg.OutputTopic, DLQTopic: cfg.DLQTopic,
 		MaxBufferedRecords: cfg.MaxInFlightRecords, MaxBufferedBytes: cfg.MaxInFlightBytes,
-		Logger: o.log,
+		OnError: func(topic string, err error) { p.health.clientError(topic, err) },
+		Logger:  o.log,
 	})
 	if err != nil {
 		return nil, err
@@ -280,6 +290,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		prod.Close()
 		return nil, err
 	}
+	p.loadLimits(ctx, prod.Limits(), prod.Client(), append(outTopics, cfg.DLQTopic))
 	group, err := consumer.NewGroup(consumer.Options{
 		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
 		StartAtEnd:    cfg.StartOffset == "latest",
@@ -288,9 +299,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		// MAX_IN_FLIGHT_BYTES per fetch, two fetches at a time.
 		Extra: []kgo.Opt{kgo.FetchMaxBytes(int32(min(cfg.MaxInFlightBytes/4, 1<<30))), kgo.MaxConcurrentFetches(2)},
 		Conn:  conn("consumer"), Logger: o.log,
-		OnRevoke: p.onRevoke,
-		OnLost:   p.dropLag,
-		OnLag:    o.obs.SetLag,
+		OnRevoke:     p.onRevoke,
+		OnLost:       p.dropLag,
+		OnLag:        o.obs.SetLag,
+		OnFetchError: p.fetchError,
 	})
 	if err != nil {
 		prod.Close()
@@ -332,6 +344,19 @@ func checkTopics(ctx context.Context, cl *kgo.Client, topics []string, cfg confi
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// loadLimits reads the output topics' max.message.bytes so that batches
+// never exceed them (see producer.Limits). Without them the default cap
+// applies: a broker with smaller limits then refuses whole batches, whose
+// records become dead letters.
+func (p *Pipeline) loadLimits(ctx context.Context, l *producer.Limits, cl *kgo.Client, topics []string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := l.Load(ctx, cl, topics...); err != nil {
+		p.log.Warn("cannot read max.message.bytes of the output topics; batches are capped at the default",
+			"default", producer.DefaultMaxMessageBytes, "err", err)
+	}
 }
 
 // Stats are the live counters.
@@ -419,7 +444,9 @@ func (p *Pipeline) commit(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := p.group.Commit(ctx); err != nil && ctx.Err() == nil {
-		p.log.Warn("commit failed; will retry", "err", err)
+		if !p.health.clientError("", err) {
+			p.log.Warn("commit failed; will retry", "err", err)
+		}
 	}
 }
 
@@ -486,6 +513,7 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 			p.ready.Store(&msg)
 		} else {
 			p.ready.Store(nil)
+			p.checkTopics()
 		}
 		select {
 		case <-stop:
@@ -495,12 +523,41 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 	}
 }
 
+// checkTopics asks the brokers for every topic read or written: a topic
+// deleted while running, or one the principal may no longer describe,
+// makes the service unready until it is back.
+func (p *Pipeline) checkTopics() {
+	ctx, cancel := context.WithTimeout(context.Background(), min(3*time.Second, p.ping))
+	defer cancel()
+	details, err := kadm.NewClient(p.client()).ListTopics(ctx, p.topics...)
+	if err != nil {
+		return // the next ping tells whether the brokers answer
+	}
+	for _, t := range p.topics {
+		d, ok := details[t]
+		exists := ok && !errors.Is(d.Err, kerr.UnknownTopicOrPartition)
+		p.health.checkTopic(t, exists, d.Err)
+	}
+}
+
+// fetchError is told the errors returned to polls: authorization and
+// missing-topic errors become readiness conditions, others are logged.
+func (p *Pipeline) fetchError(topic string, partition int32, err error) {
+	if !p.health.clientError(topic, err) {
+		p.log.Warn("fetch error; retrying", "topic", topic, "partition", partition, "err", err)
+	}
+}
+
 // Ready reports whether the service can score: a model is loaded (always,
-// once New succeeded), the brokers answer, and partitions are assigned.
-// The reason says what is missing.
+// once New succeeded), the brokers answer, every topic exists and is
+// authorized, and partitions are assigned. The reason says what is
+// missing.
 func (p *Pipeline) Ready() (bool, string) {
 	if msg := p.ready.Load(); msg != nil {
 		return false, *msg
+	}
+	if msg := p.health.unready(); msg != "" {
+		return false, msg
 	}
 	if p.group != nil && p.group.Tracker().OwnedCount() == 0 {
 		return false, "no partitions assigned (yet, or more members than partitions)"
@@ -602,7 +659,13 @@ func (p *Pipeline) scoreGroup(route *modelset.Route, items []item) {
 		}
 		pred := s.Prediction(it.ev, r, schemas.Source{Topic: it.rec.Topic, Partition: it.rec.Partition, Offset: it.rec.Offset}, scoredAt)
 		rec, tok, ctr := it.rec, it.tok, p.predCounter(it.rec.Topic, model)
-		p.prod.Prediction(&pred, rec, topic, func() { p.acked(rec, tok, &p.stats.Predictions, ctr) })
+		p.prod.Prediction(&pred, rec, topic, func(dead bool) {
+			if dead { // refused by the broker: its dead letter is written
+				p.acked(rec, tok, &p.stats.DeadLetters, p.deadCounter(producer.StageProduce))
+				return
+			}
+			p.acked(rec, tok, &p.stats.Predictions, ctr)
+		})
 	}
 	if !newest.IsZero() {
 		p.obs.EventScored(newest)
