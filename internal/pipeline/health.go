@@ -113,7 +113,11 @@ func classify(topic string, err error) (key, msg string, ok bool) {
 		return "auth/cluster", fmt.Sprintf("not authorized for the cluster (%v); check the principal's ACLs", err), true
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
 		return "auth/sasl", fmt.Sprintf("Kafka authentication failed (%v); check KAFKA_SASL_USERNAME and the password", err), true
-	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+	case errors.Is(err, kerr.UnknownTopicID):
+		// franz-go never follows a topic recreated under the same name
+		// (its README, "Topic recreation"); a new client does.
+		return "topic/" + topic, fmt.Sprintf("topic %q was deleted; if it was recreated, restart streamscore to consume the new topic (%v)", topic, err), true
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
 		return "topic/" + topic, fmt.Sprintf("topic %q does not exist (deleted while running?) (%v)", topic, err), true
 	}
 	return "", "", false

@@ -1,0 +1,143 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/testkafka"
+	"github.com/streamscore/streamscore/schemas"
+)
+
+// startReady runs a pipeline with a fast broker ping and waits until it is
+// ready; stop cancels it and returns Run's error.
+func startReady(t *testing.T, cfg config.Config, log *slog.Logger) (*Pipeline, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := New(ctx, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithPingInterval(100*time.Millisecond), WithLogger(log))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready")
+	return p, func() error { cancel(); return <-done }
+}
+
+func waitReason(t *testing.T, p *Pipeline, want string) {
+	t.Helper()
+	waitFor(t, func() bool { ok, reason := p.Ready(); return !ok && strings.Contains(reason, want) }, "not ready: "+want)
+}
+
+// TestReadinessTopicDeleted: a topic deleted while running makes the
+// service unready, naming the topic, and logs it. A recreated output topic
+// is produced to again. A recreated input topic keeps the service unready
+// with a reason that asks for a restart (franz-go never follows a
+// recreated topic), and after the restart the new topic is scored.
+func TestReadinessTopicDeleted(t *testing.T) {
+	for _, tt := range []struct{ delivery, topic string }{
+		{"at-least-once", "transactions"},
+		{"at-least-once", "predictions"},
+		{"exactly-once", "transactions"},
+	} {
+		t.Run(tt.delivery+"/"+tt.topic, func(t *testing.T) {
+			addrs := testkafka.Cluster(t, topics()...)
+			cfg := testConfig(t, addrs, "json")
+			cfg.InputTopics, cfg.Delivery = []string{"transactions"}, tt.delivery
+			var logs syncBuffer
+			log := slog.New(slog.NewTextHandler(&logs, nil))
+			p, stop := startReady(t, cfg, log)
+			adm := kadm.NewClient(testkafka.Client(t, addrs))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if _, err := adm.DeleteTopic(ctx, tt.topic); err != nil {
+				t.Fatal(err)
+			}
+			waitReason(t, p, `topic "`+tt.topic+`" does not exist`)
+			if !strings.Contains(logs.String(), `level=ERROR msg="not ready: topic \"`+tt.topic+`\" does not exist`) {
+				t.Errorf("no error logged:\n%s", logs.String())
+			}
+			if _, err := adm.CreateTopic(ctx, 2, -1, nil, tt.topic); err != nil {
+				t.Fatal(err)
+			}
+			if tt.topic == "transactions" {
+				waitReason(t, p, "restart streamscore")
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				p, stop = startReady(t, cfg, log)
+			}
+			waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready after the topic is back")
+			want := map[string]sent{}
+			produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 20, want)
+			var readOpts []kgo.Opt
+			if tt.delivery == "exactly-once" {
+				readOpts = append(readOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			}
+			preds := readAllEvents(t, addrs, want, readOpts...)
+			if len(preds) < len(want) {
+				t.Fatalf("%d predictions for %d events after the topic came back", len(preds), len(want))
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestReadinessAuthorization: with real ACLs (kfake checks them), denying
+// the scorer's principal READ on its input topic while it runs makes it
+// unready with a reason that names the topic and says to check the ACLs;
+// removing the deny makes it ready again.
+func TestReadinessAuthorization(t *testing.T) {
+	const mech, user, pass = "SCRAM-SHA-256", "scorer", "sc0rer-pw"
+	allowAll := func(r kmsg.ACLResourceType, name string) kfake.ACL {
+		return kfake.ACL{Resource: r, Name: name, Pattern: kmsg.ACLResourcePatternTypeLiteral, Operation: kmsg.ACLOperationAll, Allow: true}
+	}
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.EnableSASL(), kfake.EnableACLs(), kfake.Superuser(mech, "admin", "admin-pw"),
+		kfake.User(mech, user, pass, allowAll(kmsg.ACLResourceTypeTopic, "*"), allowAll(kmsg.ACLResourceTypeGroup, "*"),
+			allowAll(kmsg.ACLResourceTypeCluster, "kafka-cluster"), allowAll(kmsg.ACLResourceTypeTransactionalId, "*"))}
+	for _, tp := range topics() {
+		opts = append(opts, kfake.SeedTopics(tp.Partitions, tp.Name))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addrs := c.ListenAddrs()
+	cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
+		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODEL_PATH": fraudModel, "BATCH_INTERVAL": "20ms",
+		"KAFKA_SASL_MECHANISM": mech, "KAFKA_SASL_USERNAME": user, "KAFKA_SASL_PASSWORD": pass})
+	var logs syncBuffer
+	p, stop := startReady(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+
+	admin := kadm.NewClient(testkafka.Client(t, addrs, kgo.SASL(scram.Auth{User: "admin", Pass: "admin-pw"}.AsSha256Mechanism())))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	deny := kadm.NewACLs().Topics("transactions").Deny("User:" + user).DenyHosts("*").Operations(kadm.OpRead).ResourcePatternType(kadm.ACLPatternLiteral)
+	if res, err := admin.CreateACLs(ctx, deny); err != nil || res[0].Err != nil {
+		t.Fatalf("create deny ACL: %v %v", err, res)
+	}
+	waitReason(t, p, `not authorized for topic "transactions"`)
+	if !strings.Contains(logs.String(), "TOPIC_AUTHORIZATION_FAILED") {
+		t.Errorf("the broker's error is not logged:\n%s", logs.String())
+	}
+	if _, err := admin.DeleteACLs(ctx, deny); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready after the deny is removed")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
