@@ -203,6 +203,15 @@ func (g *Group) Poll(ctx context.Context, maxRecords int) ([]*kgo.Record, []Toke
 	return kept, toks, nil
 }
 
+// Pause stops fetching the group's topics: no fetch request goes out for
+// any of their partitions, assigned now or later, until Resume. Do not
+// Poll while paused: the client would drop what it has buffered for the
+// paused topics, to fetch it again after Resume.
+func (g *Group) Pause() { g.cl.PauseFetchTopics(g.opts.Topics...) }
+
+// Resume undoes Pause.
+func (g *Group) Resume() { g.cl.ResumeFetchTopics(g.opts.Topics...) }
+
 // AllowRebalance lets a pending rebalance run (see Poll).
 func (g *Group) AllowRebalance() { g.cl.AllowRebalance() }
 

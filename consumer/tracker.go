@@ -232,21 +232,11 @@ func (t *Tracker) Wait(ctx context.Context, only ...TopicPartition) error {
 	}
 }
 
-// WaitBelow blocks until fewer than n records are in flight over all
-// partitions, or ctx ends (its error is returned): the pipeline's bound on
-// records between poll and acknowledgement.
-func (t *Tracker) WaitBelow(ctx context.Context, n int) error {
-	for {
-		t.mu.Lock()
-		inFlight, ch := t.inFlight(nil), t.changed
-		t.mu.Unlock()
-		if inFlight < n {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+// Changed returns a channel that is closed at the next acknowledgement or
+// partition drop: a waiter takes it, checks its condition, and then waits
+// on it.
+func (t *Tracker) Changed() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.changed
 }

@@ -36,6 +36,9 @@ type Metrics struct {
 	Scores         *prometheus.HistogramVec // model
 	HTTPRequests   *prometheus.CounterVec   // handler, code
 	HTTPSeconds    *prometheus.HistogramVec // handler
+	InFlight       *prometheus.GaugeVec     // unit (records, bytes): polled, not yet acknowledged
+	FetchPaused    prometheus.Gauge         // 1 while fetching is paused by backpressure
+	FetchPauses    prometheus.Counter       // times fetching was paused
 
 	newestEvent atomic.Int64 // unix ms of the newest event_time scored
 	lastBatch   atomic.Int64 // unix ms of the last batch scored
@@ -73,8 +76,14 @@ func New() *Metrics {
 		Help: "HTTP requests by handler and status code."}, []string{"handler", "code"})
 	m.HTTPSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "streamscore_http_request_seconds",
 		Help: "HTTP request latency by handler.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"handler"})
+	m.InFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "streamscore_in_flight",
+		Help: "Input records (unit=records) and their key and value bytes (unit=bytes) polled and not yet acknowledged; bounded by MAX_IN_FLIGHT_RECORDS and MAX_IN_FLIGHT_BYTES."}, []string{"unit"})
+	m.FetchPaused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "streamscore_fetch_paused",
+		Help: "1 while fetching of the input topics is paused because an in-flight limit is reached."})
+	m.FetchPauses = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamscore_fetch_pauses_total",
+		Help: "Times fetching of the input topics was paused because an in-flight limit was reached."})
 	for _, c := range []prometheus.Collector{m.Consumed, m.Predictions, m.DeadLetters, m.Batches, m.BatchSize, m.ScoringSeconds,
-		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds} {
+		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds, m.InFlight, m.FetchPaused, m.FetchPauses} {
 		f(c)
 	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamscore_event_freshness_seconds",

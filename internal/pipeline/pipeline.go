@@ -96,6 +96,8 @@ type Pipeline struct {
 	ping     time.Duration
 	ready    atomic.Pointer[string] // nil when the broker answered the last ping
 	health   *health                // conditions besides the ping (topics, authorization)
+	inBytes  atomic.Int64           // key and value bytes of records polled, not yet acknowledged
+	paused   atomic.Bool            // fetching paused by backpressure
 	topics   []string               // every topic read or written, for the metadata check
 	batchSeq int64                  // batches closed so far (under mu)
 
@@ -405,7 +407,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.prod.Close()
 	nextCommit := time.Now().Add(p.cfg.CommitInterval)
 	for ctx.Err() == nil {
-		if err := p.group.Tracker().WaitBelow(ctx, p.cfg.MaxInFlightRecords); err != nil {
+		if err := p.backpressure(ctx); err != nil {
 			break
 		}
 		pollCtx, cancel := context.WithDeadline(ctx, p.pollDeadline(nextCommit))
@@ -569,6 +571,7 @@ func (p *Pipeline) Ready() (bool, string) {
 func (p *Pipeline) handle(rec *kgo.Record, tok consumer.Token, now time.Time) {
 	p.stats.Consumed.Add(1)
 	p.consumed[rec.Topic].Inc()
+	p.inBytes.Add(recordBytes(rec))
 	ev := p.getEvent()
 	dec := p.decoders[rec.Topic]
 	if err := dec.Decode(rec.Value, ev); err != nil {
@@ -681,6 +684,7 @@ func (p *Pipeline) deadLetter(rec *kgo.Record, tok consumer.Token, stage string,
 // acked runs in producer callbacks: the record is done.
 func (p *Pipeline) acked(rec *kgo.Record, tok consumer.Token, counter interface{ Add(int64) int64 }, ctr prometheus.Counter) {
 	p.group.Tracker().Ack(tok)
+	p.inBytes.Add(-recordBytes(rec))
 	counter.Add(1)
 	ctr.Inc()
 	e2e := time.Since(rec.Timestamp)

@@ -57,6 +57,14 @@ type sent struct {
 // model's features (their schema has no others), so the rest are missing.
 func produceEvents(t *testing.T, addrs []string, enc schemas.Encoding, kind schemas.EventType, topic string, from, n int, want map[string]sent) {
 	t.Helper()
+	produceEventsWith(t, addrs, enc, kind, topic, from, n, want, nil)
+}
+
+// produceEventsWith is produceEvents with a hook that may change each event
+// before it is encoded (fields the model ignores).
+func produceEventsWith(t *testing.T, addrs []string, enc schemas.Encoding, kind schemas.EventType, topic string, from, n int,
+	want map[string]sent, change func(*schemas.Event)) {
+	t.Helper()
 	e, err := schemas.NewEventEncoder(enc, kind, schemas.DefaultFieldNames)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +73,9 @@ func produceEvents(t *testing.T, addrs []string, enc schemas.Encoding, kind sche
 	var recs []*kgo.Record
 	for i := from; i < from+n; i++ {
 		ev, row := genEvent(rng, kind, i)
+		if change != nil {
+			change(ev)
+		}
 		if enc == schemas.Avro {
 			for k, f := range fraudFeatures {
 				if f != "amount" || kind == schemas.Activity {

@@ -13,6 +13,7 @@ type Stats struct {
 	Predictions atomic.Int64 // predictions acknowledged by the broker
 	DeadLetters atomic.Int64 // dead letters acknowledged by the broker
 	Batches     atomic.Int64 // batches scored
+	FetchPauses atomic.Int64 // times backpressure paused fetching
 	// ReloadsOK and ReloadsFailed count model reloads by result.
 	ReloadsOK, ReloadsFailed atomic.Int64
 	// Latency is the time from a record's Kafka timestamp to the broker's
