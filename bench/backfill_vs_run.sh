@@ -20,12 +20,13 @@ end=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
 export KAFKA_BROKERS=$broker MODEL_PATH=models/fraud.json FEATURES_PATH=models/fraud.features.yaml LOG_LEVEL=warn
 
 # run: steady-state rate from the first prediction to the last
-HTTP_ADDR=127.0.0.1:$http "$bin/streamscore" run 2>"$bin/run.log" &
+HTTP_ADDR=127.0.0.1:$http "$bin/streamscore" run >"$bin/run.log" 2>&1 &
 runpid=$!
 count() { curl -s "127.0.0.1:$http/metrics" | awk '/^streamscore_predictions_total/ {s+=$2} END {print s+0}'; }
-until [ "$(count)" -gt 0 ]; do sleep 0.05; done
+alive() { kill -0 $runpid 2>/dev/null || { echo "streamscore run exited early:" >&2; cat "$bin/run.log" >&2; exit 1; }; }
+until [ "$(count)" -gt 0 ]; do alive; sleep 0.05; done
 t0=$(date +%s.%N); c0=$(count)
-until [ "$(count)" -ge "$N" ]; do sleep 0.05; done
+until [ "$(count)" -ge "$N" ]; do alive; sleep 0.05; done
 t1=$(date +%s.%N)
 kill -TERM $runpid; wait $runpid || true
 runrate=$(awk -v n="$N" -v c="$c0" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", (n-c)/(b-a)}')

@@ -21,12 +21,12 @@ trial() {
   "$bin/streamscore" run 2>/dev/null &
   local first=$!
   count() { curl -s "127.0.0.1:$((port + 1))/metrics" | awk '/^streamscore_predictions_total/ {s+=$2} END {print s+0}'; }
-  until [ "$(count)" -gt 1000 ]; do sleep 0.1; done
+  until [ "$(count)" -gt 1000 ]; do kill -0 $first 2>/dev/null || { echo "streamscore run exited early" >&2; exit 1; }; sleep 0.1; done
   kill -KILL $first; wait $first 2>/dev/null || true
   local t0; t0=$(date +%s.%N)
   "$bin/streamscore" run 2>/dev/null &
   local second=$!
-  until [ "$(count)" -gt 0 ]; do sleep 0.05; done
+  until [ "$(count)" -gt 0 ]; do kill -0 $second 2>/dev/null || { echo "streamscore run exited early" >&2; exit 1; }; sleep 0.05; done
   local t1; t1=$(date +%s.%N)
   kill -TERM $second $lg; wait $second 2>/dev/null || true; kill $dk; wait $dk 2>/dev/null || true
   awk -v a="$t0" -v b="$t1" -v m="${instance:-none}" 'BEGIN {printf "instance id %-10s restart to first prediction: %.1f s\n", m, b-a}'

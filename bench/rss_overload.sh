@@ -16,10 +16,11 @@ measure() {
   until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
   "$bin/loadgen" --brokers "127.0.0.1:$port" --count "$n" --rate 0 --encoding avro --activity-share 0 > /dev/null
   KAFKA_BROKERS=127.0.0.1:$port MODEL_PATH=models/fraud.json FEATURES_PATH=models/fraud.features.yaml \
-    HTTP_ADDR=127.0.0.1:$((port + 1)) LOG_LEVEL=warn "$bin/streamscore" run 2>/dev/null &
+    HTTP_ADDR=127.0.0.1:$((port + 1)) LOG_LEVEL=warn "$bin/streamscore" run >"$bin/run.log" 2>&1 &
   local pid=$! peak=0
   count() { curl -s "127.0.0.1:$((port + 1))/metrics" | awk '/^streamscore_predictions_total/ {s+=$2} END {print s+0}'; }
   until [ "$(count)" -ge "$n" ]; do
+    kill -0 $pid 2>/dev/null || { echo "streamscore run exited early:" >&2; cat "$bin/run.log" >&2; exit 1; }
     rss=$(ps -o rss= -p $pid | tr -d ' ')
     [ "${rss:-0}" -gt "$peak" ] && peak=$rss
     sleep 0.1

@@ -64,6 +64,14 @@ func freePort(t *testing.T) int {
 // stdout line. It is stopped with SIGTERM on cleanup and must exit 0.
 func devkafka(t *testing.T, topics string) string {
 	t.Helper()
+	addr, _ := devkafkaProc(t, topics)
+	return addr
+}
+
+// devkafkaProc is devkafka that also returns the broker's process (to
+// stop and continue it).
+func devkafkaProc(t *testing.T, topics string) (string, *os.Process) {
+	t.Helper()
 	bin := binaries(t)
 	cmd := exec.Command(filepath.Join(bin, "devkafka"), "--port", strconv.Itoa(freePort(t)), "--topics", topics)
 	stdout, err := cmd.StdoutPipe()
@@ -94,7 +102,7 @@ func devkafka(t *testing.T, topics string) string {
 			t.Error("devkafka did not exit on SIGTERM")
 		}
 	})
-	return strings.TrimSpace(strings.TrimPrefix(line, "listening: "))
+	return strings.TrimSpace(strings.TrimPrefix(line, "listening: ")), cmd.Process
 }
 
 // streamscore starts `streamscore run` with env (and nothing else from

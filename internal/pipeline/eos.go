@@ -56,7 +56,7 @@ func (p *Pipeline) newSession(conn []kgo.Opt) (*kgo.GroupTransactSession, error)
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ConsumeResetOffset(start),
 		kgo.ProducerBatchCompression(codec),
-		kgo.FetchMaxBytes(int32(min(p.cfg.MaxInFlightBytes/4, 1<<30))),
+		kgo.FetchMaxBytes(fetchMaxBytes(p.cfg)), kgo.MaxConcurrentFetches(2),
 	)
 	if p.cfg.GroupInstanceID != "" {
 		opts = append(opts, kgo.InstanceID(p.cfg.GroupInstanceID))
