@@ -155,6 +155,12 @@ func TestEndToEnd(t *testing.T) {
 				{Topic: "transactions", Key: []byte("k1"), Value: []byte("\xff\xfe garbage")},
 				{Topic: "activity", Key: []byte("k2"), Value: nil}, // tombstone
 			}
+			if enc == schemas.Avro { // a good event cut in half
+				e, _ := schemas.NewEventEncoder(enc, schemas.Transaction, schemas.DefaultFieldNames)
+				ev, _ := genEvent(rand.New(rand.NewPCG(9, 9)), schemas.Transaction, 99999)
+				b, _ := e.Append(nil, ev)
+				bad = append(bad, &kgo.Record{Topic: "transactions", Key: []byte("k4"), Value: b[:len(b)/2]})
+			}
 			if enc == schemas.JSON { // decodes, but a feature has the wrong type
 				bad = append(bad, &kgo.Record{Topic: "transactions", Key: []byte("k3"),
 					Value: []byte(`{"event_id":"x","customer_id":"c","event_time":0,"amount":"12.50"}`)})
