@@ -86,6 +86,9 @@ func New() *Metrics {
 		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds, m.InFlight, m.FetchPaused, m.FetchPauses} {
 		f(c)
 	}
+	for _, unit := range []string{"records", "bytes"} { // present from the start, at 0
+		m.InFlight.WithLabelValues(unit)
+	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "streamscore_event_freshness_seconds",
 		Help: "Now minus the newest event_time scored (NaN before the first)."}, func() float64 {
 		ms := m.newestEvent.Load()
