@@ -132,7 +132,7 @@ func (p *Pipeline) transact(ctx context.Context, recs []*kgo.Record) error {
 		wg.Add(1)
 		cl.Produce(context.Background(), out, func(_ *kgo.Record, err error) {
 			if err != nil {
-				p.health.clientError(out.Topic, err)
+				p.produceError(out.Topic, err)
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = err
@@ -157,7 +157,10 @@ func (p *Pipeline) transact(ctx context.Context, recs []*kgo.Record) error {
 		p.abortBackoff(ctx, len(recs), firstErr, refused)
 		return nil
 	}
-	p.eos.aborts = 0
+	if p.eos.aborts > 0 {
+		p.eos.aborts = 0
+		p.health.clear("client/txn")
+	}
 	if len(p.eos.refused) > 0 {
 		for _, r := range recs {
 			delete(p.eos.refused, keyOf(r))
@@ -190,6 +193,10 @@ func (p *Pipeline) abortBackoff(ctx context.Context, n int, produceErr error, re
 		p.eos.refused[k] = err
 	}
 	p.eos.aborts++
+	if p.eos.aborts >= 3 {
+		p.health.report("client/txn", fmt.Sprintf("transactions keep aborting (%d in a row; last produce error: %v); the input offsets do not advance",
+			p.eos.aborts, produceErr), true)
+	}
 	wait := min(100*time.Millisecond<<min(p.eos.aborts-1, 6), 5*time.Second)
 	p.log.Warn("transaction aborted; its records will be fetched and scored again", "records", n,
 		"refused_by_broker", len(refused), "produce_err", produceErr, "consecutive_aborts", p.eos.aborts, "backoff", wait)

@@ -276,7 +276,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		Conn: conn("producer"), Compression: cfg.Compression, Encoding: outputEnc, Encoder: predEnc,
 		Topic: cfg.OutputTopic, DLQTopic: cfg.DLQTopic,
 		MaxBufferedRecords: cfg.MaxInFlightRecords, MaxBufferedBytes: cfg.MaxInFlightBytes,
-		OnError: func(topic string, err error) { p.health.clientError(topic, err) },
+		OnError: p.produceError,
 		Logger:  o.log,
 	})
 	if err != nil {
@@ -548,6 +548,15 @@ func (p *Pipeline) checkTopics() {
 		d, ok := details[t]
 		exists := ok && !errors.Is(d.Err, kerr.UnknownTopicOrPartition)
 		p.health.checkTopic(t, exists, d.Err)
+	}
+}
+
+// produceError is told every error the producer sees: authorization and
+// missing-topic errors become readiness conditions, and so does a dead
+// letter that cannot be written (its partition's offset cannot advance).
+func (p *Pipeline) produceError(topic string, err error) {
+	if !p.health.clientError(topic, err) && topic == p.cfg.DLQTopic {
+		p.health.report("client/dlq", fmt.Sprintf("dead letters cannot be written to %q (%v); the offsets of their partitions do not advance", topic, err), false)
 	}
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,50 @@ func TestReadinessAuthorization(t *testing.T) {
 	waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready after the deny is removed")
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadinessDeadLettersStuck: the dead-letter topic takes at most 1 KiB
+// per record and a 4 KiB malformed record arrives, so its dead letter can
+// never be written. The record is not lost (its offset is not committed)
+// and the service says why it is not ready, in both delivery modes.
+func TestReadinessDeadLettersStuck(t *testing.T) {
+	for _, tt := range []struct{ delivery, want string }{
+		{"at-least-once", `dead letters cannot be written to "predictions-dlq"`},
+		{"exactly-once", "transactions keep aborting"},
+	} {
+		t.Run(tt.delivery, func(t *testing.T) {
+			addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 1},
+				testkafka.Topic{Name: "activity", Partitions: 1}, testkafka.Topic{Name: "predictions", Partitions: 1})
+			adm := kadm.NewClient(testkafka.Client(t, addrs))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			limit := "1024"
+			if _, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"max.message.bytes": &limit}, "predictions-dlq"); err != nil {
+				t.Fatal(err)
+			}
+			junk := make([]byte, 4096) // incompressible
+			rng := rand.New(rand.NewPCG(3, 4))
+			for i := range junk {
+				junk[i] = byte(rng.Uint32())
+			}
+			testkafka.Produce(t, addrs, &kgo.Record{Topic: "transactions", Key: []byte("junk"), Value: junk})
+			cfg := testConfig(t, addrs, "json")
+			cfg.InputTopics, cfg.Delivery, cfg.ShutdownTimeout = []string{"transactions"}, tt.delivery, time.Second
+			ctxRun, stopRun := context.WithCancel(context.Background())
+			p, err := New(ctxRun, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithPingInterval(100*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctxRun) }()
+			waitReason(t, p, tt.want)
+			stopRun()
+			<-done // at-least-once: an error, the record stayed unacknowledged
+			committed := testkafka.Committed(t, addrs, cfg.GroupID)
+			if c, ok := committed.Lookup("transactions", 0); ok && c.At > 0 {
+				t.Fatalf("offset %d committed past a record whose dead letter was never written", c.At)
+			}
+		})
 	}
 }
