@@ -240,3 +240,29 @@ func (t *Tracker) Changed() <-chan struct{} {
 	defer t.mu.Unlock()
 	return t.changed
 }
+
+// Forget untracks records that were polled but will not be processed (the
+// pipeline stops in the middle of a poll): they are the newest tracked
+// records of their partitions, so each partition's pending list is cut
+// back and the next fetch of those offsets is tracked afresh. Nothing at
+// or past a forgotten offset becomes committable, and Wait no longer waits
+// for it. Tokens must be given in poll order; a stale token, or one that is
+// not at the tail of its partition, is ignored.
+func (t *Tracker) Forget(toks ...Token) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := len(toks) - 1; i >= 0; i-- {
+		tok := toks[i]
+		p := t.parts[tok.TP]
+		if p == nil || p.epoch != tok.epoch || len(p.pending) == p.head {
+			continue
+		}
+		last := len(p.pending) - 1
+		if e := p.pending[last]; e.offset != tok.Offset || e.acked {
+			continue
+		}
+		p.pending = p.pending[:last]
+		p.highest = tok.Offset - 1
+	}
+	t.notify()
+}

@@ -190,3 +190,47 @@ func TestTrackerRedelivery(t *testing.T) {
 		t.Fatalf("Wait: %v", err)
 	}
 }
+
+// TestTrackerForget: the tail of a poll that will not be processed is
+// forgotten: Wait stops waiting for it, nothing at or past it becomes
+// committable, and the offsets are tracked afresh when fetched again.
+func TestTrackerForget(t *testing.T) {
+	tpB := TopicPartition{"t", 1}
+	tr := NewTracker()
+	tr.Assign(tpA, tpB)
+	var toks []Token
+	for _, r := range []struct {
+		tp  TopicPartition
+		off int64
+	}{{tpA, 0}, {tpB, 0}, {tpA, 1}, {tpA, 2}, {tpB, 1}, {tpA, 3}} {
+		tok, _ := tr.Track(r.tp, r.off, 0)
+		toks = append(toks, tok)
+	}
+	tr.Ack(toks[0])
+	tr.Ack(toks[1])
+	tr.Ack(toks[2])    // A:0,1 and B:0 done; A:2 is the poll's first unprocessed record
+	tr.Forget(toks[0]) // not at the tail: ignored
+	if n := tr.InFlight(); n != 3 {
+		t.Fatalf("in flight %d, want 3", n)
+	}
+	tr.Forget(toks[3:]...)
+	if n := tr.InFlight(); n != 0 {
+		t.Fatalf("in flight after Forget %d, want 0", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := tr.Wait(ctx); err != nil {
+		t.Fatalf("Wait after Forget: %v", err)
+	}
+	if got := offsets(tr.Committable()); got[tpA] != 2 || got[tpB] != 1 {
+		t.Fatalf("committable %v, want A:2 B:1", got)
+	}
+	tok, _ := tr.Track(tpA, 2, 0) // fetched again
+	if tr.InFlight(tpA) != 1 {
+		t.Fatal("a forgotten offset fetched again is not tracked")
+	}
+	tr.Ack(tok)
+	if got := offsets(tr.Committable(tpA)); got[tpA] != 3 {
+		t.Fatalf("committable %v, want A:3", got)
+	}
+}

@@ -70,6 +70,9 @@ func (d *confluentDecoder) Decode(value []byte, ev *Event) error {
 	}
 	wc := d.writer(id)
 	if wc.err != nil {
+		if errors.Is(wc.err, ErrUnavailable) {
+			return fmt.Errorf("schema id %d: %w", id, wc.err)
+		}
 		return fmt.Errorf("%w: schema id %d: %v", ErrSchema, id, wc.err)
 	}
 	native, rest, err := wc.codec.NativeFromBinary(body)
@@ -101,6 +104,8 @@ func (d *confluentDecoder) writer(id int) *writerCodec {
 	defer cancel()
 	s, err := d.reg.SchemaByID(ctx, id)
 	switch {
+	case err != nil && registryUnavailable(err):
+		return &writerCodec{err: fmt.Errorf("%w: %v", ErrUnavailable, err)} // not cached: asked again next time
 	case err != nil:
 		wc.err = fmt.Errorf("registry: %w", err)
 	case s.Type != sr.TypeAvro:
@@ -119,6 +124,22 @@ func (d *confluentDecoder) writer(id int) *writerCodec {
 	d.cache[id] = wc
 	d.mu.Unlock()
 	return wc
+}
+
+// registryUnavailable tells a registry that did not answer (no connection,
+// a timeout, 5xx, 429) or refused the credentials from one that answered
+// that the schema does not exist or is invalid: only the latter is the
+// record's fault.
+func registryUnavailable(err error) bool {
+	var re *sr.ResponseError
+	if !errors.As(err, &re) {
+		return true // transport error, timeout
+	}
+	switch {
+	case re.StatusCode >= 500, re.StatusCode == 401, re.StatusCode == 403, re.StatusCode == 408, re.StatusCode == 429:
+		return true
+	}
+	return false
 }
 
 // resolve checks that records of the writer schema can be read as the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,5 +173,47 @@ func TestConfluentPredictions(t *testing.T) {
 	_, err = NewConfluentPredictionEncoder(context.Background(), cl, "strict-value")
 	if err == nil || !strings.Contains(err.Error(), "strict-value") || !strings.Contains(err.Error(), "incompatible") {
 		t.Errorf("incompatible registration: %v", err)
+	}
+}
+
+// TestConfluentDecoderRegistryUnavailable: a registry that answers 503 (or
+// not at all) makes the record ErrUnavailable, not a dead letter, and the
+// failure is not cached: once the registry answers, the same id decodes.
+// An id the registry does not know stays ErrSchema.
+func TestConfluentDecoderRegistryUnavailable(t *testing.T) {
+	fake, cl := registry(t)
+	dec, err := NewConfluentDecoder(Transaction, DefaultFieldNames, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := fake.RegisterSchema("transactions-value", sr.Schema{Schema: writerEvolved, Type: sr.TypeAvro})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := frame(t, id, writerEvolved, map[string]any{"event_id": "e1", "customer_id": "c1",
+		"event_time": time.UnixMilli(1795787100000), "amount": 12, "channel": nil, "promo_code": nil})
+	var down atomic.Bool
+	down.Store(true)
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	var ev Event
+	for i := 0; i < 2; i++ {
+		if err := dec.Decode(value, &ev); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrSchema) {
+			t.Fatalf("registry down, attempt %d: err = %v, want ErrUnavailable", i, err)
+		}
+	}
+	down.Store(false)
+	if err := dec.Decode(value, &ev); err != nil || ev.ID != "e1" {
+		t.Fatalf("registry back: %v, %+v", err, ev)
+	}
+	unknown := frame(t, id+100, writerEvolved, map[string]any{"event_id": "e1", "customer_id": "c1",
+		"event_time": time.UnixMilli(1795787100000), "amount": 12, "channel": nil, "promo_code": nil})
+	if err := dec.Decode(unknown, &ev); !errors.Is(err, ErrSchema) {
+		t.Fatalf("unknown id: %v, want ErrSchema", err)
 	}
 }

@@ -1,8 +1,10 @@
 package schemas
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors of the decoders; a decode error wraps one of them.
@@ -13,6 +15,11 @@ var (
 	// ErrIdentity means the record decoded but lacks a usable event id,
 	// entity or event time.
 	ErrIdentity = errors.New("record has no usable identity")
+	// ErrUnavailable means the record could not be decoded now because a
+	// service it needs (the schema registry) did not answer: the record is
+	// not at fault, and decoding it again later may succeed. Callers retry
+	// instead of dead-lettering it.
+	ErrUnavailable = errors.New("schema registry unavailable")
 )
 
 // FieldNames are the names of the id, entity and time fields of the input
@@ -29,7 +36,9 @@ var DefaultFieldNames = FieldNames{ID: "event_id", Entity: "customer_id", Time: 
 // Decoder turns a Kafka record value into an Event.
 //
 // Decode resets ev, fills it and returns nil, or returns an error wrapping
-// ErrMalformed or ErrIdentity that says what is wrong; ev is then undefined.
+// ErrMalformed, ErrIdentity or ErrSchema that says what is wrong (the
+// record is a dead letter), or ErrUnavailable (try again later); ev is then
+// undefined.
 // Strings in ev never alias value, so value may be reused after Decode
 // returns. Implementations are safe for concurrent use.
 type Decoder interface {
@@ -84,4 +93,26 @@ func describe(v Value, present bool) string {
 		return fmt.Sprintf("not usable (%v)", v.Num)
 	}
 	return "not usable (" + v.Kind.String() + ")"
+}
+
+// DecodeWaiting decodes value with dec, waiting out ErrUnavailable: it
+// calls onWait with the error, sleeps (100 ms, doubling to 5 s) and tries
+// again, until the decoder gives another verdict or ctx ends (its error is
+// returned). A record is never dead-lettered because a service it needs
+// was down.
+func DecodeWaiting(ctx context.Context, dec Decoder, value []byte, ev *Event, onWait func(error)) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := dec.Decode(value, ev)
+		if !errors.Is(err, ErrUnavailable) {
+			return err
+		}
+		onWait(err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }

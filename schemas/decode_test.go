@@ -1,7 +1,9 @@
 package schemas
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -182,5 +184,34 @@ func TestPredictionRoundTrip(t *testing.T) {
 	b, _ := jsonPrediction{}.Append(nil, &in)
 	if want := `"event_time":"2026-11-27T10:00:00.123Z"`; !strings.Contains(string(b), want) {
 		t.Errorf("json %s lacks %s", b, want)
+	}
+}
+
+// flakyDecoder is unavailable for its first n calls.
+type flakyDecoder struct{ n int }
+
+func (d *flakyDecoder) Decode(value []byte, ev *Event) error {
+	if d.n > 0 {
+		d.n--
+		return fmt.Errorf("schema id 1: %w: 503", ErrUnavailable)
+	}
+	ev.ID, ev.Entity = "e", "c"
+	return nil
+}
+
+func TestDecodeWaiting(t *testing.T) {
+	waits := 0
+	var ev Event
+	if err := DecodeWaiting(context.Background(), &flakyDecoder{n: 2}, nil, &ev, func(error) { waits++ }); err != nil || waits != 2 || ev.ID != "e" {
+		t.Fatalf("err %v after %d waits, event %+v", err, waits, ev)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	err := DecodeWaiting(ctx, &flakyDecoder{n: 1 << 30}, nil, &ev, func(error) { cancel() })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled while waiting: %v", err)
+	}
+	d, _ := NewDecoder(JSON, Transaction, DefaultFieldNames)
+	if err := DecodeWaiting(context.Background(), d, []byte("garbage"), &ev, func(error) { t.Fatal("waited on a malformed record") }); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed: %v", err)
 	}
 }

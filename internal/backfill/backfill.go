@@ -386,7 +386,12 @@ func (b *batcher) flush() error {
 			if b.o.Models.For(r.Topic) != route {
 				continue
 			}
-			if err := b.decoders[r.Topic].Decode(r.Value, &evs[i]); err != nil {
+			// A batch is handled whole (the state already counts it), so
+			// an unavailable registry is waited out here, not interrupted.
+			err := schemas.DecodeWaiting(context.Background(), b.decoders[r.Topic], r.Value, &evs[i], func(err error) {
+				b.o.Logger.Warn("waiting for the schema registry; the record is not dead-lettered", "err", err)
+			})
+			if err != nil {
 				if err := b.reject(r, nil, producer.StageDecode, err); err != nil {
 					return err
 				}

@@ -147,6 +147,14 @@ func (p *Pipeline) transact(ctx context.Context, recs []*kgo.Record) error {
 	}
 	t := p.scoreRecords(recs, send)
 	wg.Wait()
+	if t.unavailable != nil {
+		p.registryDown(t.unavailable)
+		if firstErr == nil {
+			firstErr = t.unavailable
+		}
+	} else {
+		p.health.clear(registryCondition)
+	}
 	ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	committed, err := p.sess.End(ectx, kgo.TransactionEndTry(firstErr == nil))
@@ -211,6 +219,9 @@ func (p *Pipeline) abortBackoff(ctx context.Context, n int, produceErr error, re
 type tally struct {
 	preds map[[2]string]int // topic, model
 	dead  map[string]int    // stage
+	// unavailable is set when a record could not be decoded because the
+	// schema registry did not answer: the transaction must abort.
+	unavailable error
 }
 
 func (t tally) count() (preds, dead int) {
@@ -235,6 +246,10 @@ func (p *Pipeline) scoreRecords(recs []*kgo.Record, send func(out, src *kgo.Reco
 	ok := make([]bool, len(recs))
 	for i, r := range recs {
 		if err := p.decoders[r.Topic].Decode(r.Value, &evs[i]); err != nil {
+			if errors.Is(err, schemas.ErrUnavailable) {
+				t.unavailable = err
+				continue
+			}
 			deadLetter(r, producer.StageDecode, err)
 			continue
 		}

@@ -429,7 +429,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		now := time.Now()
 		p.mu.Lock()
 		for i, rec := range recs {
-			p.handle(rec, toks[i], now)
+			if p.handle(ctx, rec, toks[i], now) != nil {
+				// shutting down while the registry is unavailable: the
+				// rest of this poll is not processed, nor waited for
+				p.group.Tracker().Forget(toks[i:]...)
+				break
+			}
 		}
 		p.win.Tick(time.Now())
 		p.mu.Unlock()
@@ -586,18 +591,25 @@ func (p *Pipeline) Ready() (bool, string) {
 }
 
 // handle decodes one record into the window, or dead-letters it.
-func (p *Pipeline) handle(rec *kgo.Record, tok consumer.Token, now time.Time) {
+// It returns ctx's error, and leaves the record alone, if ctx ends while
+// the schema registry is unavailable.
+func (p *Pipeline) handle(ctx context.Context, rec *kgo.Record, tok consumer.Token, now time.Time) error {
+	ev := p.getEvent()
+	err := p.decode(ctx, rec, ev)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		p.putEvent(ev)
+		return err
+	}
 	p.stats.Consumed.Add(1)
 	p.consumed[rec.Topic].Inc()
 	p.inBytes.Add(recordBytes(rec))
-	ev := p.getEvent()
-	dec := p.decoders[rec.Topic]
-	if err := dec.Decode(rec.Value, ev); err != nil {
+	if err != nil {
 		p.putEvent(ev)
 		p.deadLetter(rec, tok, producer.StageDecode, err)
-		return
+		return nil
 	}
 	p.win.Add(item{rec: rec, tok: tok, ev: ev}, now)
+	return nil
 }
 
 // processBatch scores a closed batch, model by model (a partition belongs

@@ -23,6 +23,15 @@ import (
 // ready; stop cancels it and returns Run's error.
 func startReady(t *testing.T, cfg config.Config, log *slog.Logger) (*Pipeline, func() error) {
 	t.Helper()
+	p, stop := start(t, cfg, log)
+	waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready")
+	return p, stop
+}
+
+// start runs a pipeline with a fast broker ping; stop cancels it and
+// returns Run's error.
+func start(t *testing.T, cfg config.Config, log *slog.Logger) (*Pipeline, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := New(ctx, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithPingInterval(100*time.Millisecond), WithLogger(log))
 	if err != nil {
@@ -31,7 +40,6 @@ func startReady(t *testing.T, cfg config.Config, log *slog.Logger) (*Pipeline, f
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready")
 	return p, func() error { cancel(); return <-done }
 }
 

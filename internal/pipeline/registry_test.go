@@ -1,7 +1,11 @@
 package pipeline
 
 import (
+	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,5 +82,91 @@ func TestSchemaRegistryEndToEnd(t *testing.T) {
 		if hd.Key == producer.HeaderError && !strings.Contains(string(hd.Value), "schema id 4242") {
 			t.Errorf("dead letter reason %q", hd.Value)
 		}
+	}
+}
+
+// TestSchemaRegistryOutage: the registry stops answering schema lookups
+// (503) before the first record is decoded. No record becomes a dead
+// letter: the service waits, unready with the reason; a shutdown meanwhile
+// commits nothing past the waiting records. Once the registry answers,
+// every event is predicted (exactly once under exactly-once).
+func TestSchemaRegistryOutage(t *testing.T) {
+	for _, delivery := range []string{"at-least-once", "exactly-once"} {
+		t.Run(delivery, func(t *testing.T) {
+			fake := srfake.New()
+			defer fake.Close()
+			id, _, err := fake.RegisterSchema("transactions-value", sr.Schema{Schema: schemas.TransactionSchema, Type: sr.TypeAvro})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var down atomic.Bool
+			down.Store(true)
+			fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+				if down.Load() && strings.HasPrefix(r.URL.Path, "/schemas/ids/") {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return true
+				}
+				return false
+			})
+			addrs := testkafka.Cluster(t, topics()...)
+			enc, _ := schemas.NewEventEncoder(schemas.Avro, schemas.Transaction, schemas.DefaultFieldNames)
+			var h sr.ConfluentHeader
+			var recs []*kgo.Record
+			const n = 40
+			for i := 0; i < n; i++ {
+				ev := &schemas.Event{Fields: []schemas.Field{{Name: "event_id", Value: schemas.StringValue(fmt.Sprintf("e%d", i))},
+					{Name: "customer_id", Value: schemas.StringValue("c")}, {Name: "event_time", Value: schemas.NumberValue(1795787100000)},
+					{Name: "amount", Value: schemas.NumberValue(float64(i))}}}
+				b, _ := h.AppendEncode(nil, id, nil)
+				if b, err = enc.Append(b, ev); err != nil {
+					t.Fatal(err)
+				}
+				recs = append(recs, &kgo.Record{Topic: "transactions", Value: b})
+			}
+			testkafka.Produce(t, addrs, recs...)
+			cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
+				"INPUT_ENCODING": "avro-confluent", "OUTPUT_ENCODING": "json", "SCHEMA_REGISTRY_URL": fake.URL(),
+				"MODEL_PATH": fraudModel, "BATCH_INTERVAL": "20ms", "COMMIT_INTERVAL": "50ms", "DELIVERY": delivery,
+				"SHUTDOWN_TIMEOUT": "5s"})
+
+			// A first run stops during the outage.
+			p, stop := start(t, cfg, slog.New(slog.DiscardHandler))
+			waitReason(t, p, "schema registry unavailable")
+			if err := stop(); err != nil {
+				t.Fatalf("shutdown during the outage: %v", err)
+			}
+			if c, ok := testkafka.Committed(t, addrs, cfg.GroupID).Lookup("transactions", 0); ok && c.At > 0 {
+				t.Fatalf("committed %d while no record could be decoded", c.At)
+			}
+			if s := p.Stats(); s.DeadLetters.Load() != 0 || s.Predictions.Load() != 0 {
+				t.Fatalf("during the outage: %d predictions, %d dead letters", s.Predictions.Load(), s.DeadLetters.Load())
+			}
+
+			// A second run sees the registry come back.
+			p, stop = start(t, cfg, slog.New(slog.DiscardHandler))
+			waitReason(t, p, "schema registry unavailable")
+			down.Store(false)
+			var readOpts []kgo.Opt
+			if delivery == "exactly-once" {
+				readOpts = append(readOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			}
+			preds := testkafka.ReadN(t, addrs, "predictions", n, 30*time.Second, readOpts...)
+			waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready once the registry answers")
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]int{}
+			dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
+			for _, r := range preds {
+				pr, _ := dec.Decode(r.Value)
+				seen[pr.EventID]++
+			}
+			if len(seen) != n || delivery == "exactly-once" && len(preds) != n {
+				t.Fatalf("%d predictions of %d events after the outage", len(preds), len(seen))
+			}
+			if dead := p.Stats().DeadLetters.Load(); dead != 0 {
+				t.Fatalf("%d dead letters", dead)
+			}
+		})
 	}
 }
