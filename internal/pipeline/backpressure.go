@@ -21,8 +21,8 @@ func (p *Pipeline) backpressure(ctx context.Context) error {
 	tr := p.group.Tracker()
 	full := func(frac float64) bool {
 		n, b := tr.InFlight(), p.inBytes.Load()
-		p.obs.InFlight.WithLabelValues("records").Set(float64(n))
-		p.obs.InFlight.WithLabelValues("bytes").Set(float64(b))
+		p.inFlightGauges[0].Set(float64(n))
+		p.inFlightGauges[1].Set(float64(b))
 		return float64(n) >= frac*float64(p.cfg.MaxInFlightRecords) || float64(b) >= frac*float64(p.cfg.MaxInFlightBytes)
 	}
 	if !full(1) {

@@ -98,8 +98,10 @@ type Pipeline struct {
 	health   *health                // conditions besides the ping (topics, authorization)
 	inBytes  atomic.Int64           // key and value bytes of records polled, not yet acknowledged
 	paused   atomic.Bool            // fetching paused by backpressure
-	topics   []string               // every topic read or written, for the metadata check
-	batchSeq int64                  // batches closed so far (under mu)
+	// in-flight gauges: records, bytes (resolved once: set every poll)
+	inFlightGauges [2]prometheus.Gauge
+	topics         []string // every topic read or written, for the metadata check
+	batchSeq       int64    // batches closed so far (under mu)
 
 	// counters resolved once per label set (the hot path does no lookup)
 	consumed map[string]prometheus.Counter
@@ -232,7 +234,9 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		p.consumed[t] = o.obs.Consumed.WithLabelValues(t)
 	}
 	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
-	p.topics = append(append(append([]string{}, cfg.Topics()...), outTopics...), cfg.DLQTopic)
+	p.inFlightGauges = [2]prometheus.Gauge{o.obs.InFlight.WithLabelValues("records"), o.obs.InFlight.WithLabelValues("bytes")}
+	written := append(append([]string{}, outTopics...), cfg.DLQTopic)
+	p.topics = append(append([]string{}, cfg.Topics()...), written...)
 	unknown := "no broker ping yet"
 	p.ready.Store(&unknown)
 	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
@@ -257,17 +261,11 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		if err != nil {
 			return nil, err
 		}
-		topics := append(cfg.Topics(), cfg.OutputTopic, cfg.DLQTopic)
-		for _, r := range set.Routes() {
-			if r.OutputTopic() != "" {
-				topics = append(topics, r.OutputTopic())
-			}
-		}
-		if err := checkTopics(ctx, sess.Client(), topics, cfg); err != nil {
+		if err := checkTopics(ctx, sess.Client(), p.topics, cfg); err != nil {
 			sess.Close()
 			return nil, err
 		}
-		p.loadLimits(ctx, p.limits, sess.Client(), append(outTopics, cfg.DLQTopic))
+		p.loadLimits(ctx, p.limits, sess.Client(), written)
 		p.sess = sess
 		o.log.Info("streamscore ready (exactly-once)", "transactional_id", TransactionalID(cfg), "inputs", cfg.InputTopics)
 		return p, nil
@@ -282,17 +280,11 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	if err != nil {
 		return nil, err
 	}
-	topics := append(cfg.Topics(), cfg.OutputTopic, cfg.DLQTopic)
-	for _, r := range set.Routes() {
-		if r.OutputTopic() != "" {
-			topics = append(topics, r.OutputTopic())
-		}
-	}
-	if err := checkTopics(ctx, prod.Client(), topics, cfg); err != nil {
+	if err := checkTopics(ctx, prod.Client(), p.topics, cfg); err != nil {
 		prod.Close()
 		return nil, err
 	}
-	p.loadLimits(ctx, prod.Limits(), prod.Client(), append(outTopics, cfg.DLQTopic))
+	p.loadLimits(ctx, prod.Limits(), prod.Client(), written)
 	group, err := consumer.NewGroup(consumer.Options{
 		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
 		StartAtEnd:    cfg.StartOffset == "latest",
@@ -529,7 +521,7 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 			p.ready.Store(&msg)
 		} else {
 			p.ready.Store(nil)
-			p.checkTopics()
+			p.recheckTopics()
 		}
 		select {
 		case <-stop:
@@ -539,10 +531,10 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 	}
 }
 
-// checkTopics asks the brokers for every topic read or written: a topic
+// recheckTopics asks the brokers for every topic read or written: a topic
 // deleted while running, or one the principal may no longer describe,
 // makes the service unready until it is back.
-func (p *Pipeline) checkTopics() {
+func (p *Pipeline) recheckTopics() {
 	ctx, cancel := context.WithTimeout(context.Background(), min(3*time.Second, p.ping))
 	defer cancel()
 	details, err := kadm.NewClient(p.client()).ListTopics(ctx, p.topics...)
