@@ -74,17 +74,7 @@ func TestFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			brokers := max(tt.brokers, 1)
-			opts := []kfake.Opt{kfake.NumBrokers(brokers)}
-			for _, tp := range topics() {
-				opts = append(opts, kfake.SeedTopics(tp.Partitions, tp.Name))
-			}
-			c, err := kfake.NewCluster(opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			addrs := c.ListenAddrs()
+			c, addrs := testkafka.ClusterWith(t, []kfake.Opt{kfake.NumBrokers(max(tt.brokers, 1))}, topics()...)
 			want := map[string]sent{}
 			produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 1500, want)
 			testkafka.Produce(t, addrs, &kgo.Record{Topic: "transactions", Key: []byte("bad"), Value: []byte("garbage")})
@@ -115,12 +105,7 @@ func TestFaults(t *testing.T) {
 			if err := stop(); err != nil {
 				t.Fatalf("drain: %v", err)
 			}
-			dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
-			seen := map[string]int{}
-			for _, r := range preds {
-				pr, _ := dec.Decode(r.Value)
-				seen[pr.EventID]++
-			}
+			seen := predictedEvents(preds)
 			for id := range want {
 				if seen[id] == 0 {
 					t.Fatalf("%s has no prediction (%d of %d predicted)", id, len(seen), len(want))
@@ -136,6 +121,17 @@ func TestFaults(t *testing.T) {
 			t.Logf("%d events: %d predictions (%d duplicates)", len(want), len(preds), len(preds)-len(want))
 		})
 	}
+}
+
+// predictedEvents counts JSON prediction records per event id.
+func predictedEvents(preds []*kgo.Record) map[string]int {
+	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
+	seen := map[string]int{}
+	for _, r := range preds {
+		pr, _ := dec.Decode(r.Value) // an undecodable record counts under ""
+		seen[pr.EventID]++
+	}
+	return seen
 }
 
 // readAllEvents reads predictions until every wanted event has one (or 45s

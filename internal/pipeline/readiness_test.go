@@ -116,15 +116,7 @@ func TestReadinessAuthorization(t *testing.T) {
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.EnableSASL(), kfake.EnableACLs(), kfake.Superuser(mech, "admin", "admin-pw"),
 		kfake.User(mech, user, pass, allowAll(kmsg.ACLResourceTypeTopic, "*"), allowAll(kmsg.ACLResourceTypeGroup, "*"),
 			allowAll(kmsg.ACLResourceTypeCluster, "kafka-cluster"), allowAll(kmsg.ACLResourceTypeTransactionalId, "*"))}
-	for _, tp := range topics() {
-		opts = append(opts, kfake.SeedTopics(tp.Partitions, tp.Name))
-	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addrs := c.ListenAddrs()
+	_, addrs := testkafka.ClusterWith(t, opts, topics()...)
 	cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
 		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODEL_PATH": fraudModel, "BATCH_INTERVAL": "20ms",
 		"KAFKA_SASL_MECHANISM": mech, "KAFKA_SASL_USERNAME": user, "KAFKA_SASL_PASSWORD": pass})

@@ -58,12 +58,7 @@ func TestRefusedPrediction(t *testing.T) {
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
-			seen := map[string]int{}
-			for _, r := range preds {
-				pr, _ := dec.Decode(r.Value)
-				seen[pr.EventID]++
-			}
+			seen := predictedEvents(preds)
 			for id := range want {
 				if seen[id] == 0 || delivery == "exactly-once" && seen[id] != 1 {
 					t.Fatalf("%s: %d predictions", id, seen[id])

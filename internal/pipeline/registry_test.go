@@ -1,11 +1,8 @@
 package pipeline
 
 import (
-	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/streamscore/streamscore/internal/testkafka"
+	"github.com/streamscore/streamscore/internal/testregistry"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 )
@@ -93,39 +91,14 @@ func TestSchemaRegistryEndToEnd(t *testing.T) {
 func TestSchemaRegistryOutage(t *testing.T) {
 	for _, delivery := range []string{"at-least-once", "exactly-once"} {
 		t.Run(delivery, func(t *testing.T) {
-			fake := srfake.New()
-			defer fake.Close()
-			id, _, err := fake.RegisterSchema("transactions-value", sr.Schema{Schema: schemas.TransactionSchema, Type: sr.TypeAvro})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var down atomic.Bool
-			down.Store(true)
-			fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
-				if down.Load() && strings.HasPrefix(r.URL.Path, "/schemas/ids/") {
-					w.WriteHeader(http.StatusServiceUnavailable)
-					return true
-				}
-				return false
-			})
+			reg := testregistry.New(t)
+			reg.Down.Store(true)
 			addrs := testkafka.Cluster(t, topics()...)
-			enc, _ := schemas.NewEventEncoder(schemas.Avro, schemas.Transaction, schemas.DefaultFieldNames)
-			var h sr.ConfluentHeader
-			var recs []*kgo.Record
 			const n = 40
-			for i := 0; i < n; i++ {
-				ev := &schemas.Event{Fields: []schemas.Field{{Name: "event_id", Value: schemas.StringValue(fmt.Sprintf("e%d", i))},
-					{Name: "customer_id", Value: schemas.StringValue("c")}, {Name: "event_time", Value: schemas.NumberValue(1795787100000)},
-					{Name: "amount", Value: schemas.NumberValue(float64(i))}}}
-				b, _ := h.AppendEncode(nil, id, nil)
-				if b, err = enc.Append(b, ev); err != nil {
-					t.Fatal(err)
-				}
-				recs = append(recs, &kgo.Record{Topic: "transactions", Value: b})
-			}
+			recs, _ := reg.Transactions(t, "e", n, time.UnixMilli(1795787100000))
 			testkafka.Produce(t, addrs, recs...)
 			cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
-				"INPUT_ENCODING": "avro-confluent", "OUTPUT_ENCODING": "json", "SCHEMA_REGISTRY_URL": fake.URL(),
+				"INPUT_ENCODING": "avro-confluent", "OUTPUT_ENCODING": "json", "SCHEMA_REGISTRY_URL": reg.URL(),
 				"MODEL_PATH": fraudModel, "BATCH_INTERVAL": "20ms", "COMMIT_INTERVAL": "50ms", "DELIVERY": delivery,
 				"SHUTDOWN_TIMEOUT": "5s"})
 
@@ -145,7 +118,7 @@ func TestSchemaRegistryOutage(t *testing.T) {
 			// A second run sees the registry come back.
 			p, stop = start(t, cfg, slog.New(slog.DiscardHandler))
 			waitReason(t, p, "schema registry unavailable")
-			down.Store(false)
+			reg.Down.Store(false)
 			var readOpts []kgo.Opt
 			if delivery == "exactly-once" {
 				readOpts = append(readOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -155,12 +128,7 @@ func TestSchemaRegistryOutage(t *testing.T) {
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			seen := map[string]int{}
-			dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
-			for _, r := range preds {
-				pr, _ := dec.Decode(r.Value)
-				seen[pr.EventID]++
-			}
+			seen := predictedEvents(preds)
 			if len(seen) != n || delivery == "exactly-once" && len(preds) != n {
 				t.Fatalf("%d predictions of %d events after the outage", len(preds), len(seen))
 			}

@@ -48,15 +48,8 @@ func secureCluster(t *testing.T) (testkafka.Certs, []string) {
 	for m, up := range secrets {
 		opts = append(opts, kfake.Superuser(m, up[0], up[1]))
 	}
-	for _, tp := range topics() {
-		opts = append(opts, kfake.SeedTopics(tp.Partitions, tp.Name))
-	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return certs, c.ListenAddrs()
+	_, addrs := testkafka.ClusterWith(t, opts, topics()...)
+	return certs, addrs
 }
 
 func secureConfig(t *testing.T, addrs []string, caFile, mech, user, pass string) config.Config {

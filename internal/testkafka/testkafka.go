@@ -30,7 +30,14 @@ func Cluster(t testing.TB, topics ...Topic) []string {
 // stop it or inject faults.
 func ClusterHandle(t testing.TB, topics ...Topic) (*kfake.Cluster, []string) {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	return ClusterWith(t, []kfake.Opt{kfake.NumBrokers(1)}, topics...)
+}
+
+// ClusterWith is ClusterHandle with kfake options (brokers, SASL, TLS,
+// ACLs) instead of the single plain broker.
+func ClusterWith(t testing.TB, opts []kfake.Opt, topics ...Topic) (*kfake.Cluster, []string) {
+	t.Helper()
+	opts = append([]kfake.Opt{}, opts...)
 	for _, tp := range topics {
 		opts = append(opts, kfake.SeedTopics(tp.Partitions, tp.Name))
 	}
