@@ -82,6 +82,10 @@ type srcKey struct {
 
 func keyOf(r *kgo.Record) srcKey { return srcKey{r.Topic, r.Partition, r.Offset} }
 
+// txnCondition is the readiness condition of transactions that keep
+// aborting (three or more in a row), cleared by the next commit.
+const txnCondition = "client/txn"
+
 // maxRefused bounds the refused set (entries of partitions since revoked
 // are never fetched again here); past it the set restarts empty, which
 // costs at most one more aborted transaction per refused record.
@@ -167,7 +171,7 @@ func (p *Pipeline) transact(ctx context.Context, recs []*kgo.Record) error {
 	}
 	if p.eos.aborts > 0 {
 		p.eos.aborts = 0
-		p.health.clear("client/txn")
+		p.health.clear(txnCondition)
 	}
 	if len(p.eos.refused) > 0 {
 		for _, r := range recs {
@@ -202,7 +206,7 @@ func (p *Pipeline) abortBackoff(ctx context.Context, n int, produceErr error, re
 	}
 	p.eos.aborts++
 	if p.eos.aborts >= 3 {
-		p.health.report("client/txn", fmt.Sprintf("transactions keep aborting (%d in a row; last produce error: %v); the input offsets do not advance",
+		p.health.report(txnCondition, fmt.Sprintf("transactions keep aborting (%d in a row; last produce error: %v); the input offsets do not advance",
 			p.eos.aborts, produceErr), true)
 	}
 	wait := min(100*time.Millisecond<<min(p.eos.aborts-1, 6), 5*time.Second)
