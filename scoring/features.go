@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
+	"strconv"
 
 	"go.yaml.in/yaml/v3"
 
@@ -19,6 +21,12 @@ const (
 	TransformLog1p     = "log1p"       // ln(1+x); x must be > -1
 	TransformBool      = "bool"        // boolean (or number: non-zero = 1) to 0/1
 	TransformOneHot    = "one_hot"     // 1 when the string equals Value, else 0
+	// TransformCategory maps a category (a string, or a number matched by
+	// its shortest decimal form) to its code: its index in Categories, or in
+	// the model's own category list for the feature (Info.Categories). A
+	// value not in the list is missing (NaN), as pandas codes an unseen
+	// category -1 and XGBoost and LightGBM then see a missing value.
+	TransformCategory = "category"
 )
 
 // FeatureSpec is one model input in a features file. In YAML it is either a
@@ -29,6 +37,9 @@ type FeatureSpec struct {
 	Transform string   `yaml:"transform"` // one of the Transform constants
 	Value     string   `yaml:"value"`     // the category of one_hot
 	Default   *float64 `yaml:"default"`   // used when the field is absent or null
+	// Categories lists the categories of a category transform in code
+	// order (code = index); optional when the model stores its own.
+	Categories []string `yaml:"categories"`
 }
 
 // UnmarshalYAML accepts a plain name as well as a mapping.
@@ -76,6 +87,7 @@ type column struct {
 	value      string
 	def        float64
 	hasDef     bool
+	codes      map[string]int // category → code (TransformCategory)
 }
 
 // Plan is compiled feature code: it fills one model input row from an event.
@@ -84,10 +96,22 @@ type Plan struct {
 	cols []column
 }
 
-// Compile builds the plan of a model. Without specs, model feature f is
-// event field f. With specs, they must list the model's inputs in order: as
-// many as the model has, with the same names when the model names them.
+// Compile builds the plan of a model whose inputs are modelFeatures (see
+// CompileFor).
 func Compile(modelFeatures []string, specs []FeatureSpec) (*Plan, error) {
+	return CompileFor(Info{Features: modelFeatures}, specs)
+}
+
+// CompileFor builds the plan of a model. Without specs, model feature f is
+// event field f (a feature for which the model stores categories takes the
+// category transform). With specs, they must list the model's inputs in
+// order: as many as the model has, with the same names when the model names
+// them.
+func CompileFor(info Info, specs []FeatureSpec) (*Plan, error) {
+	modelFeatures := info.Features
+	if len(info.Categories) != 0 && len(info.Categories) != len(modelFeatures) {
+		return nil, fmt.Errorf("the model reports categories for %d of its %d inputs", len(info.Categories), len(modelFeatures))
+	}
 	if specs == nil {
 		specs = make([]FeatureSpec, len(modelFeatures))
 		for i, f := range modelFeatures {
@@ -108,9 +132,19 @@ func Compile(modelFeatures []string, specs []FeatureSpec) (*Plan, error) {
 		if modelFeatures[i] != "" && modelFeatures[i] != s.Name {
 			return nil, fmt.Errorf("feature %d is %q in the features file but %q in the model", i, s.Name, modelFeatures[i])
 		}
+		var modelCats []string
+		if len(info.Categories) > 0 {
+			modelCats = info.Categories[i]
+		}
+		if modelCats != nil && s.Transform == TransformNone {
+			s.Transform = TransformCategory // the model's own categories
+		}
 		c := column{name: s.Name, from: s.From, transform: s.Transform, value: s.Value}
 		if c.from == "" {
 			c.from = s.Name
+		}
+		if s.Transform != TransformCategory && s.Categories != nil {
+			return nil, fmt.Errorf("feature %q: categories are only for transform category", s.Name)
 		}
 		switch s.Transform {
 		case TransformNone, TransformHourOfDay, TransformDayOfWeek, TransformLog1p, TransformBool:
@@ -121,8 +155,14 @@ func Compile(modelFeatures []string, specs []FeatureSpec) (*Plan, error) {
 			if s.Value == "" {
 				return nil, fmt.Errorf("feature %q: one_hot needs a value", s.Name)
 			}
+		case TransformCategory:
+			codes, err := categoryCodes(s, modelCats)
+			if err != nil {
+				return nil, err
+			}
+			c.codes = codes
 		default:
-			return nil, fmt.Errorf("feature %q: unknown transform %q (want hour_of_day, day_of_week, log1p, bool or one_hot)", s.Name, s.Transform)
+			return nil, fmt.Errorf("feature %q: unknown transform %q (want hour_of_day, day_of_week, log1p, bool, one_hot or category)", s.Name, s.Transform)
 		}
 		if s.Default != nil {
 			if math.IsNaN(*s.Default) || math.IsInf(*s.Default, 0) {
@@ -133,6 +173,32 @@ func Compile(modelFeatures []string, specs []FeatureSpec) (*Plan, error) {
 		p.cols[i] = c
 	}
 	return p, nil
+}
+
+// categoryCodes builds the code table of a category feature from the
+// features file's list or the model's own; when both are given they must
+// agree, since a code means the model's category.
+func categoryCodes(s FeatureSpec, modelCats []string) (map[string]int, error) {
+	cats := s.Categories
+	switch {
+	case cats == nil && modelCats == nil:
+		return nil, fmt.Errorf("feature %q: transform category needs categories (the model stores none for it)", s.Name)
+	case cats == nil:
+		cats = modelCats
+	case modelCats != nil && !slices.Equal(cats, modelCats):
+		return nil, fmt.Errorf("feature %q: the features file's categories %v differ from the model's own %v", s.Name, cats, modelCats)
+	}
+	if s.Value != "" {
+		return nil, fmt.Errorf("feature %q: value is only for one_hot", s.Name)
+	}
+	codes := make(map[string]int, len(cats))
+	for k, c := range cats {
+		if _, dup := codes[c]; dup {
+			return nil, fmt.Errorf("feature %q: category %q is listed twice", s.Name, c)
+		}
+		codes[c] = k
+	}
+	return codes, nil
 }
 
 // Names are the model input names in order.
@@ -216,6 +282,20 @@ func (c *column) extract(ev *schemas.Event) (float64, error) {
 
 func (c *column) apply(v schemas.Value) (float64, error) {
 	switch c.transform {
+	case TransformCategory:
+		var k string
+		switch v.Kind {
+		case schemas.String:
+			k = v.Str
+		case schemas.Number:
+			k = strconv.FormatFloat(v.Num, 'g', -1, 64)
+		default:
+			return 0, fmt.Errorf("category wants a string, got %s", v.Kind)
+		}
+		if code, ok := c.codes[k]; ok {
+			return float64(code), nil
+		}
+		return math.NaN(), nil // unseen: missing
 	case TransformOneHot:
 		if v.Kind != schemas.String {
 			return 0, fmt.Errorf("one_hot wants a string, got %s", v.Kind)

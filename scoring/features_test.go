@@ -143,3 +143,65 @@ func TestPolicy(t *testing.T) {
 		t.Error("descending bands accepted")
 	}
 }
+
+func TestCategory(t *testing.T) {
+	specs, err := ParseFeatures([]byte(`features:
+  - {name: color, transform: category, categories: [red, green, "7"]}
+  - {name: size, default: 2}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile([]string{"color", "size"}, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		v    schemas.Value
+		want float64 // NaN: missing
+		err  bool
+	}{
+		{schemas.StringValue("red"), 0, false},
+		{schemas.StringValue("green"), 1, false},
+		{schemas.NumberValue(7), 2, false},
+		{schemas.StringValue("blue"), math.NaN(), false}, // unseen: missing
+		{schemas.Value{}, math.NaN(), false},
+		{schemas.BoolValue(true), 0, true},
+	} {
+		row := make([]float32, 2)
+		err := plan.Extract(event(f("color", tc.v)), row)
+		if (err != nil) != tc.err {
+			t.Errorf("%+v: err = %v", tc.v, err)
+			continue
+		}
+		if tc.err {
+			continue
+		}
+		if got := float64(row[0]); got != tc.want && !(math.IsNaN(got) && math.IsNaN(tc.want)) {
+			t.Errorf("%+v: code %v, want %v", tc.v, got, tc.want)
+		}
+	}
+	// The model's own categories: used without a features file, checked
+	// against one.
+	info := Info{Features: []string{"color", "size"}, Categories: [][]string{{"a", "b"}, nil}}
+	own, err := CompileFor(info, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := make([]float32, 2)
+	if err := own.Extract(event(f("color", schemas.StringValue("b")), f("size", schemas.NumberValue(3))), row); err != nil || row[0] != 1 || row[1] != 3 {
+		t.Errorf("model categories: row %v, err %v", row, err)
+	}
+	if _, err := CompileFor(info, specs); err == nil || !strings.Contains(err.Error(), "differ") {
+		t.Errorf("conflicting categories: %v", err)
+	}
+	for _, bad := range []FeatureSpec{
+		{Name: "color", Transform: TransformCategory},
+		{Name: "color", Transform: TransformCategory, Categories: []string{"a", "a"}},
+		{Name: "color", Categories: []string{"a"}},
+	} {
+		if _, err := Compile([]string{"color"}, []FeatureSpec{bad}); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

@@ -41,7 +41,13 @@ type Info struct {
 	// Features are the model's input names in input order. A format without
 	// names (XGBoost trained without them) reports its own defaults f0, f1, ….
 	Features []string
-	Output   OutputKind
+	// Categories, when not empty, has one entry per feature: the category
+	// list of a categorical input whose categories the model stores
+	// (XGBoost >= 3.1, LightGBM's pandas_categorical, an ONNX string input
+	// feeding an encoder), nil for every other input. The feature plan maps
+	// an event's category to its index in the list (TransformCategory).
+	Categories [][]string
+	Output     OutputKind
 	// Classes is the number of classes of a classifier (2 for Binary) and 1
 	// for Regression.
 	Classes int

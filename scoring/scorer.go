@@ -26,7 +26,7 @@ func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 		return nil, err
 	}
 	info := m.Info()
-	plan, err := Compile(info.Features, specs)
+	plan, err := CompileFor(info, specs)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", info.Name, err)
 	}
