@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -9,12 +11,13 @@ import (
 
 // avroDecoder reads plain Avro binary written with the local schema.
 type avroDecoder struct {
-	t     EventType
-	names FieldNames
-	codec *goavro.Codec
+	t      EventType
+	names  FieldNames
+	codec  *goavro.Codec
+	fields *FieldSet
 }
 
-func newAvroDecoder(t EventType, names FieldNames) (*avroDecoder, error) {
+func newAvroDecoder(t EventType, names FieldNames, fields *FieldSet) (*avroDecoder, error) {
 	schema, err := schemaFor(t)
 	if err != nil {
 		return nil, err
@@ -28,7 +31,7 @@ func newAvroDecoder(t EventType, names FieldNames) (*avroDecoder, error) {
 			return nil, fmt.Errorf("the %s Avro schema has no field %q (check EVENT_ID_FIELD, ENTITY_FIELD, EVENT_TIME_FIELD)", t, f)
 		}
 	}
-	return &avroDecoder{t: t, names: names, codec: codec}, nil
+	return &avroDecoder{t: t, names: names, codec: codec, fields: fields}, nil
 }
 
 // schemaHasField reports whether the record schema declares a field.
@@ -46,7 +49,7 @@ func (d *avroDecoder) Decode(value []byte, ev *Event) error {
 	ev.Reset()
 	native, rest, err := d.codec.NativeFromBinary(value)
 	if err != nil {
-		return fmt.Errorf("%w: avro: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: avro: %v%s", ErrMalformed, err, jsonHint(value))
 	}
 	if len(rest) != 0 {
 		return fmt.Errorf("%w: avro: %d trailing bytes after the record", ErrMalformed, len(rest))
@@ -55,10 +58,27 @@ func (d *avroDecoder) Decode(value []byte, ev *Event) error {
 	if !ok {
 		return fmt.Errorf("%w: avro: not a record", ErrMalformed)
 	}
-	for name, v := range rec {
-		ev.Fields = append(ev.Fields, Field{Name: name, Value: avroValue(v)})
-	}
+	appendAvroFields(ev, rec, d.fields, d.names)
 	return finish(ev, d.t, d.names)
+}
+
+// appendAvroFields adds the kept fields of a decoded record to ev.
+func appendAvroFields(ev *Event, rec map[string]any, keep *FieldSet, names FieldNames) {
+	for name, v := range rec {
+		if keep.Has(name, names) {
+			ev.Fields = append(ev.Fields, Field{Name: name, Value: avroValue(v)})
+		}
+	}
+}
+
+// jsonHint says, for a value that fails to decode as Avro but looks like
+// a JSON object, that the topic probably holds JSON.
+func jsonHint(value []byte) string {
+	t := bytes.TrimLeft(value, " \t\r\n")
+	if len(t) > 1 && t[0] == '{' && json.Valid(value) {
+		return " (the value is a JSON object: if the topic holds JSON, set INPUT_ENCODING=json)"
+	}
+	return ""
 }
 
 // avroValue maps goavro's native form to a Value; unions arrive as a map

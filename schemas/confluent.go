@@ -35,6 +35,7 @@ func NewRegistry(url, user, pass string) (*sr.Client, error) {
 type confluentDecoder struct {
 	t      EventType
 	names  FieldNames
+	fields *FieldSet
 	reg    *sr.Client
 	reader []avroField
 	header sr.ConfluentHeader
@@ -50,8 +51,12 @@ type writerCodec struct {
 }
 
 // NewConfluentDecoder returns the avro-confluent decoder of an event kind.
-func NewConfluentDecoder(t EventType, names FieldNames, reg *sr.Client) (Decoder, error) {
-	local, err := newAvroDecoder(t, names) // checks the identity fields exist
+func NewConfluentDecoder(t EventType, names FieldNames, reg *sr.Client, opts ...DecoderOption) (Decoder, error) {
+	var o decoderOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	local, err := newAvroDecoder(t, names, nil) // checks the identity fields exist
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +64,7 @@ func NewConfluentDecoder(t EventType, names FieldNames, reg *sr.Client) (Decoder
 	if err != nil {
 		return nil, err
 	}
-	return &confluentDecoder{t: t, names: names, reg: reg, reader: reader, cache: map[int]*writerCodec{}}, nil
+	return &confluentDecoder{t: t, names: names, fields: o.fields, reg: reg, reader: reader, cache: map[int]*writerCodec{}}, nil
 }
 
 func (d *confluentDecoder) Decode(value []byte, ev *Event) error {
@@ -86,9 +91,7 @@ func (d *confluentDecoder) Decode(value []byte, ev *Event) error {
 	if !ok {
 		return fmt.Errorf("%w: avro (schema id %d): not a record", ErrMalformed, id)
 	}
-	for name, v := range rec {
-		ev.Fields = append(ev.Fields, Field{Name: name, Value: avroValue(v)})
-	}
+	appendAvroFields(ev, rec, d.fields, d.names)
 	return finish(ev, d.t, d.names)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,16 +46,75 @@ type Decoder interface {
 	Decode(value []byte, ev *Event) error
 }
 
+// FieldSet is the set of event fields a decoder keeps (besides the
+// identity fields, which it always keeps): the fields the feature plans
+// read. Decoders skip every other field without converting it. It can be
+// replaced while decoders use it (a model reload that reads other fields).
+// The zero FieldSet, and a nil one, keep every field. Safe for concurrent
+// use.
+type FieldSet struct {
+	m atomic.Pointer[map[string]struct{}]
+}
+
+// NewFieldSet returns a set of the named fields; with no names it keeps
+// every field.
+func NewFieldSet(names ...string) *FieldSet {
+	s := new(FieldSet)
+	s.Store(names...)
+	return s
+}
+
+// Store replaces the set; with no names it keeps every field.
+func (s *FieldSet) Store(names ...string) {
+	if len(names) == 0 {
+		s.m.Store(nil)
+		return
+	}
+	m := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		m[n] = struct{}{}
+	}
+	s.m.Store(&m)
+}
+
+// Has reports whether a field is kept.
+func (s *FieldSet) Has(name string, ids FieldNames) bool {
+	if s == nil {
+		return true
+	}
+	m := s.m.Load()
+	if m == nil {
+		return true
+	}
+	if _, ok := (*m)[name]; ok {
+		return true
+	}
+	return name == ids.ID || name == ids.Entity || name == ids.Time
+}
+
+// DecoderOption adjusts a decoder.
+type DecoderOption func(*decoderOptions)
+
+type decoderOptions struct{ fields *FieldSet }
+
+// KeepFields makes the decoder keep only the fields of s (and the identity
+// fields).
+func KeepFields(s *FieldSet) DecoderOption { return func(o *decoderOptions) { o.fields = s } }
+
 // NewDecoder returns the decoder of an encoding for one event kind.
-func NewDecoder(enc Encoding, t EventType, names FieldNames) (Decoder, error) {
+func NewDecoder(enc Encoding, t EventType, names FieldNames, opts ...DecoderOption) (Decoder, error) {
 	if names.ID == "" || names.Entity == "" || names.Time == "" {
 		return nil, fmt.Errorf("id, entity and time field names must all be set: %+v", names)
 	}
+	var o decoderOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	switch enc {
 	case JSON:
-		return jsonDecoder{t: t, names: names}, nil
+		return jsonDecoder{t: t, names: names, fields: o.fields}, nil
 	case Avro:
-		return newAvroDecoder(t, names)
+		return newAvroDecoder(t, names, o.fields)
 	case AvroConfluent:
 		return nil, fmt.Errorf("encoding %q needs a schema registry: use NewConfluentDecoder", enc)
 	}
@@ -65,11 +125,11 @@ func NewDecoder(enc Encoding, t EventType, names FieldNames) (Decoder, error) {
 func finish(ev *Event, t EventType, names FieldNames) error {
 	ev.Type = t
 	v, ok := ev.Field(names.ID)
-	if ev.ID, ok = idString(v); !ok {
+	if ev.ID, ok = ev.idString(v); !ok {
 		return fmt.Errorf("%w: event id field %q is %s", ErrIdentity, names.ID, describe(v, ok))
 	}
 	v, ok = ev.Field(names.Entity)
-	if ev.Entity, ok = idString(v); !ok {
+	if ev.Entity, ok = ev.idString(v); !ok {
 		return fmt.Errorf("%w: entity field %q is %s", ErrIdentity, names.Entity, describe(v, ok))
 	}
 	v, ok = ev.Field(names.Time)

@@ -63,6 +63,24 @@ func TestJSONDecode(t *testing.T) {
 		{name: "fractional id", in: `{"event_id":1.5,"customer_id":"c","event_time":0}`, wantErr: ErrIdentity},
 		{name: "bad time", in: `{"event_id":"e","customer_id":"c","event_time":"yesterday"}`, wantErr: ErrIdentity},
 		{name: "no time", in: `{"event_id":"e","customer_id":"c"}`, wantErr: ErrIdentity},
+		{name: "escapes and duplicate names (the later wins)", in: ` {"event_id":"e\u0031","cust\u006fmer_id":"c\"q","event_time":0,"a":1,"a":2} `,
+			check: func(t *testing.T, ev *Event) {
+				if ev.ID != "e1" || ev.Entity != `c"q` {
+					t.Errorf("identity = %q %q", ev.ID, ev.Entity)
+				}
+				if v, _ := ev.Field("a"); v != NumberValue(2) {
+					t.Errorf("a = %+v", v)
+				}
+			}},
+		{name: "data after the object", in: `{"event_id":"e","customer_id":"c","event_time":0} {}`, wantErr: ErrMalformed},
+		{name: "leading zero", in: `{"event_id":"e","customer_id":"c","event_time":0,"amount":01}`, wantErr: ErrMalformed},
+		{name: "bare decimal point", in: `{"event_id":"e","customer_id":"c","event_time":0,"amount":1.}`, wantErr: ErrMalformed},
+		{name: "bad escape", in: `{"event_id":"e\x","customer_id":"c","event_time":0}`, wantErr: ErrMalformed},
+		{name: "invalid UTF-8", in: "{\"event_id\":\"e\xff\",\"customer_id\":\"c\",\"event_time\":0}", wantErr: ErrMalformed},
+		{name: "trailing comma", in: `{"event_id":"e","customer_id":"c","event_time":0,}`, wantErr: ErrMalformed},
+		{name: "broken nested value", in: `{"event_id":"e","customer_id":"c","event_time":0,"x":[1,2}`, wantErr: ErrMalformed},
+		{name: "empty", in: ``, wantErr: ErrMalformed},
+		{name: "string document", in: `"x"`, wantErr: ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +93,82 @@ func TestJSONDecode(t *testing.T) {
 				tt.check(t, &ev)
 			}
 		})
+	}
+}
+
+// TestDecodeKeepFields checks that a decoder given a field set keeps the
+// identity fields and the set's fields only, and follows a set replaced
+// while in use.
+func TestDecodeKeepFields(t *testing.T) {
+	set := NewFieldSet("amount")
+	in := []byte(`{"event_id":"e","customer_id":"c","event_time":0,"amount":1,"channel":"web","nested":{"a":[1]}}`)
+	for _, enc := range []Encoding{JSON} {
+		d, err := NewDecoder(enc, Transaction, DefaultFieldNames, KeepFields(set))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev Event
+		if err := d.Decode(in, &ev); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range ev.Fields {
+			names = append(names, f.Name)
+		}
+		if got := strings.Join(names, ","); got != "event_id,customer_id,event_time,amount" {
+			t.Errorf("%s kept %s", enc, got)
+		}
+		set.Store("channel")
+		if err := d.Decode(in, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := ev.Field("amount"); ok {
+			t.Errorf("%s: amount kept after the set changed", enc)
+		}
+		if v, _ := ev.Field("channel"); v.Str != "web" {
+			t.Errorf("%s: channel = %+v", enc, v)
+		}
+		set.Store("amount")
+	}
+	// A field set still validates what it skips.
+	d, _ := NewDecoder(JSON, Transaction, DefaultFieldNames, KeepFields(set))
+	var ev Event
+	if err := d.Decode([]byte(`{"event_id":"e","customer_id":"c","event_time":0,"skipped":[1,}`), &ev); !errors.Is(err, ErrMalformed) {
+		t.Errorf("malformed skipped value: %v", err)
+	}
+}
+
+// TestAvroHintsJSON checks that JSON sent to the Avro decoder is a dead
+// letter whose reason says to set INPUT_ENCODING=json.
+func TestAvroHintsJSON(t *testing.T) {
+	d, _ := NewDecoder(Avro, Transaction, DefaultFieldNames)
+	var ev Event
+	err := d.Decode([]byte(`{"event_id":"e","customer_id":"c","event_time":0}`), &ev)
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "INPUT_ENCODING=json") {
+		t.Errorf("err = %v", err)
+	}
+	if err := d.Decode([]byte{0xff, 0x01}, &ev); err == nil || strings.Contains(err.Error(), "INPUT_ENCODING") {
+		t.Errorf("garbage: %v", err)
+	}
+}
+
+// TestDecodeReusesEvent checks that a warm event decodes JSON without
+// allocating, and that its strings do not alias the input bytes.
+func TestDecodeReusesEvent(t *testing.T) {
+	d, _ := NewDecoder(JSON, Transaction, DefaultFieldNames)
+	in := []byte(`{"event_id":"e1","customer_id":"c1","event_time":"2026-01-02T03:04:05Z","channel":"web","n":7}`)
+	var ev Event
+	if err := d.Decode(in, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = d.Decode(in, &ev) }); n > 0 {
+		t.Errorf("%v allocations per decode", n)
+	}
+	for i := range in {
+		in[i] = 'x'
+	}
+	if v, _ := ev.Field("channel"); ev.ID != "e1" || ev.Entity != "c1" || v.Str != "web" {
+		t.Errorf("strings alias the input: %q %q %+v", ev.ID, ev.Entity, v)
 	}
 }
 

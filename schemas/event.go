@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unsafe"
 )
 
 // Kind is the type of a decoded field value.
@@ -64,28 +65,47 @@ type Field struct {
 
 // Event is a decoded input record. ID, Entity and Time are taken from the
 // configured id, entity and time fields and are always set on an event that
-// a decoder returned without error. Fields holds every top-level field in
-// record order (including those three), for feature extraction by name.
+// a decoder returned without error. Fields holds the top-level fields in
+// record order (including those three; a decoder given a field set keeps
+// only those), for feature extraction by name. When a name occurs twice
+// the later field wins, as in encoding/json.
 //
-// An Event is reusable: Reset keeps its field storage.
+// An Event is reusable: Reset keeps its field storage and the byte arena
+// that decoders copy strings into, so a warm event decodes without
+// allocating. The strings of an event are valid until its next Reset.
 type Event struct {
 	Type   EventType
 	ID     string
 	Entity string
 	Time   time.Time
 	Fields []Field
+	arena  []byte // string bytes of Fields (see str)
 }
 
 // Reset clears the event for reuse, keeping its capacity.
 func (e *Event) Reset() {
 	clear(e.Fields)
-	*e = Event{Fields: e.Fields[:0]}
+	*e = Event{Fields: e.Fields[:0], arena: e.arena[:0]}
+}
+
+// str copies b into the event's arena and returns it as a string that
+// lives until the next Reset. The arena only grows by append: a string
+// handed out earlier keeps pointing at the bytes it was made from (the old
+// array stays alive while referenced), so no string is ever overwritten.
+func (e *Event) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	start := len(e.arena)
+	e.arena = append(e.arena, b...)
+	return unsafe.String(&e.arena[start], len(b))
 }
 
 // Field returns the value of the named field and whether it is present.
-// Events have few fields, so a linear scan beats a map here.
+// Events have few fields, so a linear scan beats a map here; it runs from
+// the end so that the later of two fields with one name wins.
 func (e *Event) Field(name string) (Value, bool) {
-	for i := range e.Fields {
+	for i := len(e.Fields) - 1; i >= 0; i-- {
 		if e.Fields[i].Name == name {
 			return e.Fields[i].Value, true
 		}
@@ -95,7 +115,7 @@ func (e *Event) Field(name string) (Value, bool) {
 
 // set adds or replaces a field.
 func (e *Event) set(name string, v Value) {
-	for i := range e.Fields {
+	for i := len(e.Fields) - 1; i >= 0; i-- {
 		if e.Fields[i].Name == name {
 			e.Fields[i].Value = v
 			return
@@ -105,14 +125,17 @@ func (e *Event) set(name string, v Value) {
 }
 
 // idString renders an id or entity field: a non-empty string, or an integral
-// number (JSON producers often send numeric ids).
-func idString(v Value) (string, bool) {
+// number (JSON producers often send numeric ids), formatted into the
+// event's arena.
+func (e *Event) idString(v Value) (string, bool) {
 	switch v.Kind {
 	case String:
 		return v.Str, v.Str != ""
 	case Number:
 		if v.Num == math.Trunc(v.Num) && math.Abs(v.Num) < 1<<53 {
-			return strconv.FormatInt(int64(v.Num), 10), true
+			start := len(e.arena)
+			e.arena = strconv.AppendInt(e.arena, int64(v.Num), 10)
+			return unsafe.String(&e.arena[start], len(e.arena)-start), true
 		}
 	}
 	return "", false

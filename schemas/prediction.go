@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
@@ -41,7 +42,7 @@ type Millis time.Time
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // FormatTime renders t as a prediction renders times.
-func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+func FormatTime(t time.Time) string { return string(AppendTimeMillis(make([]byte, 0, 24), t)) }
 
 // MarshalJSON implements json.Marshaler.
 func (m Millis) MarshalJSON() ([]byte, error) {
@@ -107,11 +108,7 @@ func NewPredictionDecoder(enc Encoding) (PredictionDecoder, error) {
 type jsonPrediction struct{}
 
 func (jsonPrediction) Append(dst []byte, p *Prediction) ([]byte, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return dst, err
-	}
-	return append(dst, b...), nil
+	return appendJSONPrediction(dst, p)
 }
 
 func (jsonPrediction) Decode(value []byte) (Prediction, error) {
@@ -122,30 +119,67 @@ func (jsonPrediction) Decode(value []byte) (Prediction, error) {
 
 type avroPrediction struct{ c *goavro.Codec }
 
+// avroScratch is the native form goavro encodes a prediction from, reused
+// from prediction to prediction: the record and source maps are filled in
+// place, and a string or number equal to the one boxed last time keeps its
+// interface value (model name and version, event type, risk segment, topic
+// and scoring time repeat across a batch), so an encode boxes only what
+// changes: the ids, the score, the times and the offset.
+type avroScratch struct {
+	rec, src map[string]any
+	boxed    map[string]boxedString
+	scoredAt int64
+	scoredIn any
+}
+
+type boxedString struct {
+	s string
+	v any
+}
+
+var avroScratches = sync.Pool{New: func() any {
+	return &avroScratch{rec: make(map[string]any, 12), src: make(map[string]any, 3), boxed: make(map[string]boxedString, 6)}
+}}
+
+// box returns s as an interface value, reusing the last box of field.
+func (a *avroScratch) box(field, s string) any {
+	if b, ok := a.boxed[field]; ok && b.s == s {
+		return b.v
+	}
+	v := any(s)
+	a.boxed[field] = boxedString{s, v}
+	return v
+}
+
 func (a avroPrediction) Append(dst []byte, p *Prediction) ([]byte, error) {
+	sc := avroScratches.Get().(*avroScratch)
+	defer avroScratches.Put(sc)
 	var scores any
 	if p.Scores != nil {
 		scores = goavro.Union("array", toAny(p.Scores))
 	}
-	rec := map[string]any{
-		"event_id":      p.EventID,
-		"entity_id":     p.EntityID,
-		"event_type":    p.EventType,
-		"score":         p.Score,
-		"label":         p.Label,
-		"risk_segment":  p.RiskSegment,
-		"model_name":    p.ModelName,
-		"model_version": p.ModelVersion,
-		"event_time":    time.Time(p.EventTime),
-		"scored_at":     time.Time(p.ScoredAt),
-		"source": map[string]any{
-			"topic":     p.Source.Topic,
-			"partition": p.Source.Partition,
-			"offset":    p.Source.Offset,
-		},
-		"scores": scores,
+	if at := time.Time(p.ScoredAt).UnixMilli(); sc.scoredIn == nil || at != sc.scoredAt {
+		sc.scoredAt, sc.scoredIn = at, at
 	}
-	return a.c.BinaryFromNative(dst, rec)
+	rec, src := sc.rec, sc.src
+	rec["event_id"] = p.EventID
+	rec["entity_id"] = p.EntityID
+	rec["event_type"] = sc.box("event_type", p.EventType)
+	rec["score"] = p.Score
+	rec["label"] = p.Label
+	rec["risk_segment"] = sc.box("risk_segment", p.RiskSegment)
+	rec["model_name"] = sc.box("model_name", p.ModelName)
+	rec["model_version"] = sc.box("model_version", p.ModelVersion)
+	rec["event_time"] = time.Time(p.EventTime).UnixMilli()
+	rec["scored_at"] = sc.scoredIn
+	src["topic"] = sc.box("topic", p.Source.Topic)
+	src["partition"] = p.Source.Partition
+	src["offset"] = p.Source.Offset
+	rec["source"] = src
+	rec["scores"] = scores
+	out, err := a.c.BinaryFromNative(dst, rec)
+	rec["event_id"], rec["entity_id"], rec["scores"] = nil, nil, nil // keep no caller strings alive
+	return out, err
 }
 
 func toAny(xs []float64) []any {

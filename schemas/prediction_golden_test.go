@@ -180,3 +180,24 @@ func randomPrediction(r *rand.Rand) Prediction {
 	}
 	return p
 }
+
+// TestAppendTimeMillis checks the fast time formatter against the layout
+// interpreter on random instants from year 0 to 10000 and on the corners.
+func TestAppendTimeMillis(t *testing.T) {
+	r := newRand(t)
+	lo, hi := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), time.Date(10001, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	check := func(tm time.Time) {
+		want := tm.UTC().Truncate(time.Millisecond).Format(TimeFormat)
+		if got := string(AppendTimeMillis(nil, tm)); got != want {
+			t.Fatalf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+	for range 200000 {
+		check(time.UnixMilli(lo + r.Int64N(hi-lo)))
+	}
+	for _, tm := range []time.Time{time.Unix(0, 0), time.Unix(-1, 0), time.UnixMilli(-1), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC), time.Date(2000, 2, 29, 12, 0, 0, 0, time.FixedZone("x", -7200)),
+		time.Date(1900, 3, 1, 0, 0, 0, 5e5, time.UTC), time.Date(2026, 11, 28, 10, 25, 0, 123_456_789, time.UTC)} {
+		check(tm)
+	}
+}
