@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -59,6 +60,7 @@ type Group struct {
 	commitMu sync.Mutex // orders commits with partition drops
 	assigned chan struct{}
 	once     sync.Once
+	closing  atomic.Pointer[context.Context] // set by Close: bounds the last revoke
 }
 
 // NewGroup creates the group client; it joins on the first Poll.
@@ -132,6 +134,11 @@ func (g *Group) onRevoked(ctx context.Context, _ *kgo.Client, m map[string][]int
 	if len(tps) == 0 {
 		return
 	}
+	if c := g.closing.Load(); c != nil { // leaving at shutdown: the drain's deadline bounds this too
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadlineOf(*c))
+		defer cancel()
+	}
 	if g.opts.OnRevoke != nil {
 		g.opts.OnRevoke(ctx, tps)
 	}
@@ -162,15 +169,26 @@ func (g *Group) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 	g.log.Warn("partitions lost; nothing of them is committed", "lost", m)
 }
 
-// Poll returns the next records of owned partitions, tracked in the offset
-// tracker in order, with their tokens. It blocks until records arrive or ctx
-// ends (then it returns no records and no error). Fetch errors that the
-// client retries are logged; a closed client returns kgo.ErrClientClosed.
-// After Poll returns, no rebalance runs until AllowRebalance is called.
-func (g *Group) Poll(ctx context.Context, maxRecords int) ([]*kgo.Record, []Token, error) {
+// Fetch is one poll's records of one partition, in offset order, with
+// their tokens (Tokens[i] tracks Records[i]). HighWatermark is the
+// partition's high watermark when it was fetched.
+type Fetch struct {
+	TP            TopicPartition
+	Records       []*kgo.Record
+	Tokens        []Token
+	HighWatermark int64
+}
+
+// Poll returns the next records of owned partitions, partition by
+// partition, tracked in the offset tracker in order. It blocks until
+// records arrive or ctx ends (then it returns nothing and no error). Fetch
+// errors that the client retries are reported to OnFetchError (or logged);
+// a closed client returns kgo.ErrClientClosed. After Poll returns, no
+// rebalance runs until AllowRebalance is called.
+func (g *Group) Poll(ctx context.Context, maxRecords int) ([]Fetch, error) {
 	fs := g.cl.PollRecords(ctx, maxRecords)
 	if fs.IsClientClosed() {
-		return nil, nil, kgo.ErrClientClosed
+		return nil, kgo.ErrClientClosed
 	}
 	fs.EachError(func(t string, p int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -182,25 +200,51 @@ func (g *Group) Poll(ctx context.Context, maxRecords int) ([]*kgo.Record, []Toke
 		}
 		g.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 	})
-	if g.opts.OnLag != nil {
-		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			if n := len(p.Records); n > 0 {
-				g.opts.OnLag(p.Topic, p.Partition, max(0, p.HighWatermark-p.Records[n-1].Offset-1))
-			}
-		})
-	}
-	recs := fs.Records()
-	toks := make([]Token, 0, len(recs))
-	kept := recs[:0]
-	for _, r := range recs {
-		tok, ok := g.tracker.Track(TopicPartition{r.Topic, r.Partition}, r.Offset, r.LeaderEpoch)
-		if !ok { // cannot happen with BlockRebalanceOnPoll; never process unowned records
-			continue
+	var out []Fetch
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
 		}
-		kept = append(kept, r)
-		toks = append(toks, tok)
+		if g.opts.OnLag != nil {
+			g.opts.OnLag(p.Topic, p.Partition, max(0, p.HighWatermark-p.Records[len(p.Records)-1].Offset-1))
+		}
+		tp := TopicPartition{p.Topic, p.Partition}
+		h, ok := g.tracker.Partition(tp)
+		if !ok { // cannot happen with BlockRebalanceOnPoll; never process unowned records
+			return
+		}
+		f := Fetch{TP: tp, Records: p.Records, Tokens: make([]Token, 0, len(p.Records)), HighWatermark: p.HighWatermark}
+		for _, r := range p.Records {
+			tok, ok := h.Track(r.Offset, r.LeaderEpoch)
+			if !ok {
+				return
+			}
+			f.Tokens = append(f.Tokens, tok)
+		}
+		out = append(out, f)
+	})
+	return out, nil
+}
+
+// PausePartitions stops fetching the given partitions until
+// ResumePartitions (a lane that waits for the schema registry holds its
+// partitions this way, and lets the rest of the group run). Safe for
+// concurrent use.
+func (g *Group) PausePartitions(tps ...TopicPartition) {
+	g.cl.PauseFetchPartitions(byTopic(tps))
+}
+
+// ResumePartitions undoes PausePartitions.
+func (g *Group) ResumePartitions(tps ...TopicPartition) {
+	g.cl.ResumeFetchPartitions(byTopic(tps))
+}
+
+func byTopic(tps []TopicPartition) map[string][]int32 {
+	m := map[string][]int32{}
+	for _, tp := range tps {
+		m[tp.Topic] = append(m[tp.Topic], tp.Partition)
 	}
-	return kept, toks, nil
+	return m
 }
 
 // Pause stops fetching the group's topics: no fetch request goes out for
@@ -238,6 +282,7 @@ func (g *Group) commitLocked(ctx context.Context, only []TopicPartition) error {
 	g.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			errs = append(errs, err)
+			clear(c) // nothing is known to be committed
 			return
 		}
 		for _, t := range resp.Topics {
@@ -250,13 +295,32 @@ func (g *Group) commitLocked(ctx context.Context, only []TopicPartition) error {
 			}
 		}
 	})
+	g.tracker.Committed(c) // the partitions that did commit, even when others failed
 	if len(errs) > 0 {
 		return fmt.Errorf("commit offsets: %w", errors.Join(errs...))
 	}
-	g.tracker.Committed(c)
 	return nil
 }
 
 // Close leaves the group (a static member keeps its place) and closes the
-// client. Callers drain and commit first.
-func (g *Group) Close() { g.cl.Close() }
+// client, within ctx: the last revoke (its wait for acknowledgements and
+// its commit) and the LeaveGroup request end when ctx does, so a shutdown
+// with the brokers gone is bounded. Callers drain and commit first.
+func (g *Group) Close(ctx context.Context) {
+	g.closing.Store(&ctx)
+	if err := g.cl.LeaveGroupContext(ctx); err != nil && ctx.Err() == nil {
+		g.log.Warn("leave group", "err", err)
+	}
+	g.cl.Close()
+}
+
+// deadlineOf is ctx's deadline, or now when it has none or has ended.
+func deadlineOf(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil {
+		return d
+	}
+	if ctx.Err() == nil {
+		return time.Now().Add(time.Hour)
+	}
+	return time.Now()
+}

@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 )
@@ -232,5 +234,116 @@ func TestTrackerForget(t *testing.T) {
 	tr.Ack(tok)
 	if got := offsets(tr.Committable(tpA)); got[tpA] != 3 {
 		t.Fatalf("committable %v, want A:3", got)
+	}
+}
+
+// TestTrackerCommitsTheCommittedLeaderEpoch: a commit carries the leader
+// epoch of the last record below the committed offset, not that of the
+// newest record tracked (a leader change between the two must not be
+// claimed for the commit).
+func TestTrackerCommitsTheCommittedLeaderEpoch(t *testing.T) {
+	tr := NewTracker()
+	tr.Assign(tpA)
+	a, _ := tr.Track(tpA, 0, 4)
+	b, _ := tr.Track(tpA, 1, 5) // the leader changed
+	_, _ = tr.Track(tpA, 2, 6)
+	tr.Ack(a)
+	if c := tr.Committable()[tpA]; c.Offset != 1 || c.LeaderEpoch != 4 {
+		t.Fatalf("commit %+v, want offset 1 epoch 4", c)
+	}
+	tr.Ack(b)
+	if c := tr.Committable()[tpA]; c.Offset != 2 || c.LeaderEpoch != 5 {
+		t.Fatalf("commit %+v, want offset 2 epoch 5", c)
+	}
+}
+
+func TestTrackerWaitBelow(t *testing.T) {
+	tr := NewTracker()
+	tr.Assign(tpA)
+	var toks []Token
+	for off := range int64(10) {
+		tok, _ := tr.Track(tpA, off, 0)
+		toks = append(toks, tok)
+	}
+	done := make(chan error, 1)
+	go func() { done <- tr.WaitBelow(context.Background(), 8) }()
+	tr.Ack(toks[5]) // not contiguous: nothing released
+	tr.Ack(toks[0])
+	select {
+	case err := <-done:
+		t.Fatalf("WaitBelow returned with 9 in flight: %v", err)
+	case <-time.After(30 * time.Millisecond):
+	}
+	tr.Ack(toks[1]) // 8 in flight
+	tr.Ack(toks[2]) // 7
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitBelow did not return")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := tr.WaitBelow(ctx, 3); err == nil {
+		t.Fatal("WaitBelow(3) returned with 7 in flight")
+	}
+}
+
+// TestTrackerConcurrentAcks acks a long run of records from many
+// goroutines in random order while another partition is tracked: the
+// commit reaches the end exactly, and the in-flight count returns to zero.
+func TestTrackerConcurrentAcks(t *testing.T) {
+	tr := NewTracker()
+	tpB := TopicPartition{"t", 1}
+	tr.Assign(tpA, tpB)
+	const n = 20000
+	toks := make([]Token, 0, n)
+	for off := range int64(n) {
+		tok, _ := tr.Track(tpA, off, 1)
+		toks = append(toks, tok)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	r.Shuffle(len(toks), func(i, j int) { toks[i], toks[j] = toks[j], toks[i] })
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				toks[i].Ack()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // tracking and acking the other partition meanwhile
+		defer wg.Done()
+		for off := range int64(n) {
+			tok, _ := tr.Track(tpB, off, 1)
+			tok.Ack()
+			_ = tr.Committable(tpA)
+		}
+	}()
+	wg.Wait()
+	c := tr.Committable()
+	if c[tpA].Offset != n || c[tpB].Offset != n || tr.InFlight() != 0 {
+		t.Fatalf("committable %v, in flight %d", c, tr.InFlight())
+	}
+}
+
+// TestTrackerAckAllocatesNothing: acks run per record on producer
+// goroutines.
+func TestTrackerAckAllocatesNothing(t *testing.T) {
+	tr := NewTracker()
+	tr.Assign(tpA)
+	h, _ := tr.Partition(tpA)
+	off := int64(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		tok, _ := h.Track(off, 0)
+		off++
+		tok.Ack()
+	}); n > 0 {
+		t.Errorf("%v allocations per track and ack", n)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -93,22 +92,4 @@ func (l *Limits) Load(ctx context.Context, cl *kgo.Client, topics ...string) err
 	}
 	l.Set(limits)
 	return errors.Join(errs...)
-}
-
-// Refused reports whether a produce error is the broker (or the client, on
-// the broker's behalf) refusing the record itself or its topic, so that
-// sending it again cannot succeed: too large, invalid, not authorized, or
-// the topic is gone. Errors of the producer's own state (fencing, epochs,
-// sequence numbers), retriable errors and cancellation are not refusals.
-func Refused(err error) bool {
-	for _, e := range []error{
-		kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.CorruptMessage,
-		kerr.InvalidTimestamp, kerr.PolicyViolation, kerr.TopicAuthorizationFailed,
-		kerr.UnknownTopicOrPartition, kerr.InvalidTopicException,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }

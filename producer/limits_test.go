@@ -89,25 +89,32 @@ func TestLimitsCapBatches(t *testing.T) {
 	}
 }
 
-func TestRefused(t *testing.T) {
+func TestRecordRefused(t *testing.T) {
 	tests := []struct {
 		err  error
 		want bool
 	}{
 		{kerr.MessageTooLarge, true},
 		{fmt.Errorf("wrapped: %w", kerr.MessageTooLarge), true},
-		{kerr.TopicAuthorizationFailed, true},
-		{kerr.UnknownTopicOrPartition, true},
+		{kerr.RecordListTooLarge, true},
 		{kerr.InvalidRecord, true},
+		{kerr.CorruptMessage, true},
+		// the destination's failures: never a record's fault
+		{kerr.TopicAuthorizationFailed, false},
+		{kerr.UnknownTopicOrPartition, false},
+		{kerr.UnknownTopicID, false},
+		{kerr.PolicyViolation, false},
+		{kerr.InvalidTimestamp, false},
 		{kerr.NotLeaderForPartition, false},
 		{kerr.InvalidProducerEpoch, false},
 		{kerr.ProducerFenced, false},
+		{kgo.ErrRecordTimeout, false},
 		{context.Canceled, false},
 		{kgo.ErrClientClosed, false},
 	}
 	for _, tt := range tests {
-		if got := Refused(tt.err); got != tt.want {
-			t.Errorf("Refused(%v) = %v, want %v", tt.err, got, tt.want)
+		if got := RecordRefused(tt.err); got != tt.want {
+			t.Errorf("RecordRefused(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }

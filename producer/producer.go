@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -44,21 +44,22 @@ type Options struct {
 	Topic    string // predictions
 	DLQTopic string // dead letters
 	// MaxBufferedRecords and MaxBufferedBytes bound what waits for the
-	// broker; Prediction and DeadLetter block while the buffer is full.
+	// broker; sends block while the buffer is full.
 	MaxBufferedRecords int
 	MaxBufferedBytes   int
 	// Limits caps each topic's batches at its max.message.bytes (see
 	// Limits); nil makes an empty one, to Load before producing.
 	Limits *Limits
 	// OnError, if set, receives every error the broker or client returns
-	// for a record (the record itself is then dead-lettered or retried as
-	// documented); the pipeline turns authorization and missing-topic
-	// errors into readiness. It must not block.
+	// for a record; the pipeline turns them into readiness conditions. It
+	// must not block.
 	OnError func(topic string, err error)
 	Logger  *slog.Logger
 }
 
-// Producer publishes predictions and dead letters. Safe for concurrent use.
+// Producer is the Kafka client that publishes predictions and dead
+// letters, and the settings its senders share. Records are produced with
+// Senders (one per lane); a Producer is safe for concurrent use.
 type Producer struct {
 	cl     *kgo.Client
 	limits *Limits
@@ -67,9 +68,41 @@ type Producer struct {
 	topic  string
 	dlq    string
 	log    *slog.Logger
-	ctx    context.Context // ends retries of dead letters
+	ctx    context.Context // every send lives in it; Close ends it
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+
+	holdLog  every // rate of the log line for held records
+	purgeMu  sync.Mutex
+	purgedAt map[string]time.Time
+}
+
+// every lets an action through at most once per period (5 s). Safe for
+// concurrent use.
+type every struct{ last atomic.Int64 }
+
+func (e *every) allow() bool {
+	now := time.Now().UnixNano()
+	last := e.last.Load()
+	return now-last >= int64(5*time.Second) && e.last.CompareAndSwap(last, now)
+}
+
+// purge drops the client's metadata of a topic that answered
+// UNKNOWN_TOPIC_ID (deleted, perhaps recreated under the same name), at
+// most once a second per topic, so that the next produce loads the new
+// topic's id.
+func (p *Producer) purge(topic string) {
+	p.purgeMu.Lock()
+	if time.Since(p.purgedAt[topic]) < time.Second {
+		p.purgeMu.Unlock()
+		return
+	}
+	if p.purgedAt == nil {
+		p.purgedAt = map[string]time.Time{}
+	}
+	p.purgedAt[topic] = time.Now()
+	p.purgeMu.Unlock()
+	p.log.Info("topic id unknown to the broker (the topic was deleted or recreated); reloading its metadata", "topic", topic)
+	go p.cl.PurgeTopicsFromProducing(topic) // not from the promise that saw the error: purging waits for the topic's produce requests
 }
 
 // ParseCompression maps a KAFKA_COMPRESSION value to a codec.
@@ -138,140 +171,22 @@ func (p *Producer) Client() *kgo.Client { return p.cl }
 // Limits are the per-topic batch caps; Load them before the first record.
 func (p *Producer) Limits() *Limits { return p.limits }
 
-// Prediction publishes pred for the source record src (key = entity id; an
-// input traceparent header is copied) to topic, or to the default
-// predictions topic when topic is empty. done is called once the
-// prediction is acknowledged (deadLettered false), or once the dead letter
-// that replaces a refused one is (deadLettered true). It blocks while the
-// buffer is full. After Close, done is never called: the record stays
-// uncommitted and is read again.
-func (p *Producer) Prediction(pred *schemas.Prediction, src *kgo.Record, topic string, done func(deadLettered bool)) {
-	if topic == "" {
-		topic = p.topic
-	}
-	asDead := func() { done(true) }
-	rec, err := PredictionRecord(p.enc, pred, src, topic)
-	if err != nil { // cannot happen for a well-formed prediction; never lose the record
-		p.DeadLetter(src, StageProduce, err, asDead)
-		return
-	}
-	p.produce(rec, func(err error) {
-		if err == nil {
-			done(false)
-			return
-		}
-		p.log.Warn("prediction refused by the broker; writing a dead letter", "topic", src.Topic, "partition", src.Partition, "offset", src.Offset, "err", err)
-		p.deadLetterRetrying(src, StageProduce, err, asDead)
-	})
-}
+// Topic is the default predictions topic.
+func (p *Producer) Topic() string { return p.topic }
 
-// DeadLetter publishes the source record unchanged to the dead-letter topic
-// with headers that say why, and calls done once it is acknowledged
-// (retrying until then, or until Close).
-func (p *Producer) DeadLetter(src *kgo.Record, stage string, cause error, done func()) {
-	p.produce(p.deadLetter(src, stage, cause), func(err error) {
-		if err == nil {
-			done()
-			return
-		}
-		p.deadLetterRetrying(src, stage, cause, done)
-	})
-}
-
-func (p *Producer) deadLetter(src *kgo.Record, stage string, cause error) *kgo.Record {
-	return DeadLetterRecord(src, p.dlq, stage, cause)
-}
-
-// PredictionRecord builds the record of a prediction: key = entity id,
-// the source's traceparent header copied, the timestamp left to the client
-// (produce time).
-func PredictionRecord(enc schemas.PredictionEncoder, pred *schemas.Prediction, src *kgo.Record, topic string) (*kgo.Record, error) {
-	val, err := enc.Append(nil, pred)
-	if err != nil {
-		return nil, fmt.Errorf("encode prediction: %w", err)
-	}
-	rec := &kgo.Record{Topic: topic, Key: []byte(pred.EntityID), Value: val}
-	for _, h := range src.Headers {
-		if h.Key == "traceparent" {
-			rec.Headers = append(rec.Headers, h)
-		}
-	}
-	return rec, nil
-}
-
-// DeadLetterRecord builds the dead letter of a source record for topic
-// dlq: its key, value and headers unchanged, plus the streamscore-*
-// headers that say why.
-func DeadLetterRecord(src *kgo.Record, dlq, stage string, cause error) *kgo.Record {
-	h := make([]kgo.RecordHeader, 0, len(src.Headers)+6)
-	h = append(h, src.Headers...)
-	h = append(h,
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(cause.Error())},
-		kgo.RecordHeader{Key: HeaderStage, Value: []byte(stage)},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(src.Partition), 10)},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, src.Offset, 10)},
-		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(schemas.FormatTime(time.Now()))},
-	)
-	return &kgo.Record{Topic: dlq, Key: src.Key, Value: src.Value, Headers: h}
-}
-
-// deadLetterRetrying writes a dead letter from a producer callback, retrying
-// with backoff until it is acknowledged or the producer closes.
-func (p *Producer) deadLetterRetrying(src *kgo.Record, stage string, cause error, done func()) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		backoff := 100 * time.Millisecond
-		for attempt := 1; ; attempt++ {
-			res := p.cl.ProduceSync(p.ctx, p.deadLetter(src, stage, cause))
-			err := res.FirstErr()
-			if err == nil {
-				done()
-				return
-			}
-			p.onErr(p.dlq, err)
-			if p.ctx.Err() != nil {
-				p.log.Error("dead letter not written before shutdown; its offset stays uncommitted and the record will be read again",
-					"topic", src.Topic, "partition", src.Partition, "offset", src.Offset)
-				return
-			}
-			p.log.Error("dead letter write failed; retrying", "attempt", attempt, "topic", src.Topic,
-				"partition", src.Partition, "offset", src.Offset, "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-p.ctx.Done():
-			}
-			backoff = min(2*backoff, 10*time.Second)
-		}
-	}()
-}
-
-// produce buffers rec; cb receives the broker's verdict unless the producer
-// was closed meanwhile. The record timestamp is left to the client: the
-// produce time. Records live in the producer's context, not a caller's, so
-// a shutdown drains them instead of failing them.
-func (p *Producer) produce(rec *kgo.Record, cb func(error)) {
-	p.cl.Produce(p.ctx, rec, func(r *kgo.Record, err error) {
-		if err != nil && p.ctx.Err() != nil {
-			p.log.Error("producer closed before the record was acknowledged; its source offset stays uncommitted",
-				"topic", r.Topic, "err", err)
-			return
-		}
-		if err != nil {
-			p.onErr(r.Topic, err)
-		}
-		cb(err)
-	})
-}
+// DLQTopic is the dead-letter topic.
+func (p *Producer) DLQTopic() string { return p.dlq }
 
 // Flush waits until every buffered record is acknowledged or ctx ends.
+// Records held for a failed destination are not buffered while they wait
+// for their next attempt; wait for the senders' callbacks to know that
+// everything is written.
 func (p *Producer) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }
 
-// Close stops dead-letter retries and closes the client; records still
-// buffered fail (their callbacks do not report success).
+// Close ends every send: records still buffered or held fail without their
+// callbacks reporting success (their sources stay uncommitted and are read
+// again), and the client closes.
 func (p *Producer) Close() {
 	p.cancel()
-	p.wg.Wait()
 	p.cl.Close()
 }

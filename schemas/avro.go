@@ -63,9 +63,11 @@ func (d *avroDecoder) Decode(value []byte, ev *Event) error {
 }
 
 // appendAvroFields adds the kept fields of a decoded record to ev.
-func appendAvroFields(ev *Event, rec map[string]any, keep *FieldSet, names FieldNames) {
+func appendAvroFields(ev *Event, rec map[string]any, set *FieldSet, names FieldNames) {
+	keep := set.snapshot()
+	ev.KeptGen = keep.generation()
 	for name, v := range rec {
-		if keep.Has(name, names) {
+		if keep.keeps(name, names) {
 			ev.Fields = append(ev.Fields, Field{Name: name, Value: avroValue(v)})
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -48,48 +49,103 @@ type Decoder interface {
 
 // FieldSet is the set of event fields a decoder keeps (besides the
 // identity fields, which it always keeps): the fields the feature plans
-// read. Decoders skip every other field without converting it. It can be
-// replaced while decoders use it (a model reload that reads other fields).
-// The zero FieldSet, and a nil one, keep every field. Safe for concurrent
-// use.
+// read. Decoders skip every other field without converting it. The set
+// only grows: Add makes a new generation that keeps more, and every event
+// records the generation it was decoded with (Event.KeptGen), so a caller
+// whose plan needs a field added later can tell that an event must be
+// decoded again. A nil FieldSet, or one that was never given a name, keeps
+// every field (generation 0). Safe for concurrent use.
 type FieldSet struct {
-	m atomic.Pointer[map[string]struct{}]
+	mu  sync.Mutex // serialises Add
+	cur atomic.Pointer[fieldSnapshot]
+}
+
+type fieldSnapshot struct {
+	gen   uint64
+	names map[string]struct{}
 }
 
 // NewFieldSet returns a set of the named fields; with no names it keeps
 // every field.
 func NewFieldSet(names ...string) *FieldSet {
 	s := new(FieldSet)
-	s.Store(names...)
+	s.Add(names...)
 	return s
 }
 
-// Store replaces the set; with no names it keeps every field.
-func (s *FieldSet) Store(names ...string) {
-	if len(names) == 0 {
-		s.m.Store(nil)
-		return
+// Add makes the set keep the named fields too and returns the generation
+// that keeps them all (the current one when nothing was new).
+func (s *FieldSet) Add(names ...string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cur.Load()
+	if len(names) == 0 && old == nil {
+		return 0
 	}
-	m := make(map[string]struct{}, len(names))
+	var gen uint64
+	m := map[string]struct{}{}
+	if old != nil {
+		gen = old.gen
+		for n := range old.names {
+			m[n] = struct{}{}
+		}
+	}
+	grew := old == nil
 	for _, n := range names {
-		m[n] = struct{}{}
+		if _, ok := m[n]; !ok {
+			m[n] = struct{}{}
+			grew = true
+		}
 	}
-	s.m.Store(&m)
+	if !grew {
+		return gen
+	}
+	s.cur.Store(&fieldSnapshot{gen: gen + 1, names: m})
+	return gen + 1
 }
 
-// Has reports whether a field is kept.
-func (s *FieldSet) Has(name string, ids FieldNames) bool {
+// Covers returns the generation from which the set keeps every named
+// field, and false when it does not keep them yet.
+func (s *FieldSet) Covers(names ...string) (uint64, bool) {
 	if s == nil {
+		return 0, true
+	}
+	snap := s.cur.Load()
+	if snap == nil {
+		return 0, true
+	}
+	for _, n := range names {
+		if _, ok := snap.names[n]; !ok {
+			return 0, false
+		}
+	}
+	return snap.gen, true
+}
+
+// snapshot is the current generation, nil when every field is kept.
+func (s *FieldSet) snapshot() *fieldSnapshot {
+	if s == nil {
+		return nil
+	}
+	return s.cur.Load()
+}
+
+// keeps reports whether snap keeps a field.
+func (snap *fieldSnapshot) keeps(name string, ids FieldNames) bool {
+	if snap == nil {
 		return true
 	}
-	m := s.m.Load()
-	if m == nil {
-		return true
-	}
-	if _, ok := (*m)[name]; ok {
+	if _, ok := snap.names[name]; ok {
 		return true
 	}
 	return name == ids.ID || name == ids.Entity || name == ids.Time
+}
+
+func (snap *fieldSnapshot) generation() uint64 {
+	if snap == nil {
+		return 0
+	}
+	return snap.gen
 }
 
 // DecoderOption adjusts a decoder.

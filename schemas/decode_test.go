@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -97,12 +98,23 @@ func TestJSONDecode(t *testing.T) {
 }
 
 // TestDecodeKeepFields checks that a decoder given a field set keeps the
-// identity fields and the set's fields only, and follows a set replaced
-// while in use.
+// identity fields and the set's fields only, follows a set that grows
+// while in use, and stamps each event with the generation it kept.
 func TestDecodeKeepFields(t *testing.T) {
-	set := NewFieldSet("amount")
 	in := []byte(`{"event_id":"e","customer_id":"c","event_time":0,"amount":1,"channel":"web","nested":{"a":[1]}}`)
-	for _, enc := range []Encoding{JSON} {
+	for _, enc := range []Encoding{JSON, Avro} {
+		set := NewFieldSet("amount")
+		if enc == Avro {
+			e, _ := NewEventEncoder(Avro, Transaction, DefaultFieldNames)
+			var src Event
+			if err := DecodeJSONFields(in, &src); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if in, err = e.Append(nil, &src); err != nil {
+				t.Fatal(err)
+			}
+		}
 		d, err := NewDecoder(enc, Transaction, DefaultFieldNames, KeepFields(set))
 		if err != nil {
 			t.Fatal(err)
@@ -115,21 +127,30 @@ func TestDecodeKeepFields(t *testing.T) {
 		for _, f := range ev.Fields {
 			names = append(names, f.Name)
 		}
-		if got := strings.Join(names, ","); got != "event_id,customer_id,event_time,amount" {
-			t.Errorf("%s kept %s", enc, got)
+		sort.Strings(names)
+		if got := strings.Join(names, ","); got != "amount,customer_id,event_id,event_time" || ev.KeptGen != 1 {
+			t.Errorf("%s kept %s (generation %d)", enc, got, ev.KeptGen)
 		}
-		set.Store("channel")
+		if gen, ok := set.Covers("channel"); ok {
+			t.Errorf("%s: channel covered (generation %d) before it was added", enc, gen)
+		}
+		if gen := set.Add("channel"); gen != 2 {
+			t.Errorf("%s: Add returned generation %d", enc, gen)
+		}
 		if err := d.Decode(in, &ev); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := ev.Field("amount"); ok {
-			t.Errorf("%s: amount kept after the set changed", enc)
+		if _, ok := ev.Field("amount"); !ok || ev.KeptGen != 2 {
+			t.Errorf("%s: amount dropped after the set grew (generation %d)", enc, ev.KeptGen)
 		}
 		if v, _ := ev.Field("channel"); v.Str != "web" {
 			t.Errorf("%s: channel = %+v", enc, v)
 		}
-		set.Store("amount")
+		if gen, ok := set.Covers("channel", "amount"); !ok || gen != 2 {
+			t.Errorf("%s: Covers = %d %v", enc, gen, ok)
+		}
 	}
+	set := NewFieldSet("amount")
 	// A field set still validates what it skips.
 	d, _ := NewDecoder(JSON, Transaction, DefaultFieldNames, KeepFields(set))
 	var ev Event

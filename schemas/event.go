@@ -79,7 +79,10 @@ type Event struct {
 	Entity string
 	Time   time.Time
 	Fields []Field
-	arena  []byte // string bytes of Fields (see str)
+	// KeptGen is the FieldSet generation the decoder kept fields by (0:
+	// every field was kept).
+	KeptGen uint64
+	arena   []byte // string bytes of Fields (see str)
 }
 
 // Reset clears the event for reuse, keeping its capacity.

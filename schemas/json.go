@@ -76,8 +76,10 @@ func decodeJSON(value []byte, ev *Event, keep *FieldSet, names FieldNames) error
 	return nil
 }
 
-func (r *jsonReader) readObject(ev *Event, keep *FieldSet, names FieldNames) error {
+func (r *jsonReader) readObject(ev *Event, set *FieldSet, names FieldNames) error {
 	dec := &r.dec
+	keep := set.snapshot()
+	ev.KeptGen = keep.generation()
 	switch k := dec.PeekKind(); k {
 	case '{':
 	case 'n':
@@ -105,7 +107,7 @@ func (r *jsonReader) readObject(ev *Event, keep *FieldSet, names FieldNames) err
 		if err != nil {
 			return err
 		}
-		if keep != nil && !keep.Has(name, names) {
+		if !keep.keeps(name, names) {
 			if err := dec.SkipValue(); err != nil {
 				return err
 			}

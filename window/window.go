@@ -10,10 +10,11 @@ type Trigger int
 
 // Triggers.
 const (
-	Size     Trigger = iota // the batch reached its maximum size
-	Interval                // its oldest record waited the interval
-	Revoke                  // partitions were revoked
-	Shutdown                // the process is stopping
+	Size        Trigger = iota // the batch reached its maximum size
+	Interval                   // its oldest record waited the interval
+	Revoke                     // partitions were revoked
+	Shutdown                   // the process is stopping
+	Transaction                // an exactly-once transaction is ending
 )
 
 func (t Trigger) String() string {
@@ -26,6 +27,8 @@ func (t Trigger) String() string {
 		return "revoke"
 	case Shutdown:
 		return "shutdown"
+	case Transaction:
+		return "transaction"
 	}
 	return fmt.Sprintf("Trigger(%d)", int(t))
 }
@@ -95,8 +98,8 @@ func (w *Window[T]) Tick(now time.Time) {
 	}
 }
 
-// Close closes the open batch, if any, with the given trigger (Revoke or
-// Shutdown).
+// Close closes the open batch, if any, with the given trigger (Revoke,
+// Shutdown or Transaction).
 func (w *Window[T]) Close(trigger Trigger) {
 	if len(w.items) > 0 {
 		w.close(trigger)

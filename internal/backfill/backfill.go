@@ -10,12 +10,15 @@
 package backfill
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,11 +28,12 @@ import (
 	"github.com/streamscore/streamscore/internal/batchscore"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/kafkaconn"
+	"github.com/streamscore/streamscore/internal/lane"
 	"github.com/streamscore/streamscore/internal/modelset"
+	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/internal/pipeline"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
-	"github.com/streamscore/streamscore/scoring"
 )
 
 // Errors callers branch on.
@@ -112,7 +116,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if o.OutputFile != "" && cfg.OutputEncoding == string(schemas.AvroConfluent) {
 		cfg.OutputEncoding = string(schemas.JSON) // a file has its own columns; nothing to register
 	}
-	decoders, predEnc, err := pipeline.Codecs(ctx, cfg, []string{outTopic})
+	core, predEnc, err := pipeline.Core(ctx, cfg, o.Models, []string{outTopic})
 	if err != nil {
 		return sum, err
 	}
@@ -121,6 +125,10 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return sum, err
 	}
 	defer out.close()
+	lanes, err := out.lanes(core, cfg, o.Logger)
+	if err != nil {
+		return sum, err
+	}
 
 	starts := map[string]map[int32]kgo.Offset{}
 	remaining := 0
@@ -151,10 +159,12 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	defer cl.Close()
 
-	b := &batcher{o: o, out: out, decoders: decoders, sum: &sum}
 	lastData := time.Now()
 	interrupted := false
 	for remaining > 0 {
+		if ctx.Err() == nil {
+			_ = out.waitBelow(ctx, cfg.MaxInFlightRecords) // backpressure: the lanes and the producer drain
+		}
 		if ctx.Err() != nil {
 			interrupted = true
 			break
@@ -169,35 +179,50 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			}
 		})
 		if fatal != nil {
+			_ = lanes.Stop(context.Background())
 			return sum, fatal
 		}
-		b.reset()
 		n := 0
-		fs.EachRecord(func(r *kgo.Record) {
-			sp := state.Partitions[r.Topic][r.Partition]
-			if sp == nil || r.Offset < sp.Next || sp.Next >= sp.End {
+		fs.EachPartition(func(part kgo.FetchTopicPartition) {
+			sp := state.Partitions[part.Topic][part.Partition]
+			if sp == nil {
 				return
 			}
-			if r.Offset >= sp.End { // appended after the snapshot
-				sp.Next = sp.End
-				remaining--
-				cl.PauseFetchPartitions(map[string][]int32{r.Topic: {r.Partition}})
-				return
+			c := lane.Chunk[struct{}]{Topic: part.Topic, Partition: part.Partition}
+			for _, r := range part.Records {
+				if r.Offset < sp.Next || sp.Next >= sp.End {
+					continue
+				}
+				if r.Offset >= sp.End { // appended after the snapshot
+					sp.Next = sp.End
+					break
+				}
+				n++
+				sum.Read++
+				if ts := r.Timestamp; !ts.Before(o.From) && ts.Before(o.To) {
+					sum.InRange++
+					c.Records = append(c.Records, r)
+				}
+				sp.Next = r.Offset + 1
 			}
-			n++
-			sum.Read++
-			ts := r.Timestamp
-			if !ts.Before(o.From) && ts.Before(o.To) {
-				sum.InRange++
-				b.add(r)
-			}
-			sp.Next = r.Offset + 1
 			if sp.Next >= sp.End {
 				remaining--
-				cl.PauseFetchPartitions(map[string][]int32{r.Topic: {r.Partition}})
+				cl.PauseFetchPartitions(map[string][]int32{part.Topic: {part.Partition}})
+			}
+			if len(c.Records) > 0 {
+				c.Refs = make([]struct{}, len(c.Records))
+				out.pushed(len(c.Records))
+				if err := lanes.Push(c); err != nil && fatal == nil {
+					fatal = err
+				}
 			}
 		})
-		if err := b.flush(); err != nil {
+		if fatal != nil {
+			_ = lanes.Stop(context.Background())
+			return sum, fatal
+		}
+		if err := out.failed(); err != nil {
+			_ = lanes.Stop(context.Background())
 			return sum, err
 		}
 		prog.done.Add(int64(n))
@@ -227,6 +252,14 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			}
 		}
 	}
+	// The lanes finish every record handed to them (a record that waits
+	// for the schema registry is waited for: a backfill has no rebalance
+	// to yield to; an interrupt stops the wait, and the state rewinds to
+	// what was given up).
+	if err := lanes.Finish(ctx); err != nil {
+		interrupted = true
+	}
+	state.rewind(out.abandoned())
 	// Everything handed over must be acknowledged (or written) before the
 	// state says it is done.
 	fctx, cancel := context.WithTimeout(context.Background(), max(cfg.ShutdownTimeout, time.Second))
@@ -288,17 +321,27 @@ func snapshot(ctx context.Context, adm *kadm.Client, topics []string, from time.
 }
 
 // output is where scored records go: a topic (via the producer) or a file.
+// It counts the records handed to the lanes and not yet settled, for
+// backpressure and for the end of the run.
 type output struct {
+	o           Options
 	prod        *producer.Producer
 	file        *batchscore.FileWriter
-	topic       string
+	fileMu      sync.Mutex // the file is one stream: lanes write their rows under it
+	fileErr     error
+	topic       string // --output-topic, overriding every route's own
 	predictions atomic.Int64
 	deadLetters atomic.Int64
-	failed      atomic.Int64
+
+	inFlight atomic.Int64 // pushed to a lane, not yet written or acknowledged
+	settled  chan struct{}
+
+	abandonMu sync.Mutex
+	abandon   map[lane.Partition]int64 // lowest offset given up per partition
 }
 
 func newOutput(o Options, conn []kgo.Opt, enc schemas.PredictionEncoder) (*output, error) {
-	out := &output{topic: o.OutputTopic}
+	out := &output{o: o, topic: o.OutputTopic, settled: make(chan struct{}, 1), abandon: map[lane.Partition]int64{}}
 	if o.OutputFile != "" {
 		info := o.Models.Routes()[0].Scorer().Info()
 		f, err := batchscore.CreateFile(o.OutputFile, info, o.Resume != nil)
@@ -309,39 +352,112 @@ func newOutput(o Options, conn []kgo.Opt, enc schemas.PredictionEncoder) (*outpu
 		return out, nil
 	}
 	cfg := o.Config
-	if out.topic == "" {
-		out.topic = cfg.OutputTopic
-	}
 	encOut, _ := schemas.ParseEncoding(cfg.OutputEncoding)
 	p, err := producer.New(producer.Options{Conn: conn, Compression: cfg.Compression, Encoding: encOut, Encoder: enc,
-		Topic: out.topic, DLQTopic: cfg.DLQTopic, MaxBufferedRecords: cfg.MaxInFlightRecords, Logger: o.Logger})
+		Topic: cmp.Or(out.topic, cfg.OutputTopic), DLQTopic: cfg.DLQTopic, MaxBufferedRecords: cfg.MaxInFlightRecords, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
 	adm := kadm.NewClient(p.Client())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	details, err := adm.ListTopics(ctx, out.topic, cfg.DLQTopic)
+	topics := []string{cmp.Or(out.topic, cfg.OutputTopic), cfg.DLQTopic}
+	details, err := adm.ListTopics(ctx, topics...)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("cannot reach the Kafka brokers: %w", err)
 	}
-	for _, t := range []string{out.topic, cfg.DLQTopic} {
+	for _, t := range topics {
 		if d, ok := details[t]; !ok || d.Err != nil {
 			p.Close()
 			return nil, fmt.Errorf("output topic %q does not exist", t)
 		}
 	}
+	if err := p.Limits().Load(ctx, p.Client(), topics...); err != nil {
+		o.Logger.Warn("cannot read max.message.bytes of the output topics; batches are capped at the default", "err", err)
+	}
 	out.prod = p
 	return out, nil
 }
 
-func (out *output) finish(ctx context.Context) error {
-	if out.file != nil {
-		return out.file.Flush()
+// lanes starts the lanes that score into this output.
+func (out *output) lanes(core *outcome.Core, cfg config.Config, log *slog.Logger) (*lane.Set[struct{}], error) {
+	lc := lane.Config{Core: core, MaxSize: cfg.BatchMaxSize, Interval: cfg.BatchInterval, Log: log,
+		Hooks: lane.Hooks{Unavailable: func(err error) {
+			log.Warn("waiting for the schema registry; the record is not dead-lettered", "err", err)
+		}}}
+	return lane.NewSet(lc, func(int32) lane.Sink[struct{}] {
+		if out.file != nil {
+			return &fileSink{out: out}
+		}
+		k := &topicSink{out: out}
+		k.s = producer.NewSender(out.prod, func(_ struct{}, res producer.Result) {
+			if res == producer.Predicted {
+				out.predictions.Add(1)
+			} else {
+				out.deadLetters.Add(1)
+			}
+			out.done()
+		})
+		return k
+	})
+}
+
+// pushed counts records handed to a lane.
+func (out *output) pushed(n int) { out.inFlight.Add(int64(n)) }
+
+// done settles one record.
+func (out *output) done() {
+	out.inFlight.Add(-1)
+	select {
+	case out.settled <- struct{}{}:
+	default:
 	}
-	if err := out.prod.Flush(ctx); err != nil {
-		return fmt.Errorf("waiting for the broker to acknowledge predictions: %w", err)
+}
+
+// waitBelow blocks while n or more records are in flight, or until ctx
+// ends.
+func (out *output) waitBelow(ctx context.Context, n int) error {
+	for out.inFlight.Load() >= int64(n) {
+		select {
+		case <-out.settled:
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// failed is the first error writing the file, if any.
+func (out *output) failed() error {
+	if out.file == nil {
+		return nil
+	}
+	out.fileMu.Lock()
+	defer out.fileMu.Unlock()
+	return out.fileErr
+}
+
+// abandoned is the lowest offset given up per partition (records that
+// waited for the schema registry when the run was interrupted).
+func (out *output) abandoned() map[lane.Partition]int64 {
+	out.abandonMu.Lock()
+	defer out.abandonMu.Unlock()
+	return maps.Clone(out.abandon)
+}
+
+func (out *output) finish(ctx context.Context) error {
+	if err := out.waitBelow(ctx, 1); err != nil {
+		return fmt.Errorf("waiting for the broker to acknowledge %d outputs: %w", out.inFlight.Load(), err)
+	}
+	if out.file != nil {
+		out.fileMu.Lock()
+		defer out.fileMu.Unlock()
+		if out.fileErr != nil {
+			return out.fileErr
+		}
+		return out.file.Flush()
 	}
 	return nil
 }
@@ -355,71 +471,63 @@ func (out *output) close() {
 	}
 }
 
-// batcher collects one poll's in-range records and scores them model by
-// model, like run's pipeline does.
-type batcher struct {
-	o        Options
-	out      *output
-	decoders map[string]schemas.Decoder
-	sum      *Summary
-	recs     []*kgo.Record
-	evs      []schemas.Event
-	batch    scoring.Batch
+func (out *output) giveUp(rec *kgo.Record) {
+	out.abandonMu.Lock()
+	k := lane.Partition{Topic: rec.Topic, Partition: rec.Partition}
+	if off, ok := out.abandon[k]; !ok || rec.Offset < off {
+		out.abandon[k] = rec.Offset
+	}
+	out.abandonMu.Unlock()
+	out.done()
 }
 
-func (b *batcher) reset() { b.recs = b.recs[:0] }
+// topicSink produces a lane's outcomes to the output topic.
+type topicSink struct {
+	out *output
+	s   *producer.Sender[struct{}]
+}
 
-func (b *batcher) add(r *kgo.Record) { b.recs = append(b.recs, r) }
+func (k *topicSink) Prediction(it *lane.Item[struct{}], pred *schemas.Prediction, topic string) {
+	k.s.Prediction(pred, it.Kafka, cmp.Or(k.out.topic, topic), struct{}{})
+}
 
-func (b *batcher) flush() error {
-	if len(b.recs) == 0 {
-		return nil
+func (k *topicSink) DeadLetter(it *lane.Item[struct{}], stage string, err error) {
+	k.s.DeadLetter(it.Kafka, stage, err, struct{}{})
+}
+
+func (k *topicSink) Abandon(rec *kgo.Record, _ struct{}) { k.out.giveUp(rec) }
+
+// fileSink writes a lane's outcomes as rows of the output file (the
+// columns of streamscore score), dead letters to its rejects file.
+type fileSink struct{ out *output }
+
+func (k *fileSink) Prediction(it *lane.Item[struct{}], pred *schemas.Prediction, _ string) {
+	k.write(func(f *batchscore.FileWriter) error {
+		return f.Write(sourceCells(it.Kafka, &it.Event), &it.Result, pred.ModelVersion, schemas.FormatTime(time.Time(pred.ScoredAt)))
+	})
+	k.out.predictions.Add(1)
+}
+
+func (k *fileSink) DeadLetter(it *lane.Item[struct{}], stage string, err error) {
+	var ev *schemas.Event
+	if stage != producer.StageDecode {
+		ev = &it.Event
 	}
-	if cap(b.evs) < len(b.recs) {
-		b.evs = make([]schemas.Event, len(b.recs))
+	k.write(func(f *batchscore.FileWriter) error {
+		return f.Reject(int(it.Kafka.Offset), stage+": "+err.Error(), sourceCells(it.Kafka, ev))
+	})
+	k.out.deadLetters.Add(1)
+}
+
+func (k *fileSink) Abandon(rec *kgo.Record, _ struct{}) { k.out.giveUp(rec) }
+
+func (k *fileSink) write(fn func(*batchscore.FileWriter) error) {
+	k.out.fileMu.Lock()
+	if k.out.fileErr == nil {
+		k.out.fileErr = fn(k.out.file)
 	}
-	evs := b.evs[:len(b.recs)]
-	for _, route := range b.o.Models.Routes() {
-		var items []int
-		var events []*schemas.Event
-		for i, r := range b.recs {
-			if b.o.Models.For(r.Topic) != route {
-				continue
-			}
-			// A batch is handled whole (the state already counts it), so
-			// an unavailable registry is waited out here, not interrupted.
-			err := schemas.DecodeWaiting(context.Background(), b.decoders[r.Topic], r.Value, &evs[i], func(err error) {
-				b.o.Logger.Warn("waiting for the schema registry; the record is not dead-lettered", "err", err)
-			})
-			if err != nil {
-				if err := b.reject(r, nil, producer.StageDecode, err); err != nil {
-					return err
-				}
-				continue
-			}
-			items = append(items, i)
-			events = append(events, &evs[i])
-		}
-		if len(events) == 0 {
-			continue
-		}
-		s := route.Scorer()
-		s.Score(events, &b.batch)
-		scoredAt := schemas.Millis(time.Now())
-		for k, i := range items {
-			r, res := b.recs[i], &b.batch.Results[k]
-			if res.Err != nil {
-				if err := b.reject(r, events[k], res.Stage, res.Err); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := b.emit(r, events[k], res, s, scoredAt, route); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	k.out.fileMu.Unlock()
+	k.out.done()
 }
 
 func sourceCells(r *kgo.Record, ev *schemas.Event) []batchscore.Cell {
@@ -431,36 +539,4 @@ func sourceCells(r *kgo.Record, ev *schemas.Event) []batchscore.Cell {
 	return append(cells, batchscore.Cell{Name: "source_topic", Text: r.Topic},
 		batchscore.Cell{Name: "source_partition", Text: strconv.Itoa(int(r.Partition))},
 		batchscore.Cell{Name: "source_offset", Text: strconv.FormatInt(r.Offset, 10)})
-}
-
-func (b *batcher) emit(r *kgo.Record, ev *schemas.Event, res *scoring.Result, s *scoring.Scorer, at schemas.Millis, route *modelset.Route) error {
-	if b.out.file != nil {
-		if err := b.out.file.Write(sourceCells(r, ev), res, s.Info().Version, schemas.FormatTime(time.Time(at))); err != nil {
-			return err
-		}
-		b.out.predictions.Add(1)
-		return nil
-	}
-	pred := s.Prediction(ev, res, schemas.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, at)
-	topic := b.out.topic
-	if b.o.OutputTopic == "" && route.OutputTopic() != "" {
-		topic = route.OutputTopic()
-	}
-	b.out.prod.Prediction(&pred, r, topic, func(dead bool) {
-		if dead {
-			b.out.deadLetters.Add(1)
-			return
-		}
-		b.out.predictions.Add(1)
-	})
-	return nil
-}
-
-func (b *batcher) reject(r *kgo.Record, ev *schemas.Event, stage string, cause error) error {
-	if b.out.file != nil {
-		b.out.deadLetters.Add(1)
-		return b.out.file.Reject(int(r.Offset), stage+": "+cause.Error(), sourceCells(r, ev))
-	}
-	b.out.prod.DeadLetter(r, stage, cause, func() { b.out.deadLetters.Add(1) })
-	return nil
 }

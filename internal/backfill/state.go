@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/streamscore/streamscore/internal/lane"
 )
 
 // Span is one partition's work: offsets [Next, End) remain.
@@ -74,4 +76,15 @@ func (s *State) Describe() string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
+}
+
+// rewind moves each partition's position back to the lowest offset given
+// up (records that waited for the schema registry when the run was
+// interrupted), so that a resumed run scores them.
+func (s *State) rewind(abandoned map[lane.Partition]int64) {
+	for tp, off := range abandoned {
+		if sp := s.Partitions[tp.Topic][tp.Partition]; sp != nil && off < sp.Next {
+			sp.Next = off
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/schemas"
 )
 
@@ -22,11 +23,11 @@ type cell struct {
 	json json.RawMessage // set for JSONL input
 }
 
-// row is one input row.
+// row is one input row; its event is rec.Event.
 type row struct {
 	line  int
 	cells []cell
-	ev    schemas.Event
+	rec   outcome.Record
 	err   error // the row could not be read (rejected with this reason)
 }
 
@@ -66,7 +67,7 @@ func (c *csvReader) Next(rw *row) error {
 		rw.line = line
 	}
 	rw.cells = rw.cells[:0]
-	rw.ev.Reset()
+	rw.rec.Reset()
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
@@ -84,7 +85,7 @@ func (c *csvReader) Next(rw *row) error {
 			text = rec[i]
 		}
 		rw.cells = append(rw.cells, cell{name: name, text: text})
-		rw.ev.Fields = append(rw.ev.Fields, schemas.Field{Name: name, Value: cellValue(text)})
+		rw.rec.Event.Fields = append(rw.rec.Event.Fields, schemas.Field{Name: name, Value: cellValue(text)})
 	}
 	return nil
 }
@@ -125,7 +126,7 @@ func (j *jsonlReader) Next(rw *row) error {
 			continue
 		}
 		rw.line, rw.err, rw.cells = j.line, nil, rw.cells[:0]
-		rw.ev.Reset()
+		rw.rec.Reset()
 		if err := orderedObject(b, func(name string, raw json.RawMessage) {
 			rw.cells = append(rw.cells, cell{name: name, json: append(json.RawMessage(nil), raw...)})
 		}); err != nil {
@@ -133,7 +134,7 @@ func (j *jsonlReader) Next(rw *row) error {
 			rw.cells = append(rw.cells[:0], cell{name: "", json: append(json.RawMessage(nil), b...)})
 			return nil
 		}
-		if err := schemas.DecodeJSONFields(b, &rw.ev); err != nil {
+		if err := schemas.DecodeJSONFields(b, &rw.rec.Event); err != nil {
 			rw.err = err
 		}
 		return nil

@@ -10,9 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamscore/streamscore/internal/modelset"
+	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 )
+
+// fileTopic routes a file's rows to the run's model in the outcome core.
+const fileTopic = "file"
 
 // Options configure Run.
 type Options struct {
@@ -99,13 +104,18 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		drop[f] = true
 	}
 
+	// The outcome core scores the rows, as it scores the stream: the
+	// rows' events are routed to the one model of the run.
+	core, err := outcome.New(modelset.Static(map[string]*scoring.Scorer{fileTopic: o.Scorer}), nil, nil)
+	if err != nil {
+		return Summary{}, err
+	}
+	batch := core.NewBatch()
 	rows := make([]*row, o.BatchSize)
 	for i := range rows {
 		rows[i] = &row{}
 	}
-	evs := make([]*schemas.Event, 0, o.BatchSize)
-	idx := make([]int, 0, o.BatchSize)
-	var batch scoring.Batch
+	recs := make([]*outcome.Record, 0, o.BatchSize)
 	kept := make([]cell, 0, 32)
 	for done := false; !done; {
 		if err := ctx.Err(); err != nil {
@@ -121,19 +131,15 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			}
 			n++
 		}
-		evs, idx = evs[:0], idx[:0]
+		recs = recs[:0]
 		for i := 0; i < n; i++ {
 			if rows[i].err == nil {
-				evs = append(evs, &rows[i].ev)
-				idx = append(idx, i)
+				rows[i].rec.Topic = fileTopic
+				recs = append(recs, &rows[i].rec)
 			}
 		}
-		o.Scorer.Score(evs, &batch)
+		batch.Score(recs)
 		scoredAt := schemas.FormatTime(o.Now())
-		results := make([]*scoring.Result, n)
-		for k, i := range idx {
-			results[i] = &batch.Results[k]
-		}
 		for i := 0; i < n; i++ {
 			r := rows[i]
 			sum.Rows++
@@ -141,8 +147,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			switch {
 			case r.err != nil:
 				reason = r.err.Error()
-			case results[i].Err != nil:
-				reason = results[i].Stage + ": " + results[i].Err.Error()
+			case r.rec.Dead():
+				reason = r.rec.Stage + ": " + r.rec.Err.Error()
 			}
 			if reason != "" {
 				sum.Rejected++
@@ -157,7 +163,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 					kept = append(kept, c)
 				}
 			}
-			if err := w.Write(kept, predictionValues(results[i], info.Version, scoredAt)); err != nil {
+			if err := w.Write(kept, predictionValues(&r.rec.Result, info.Version, scoredAt)); err != nil {
 				return sum, fmt.Errorf("write %s: %w", o.Output, err)
 			}
 			sum.Scored++

@@ -8,14 +8,15 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/streamscore/streamscore/internal/metrics"
 	"github.com/streamscore/streamscore/internal/modelset"
+	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/schemas"
-	"github.com/streamscore/streamscore/scoring"
 )
 
 // Input is an input topic and the kind of its events.
@@ -37,8 +38,9 @@ type Options struct {
 }
 
 type server struct {
-	o        Options
-	decoders map[string]schemas.Decoder
+	o       Options
+	core    *outcome.Core // JSON decoders of every input topic, the models in service
+	batches sync.Pool     // *outcome.Batch
 }
 
 // New returns the HTTP handler.
@@ -61,14 +63,20 @@ func New(o Options) (http.Handler, error) {
 	if len(o.Inputs) == 0 {
 		return nil, errors.New("httpapi: no input topics")
 	}
-	s := &server{o: o, decoders: map[string]schemas.Decoder{}}
+	var inputs []outcome.Input
 	for _, in := range o.Inputs {
 		d, err := schemas.NewDecoder(schemas.JSON, in.Type, o.Names)
 		if err != nil {
 			return nil, err
 		}
-		s.decoders[in.Topic] = d
+		inputs = append(inputs, outcome.Input{Topic: in.Topic, Kind: in.Type, Decoder: d})
 	}
+	core, err := outcome.New(o.Models, inputs, nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{o: o, core: core}
+	s.batches.New = func() any { return core.NewBatch() }
 	mux := http.NewServeMux()
 	handle := func(pattern, name string, h http.HandlerFunc) { mux.Handle(pattern, s.instrument(name, h)) }
 	handle("GET /healthz", "healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -165,15 +173,15 @@ type itemError struct {
 	Stage string `json:"stage"`
 }
 
-// predict scores events like the stream does.
+// predict scores events like the stream does: the same outcome core
+// (decoder, features, model, policy), so an event gets the same
+// prediction, or fails at the same stage with the same reason.
 func (s *server) predict(w http.ResponseWriter, r *http.Request) {
 	topic := r.URL.Query().Get("topic")
 	if topic == "" {
 		topic = s.o.Inputs[0].Topic
 	}
-	dec, ok := s.decoders[topic]
-	route := s.o.Models.For(topic)
-	if !ok || route == nil {
+	if _, ok := s.core.Input(topic); !ok || s.o.Models.For(topic) == nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("topic: %q is not an input topic", topic))
 		return
 	}
@@ -183,8 +191,7 @@ func (s *server) predict(w http.ResponseWriter, r *http.Request) {
 	}
 	var raws []json.RawMessage
 	single := false
-	trimmed := firstByte(body)
-	switch trimmed {
+	switch firstByte(body) {
 	case '[':
 		if err := json.Unmarshal(body, &raws); err != nil {
 			writeError(w, http.StatusBadRequest, "body: not a JSON array of events: "+err.Error())
@@ -204,39 +211,39 @@ func (s *server) predict(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: %d events exceed the limit of %d (HTTP_MAX_BATCH)", len(raws), s.o.MaxBatch))
 		return
 	}
-	events := make([]schemas.Event, len(raws))
-	out := make([]any, len(raws))
-	var ok2 []*schemas.Event
-	var idx []int
+	recs := make([]outcome.Record, len(raws))
+	ptrs := make([]*outcome.Record, len(raws))
 	for i, raw := range raws {
-		if err := dec.Decode(raw, &events[i]); err != nil {
-			if single {
-				writeError(w, http.StatusBadRequest, "event: "+err.Error())
-				return
-			}
-			out[i] = itemError{Error: err.Error(), Stage: "decode"}
-			continue
-		}
-		ok2 = append(ok2, &events[i])
-		idx = append(idx, i)
+		recs[i] = outcome.Record{Topic: topic, Value: raw}
+		ptrs[i] = &recs[i]
+		_ = s.core.Decode(ptrs[i]) // JSON needs no registry: nothing waits
 	}
-	sc := route.Scorer()
-	var b scoring.Batch
-	sc.Score(ok2, &b)
+	b := s.batches.Get().(*outcome.Batch)
+	defer s.batches.Put(b)
+	b.Score(ptrs)
 	now := schemas.Millis(time.Now())
-	for k, i := range idx {
-		res := &b.Results[k]
-		if res.Err != nil {
+	out := make([]any, len(raws))
+	for i, rec := range ptrs {
+		if rec.Dead() {
 			if single {
-				writeError(w, http.StatusBadRequest, res.Stage+": "+res.Err.Error())
+				writeError(w, http.StatusBadRequest, reason(rec))
 				return
 			}
-			out[i] = itemError{Error: res.Err.Error(), Stage: res.Stage}
+			out[i] = itemError{Error: rec.Err.Error(), Stage: rec.Stage}
 			continue
 		}
-		out[i] = sc.Prediction(ok2[k], res, schemas.Source{Topic: topic, Partition: -1, Offset: -1}, now)
+		out[i] = rec.Prediction(schemas.Source{Topic: topic, Partition: -1, Offset: -1}, now)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"predictions": out})
+}
+
+// reason is a failed event's error for a single-event request: the stage
+// and the reason ("event: ..." for a decode failure).
+func reason(rec *outcome.Record) string {
+	if rec.Stage == outcome.StageDecode {
+		return "event: " + rec.Err.Error()
+	}
+	return rec.Stage + ": " + rec.Err.Error()
 }
 
 func firstByte(b []byte) byte {

@@ -6,23 +6,27 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/lane"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 )
 
 // Exactly-once delivery (DELIVERY=exactly-once) runs on franz-go's
 // GroupTransactSession, whose End commits every polled offset with the
-// transaction. So each transaction is a barrier: poll, score the polled
-// records (the batch), produce their predictions and dead letters, End. No
-// record is committed unscored. An abort (a rebalance during the
-// transaction, a produce failure) leaves nothing visible to read_committed
-// readers, and the session fetches the records again from the last
-// committed offsets.
+// transaction. So each transaction is a barrier: poll, push the records to
+// their lanes, let every lane finish and close its batch (lane.Barrier),
+// wait for every output's answer, End. No record is committed unscored. An
+// abort (a rebalance during the transaction, a produce failure, the schema
+// registry down) leaves nothing visible to read_committed readers, and the
+// session fetches the records again from the last committed offsets.
 
 // TransactionalID is KAFKA_TRANSACTIONAL_ID, or the group id plus the
 // instance id (or host name): stable per instance, so that a restarted
@@ -38,50 +42,6 @@ func TransactionalID(cfg config.Config) string {
 	return cfg.GroupID + "-" + id
 }
 
-func (p *Pipeline) newSession(conn []kgo.Opt) (*kgo.GroupTransactSession, error) {
-	codec, err := producer.ParseCompression(p.cfg.Compression)
-	if err != nil {
-		return nil, err
-	}
-	start := kgo.NewOffset().AtStart()
-	if p.cfg.StartOffset == "latest" {
-		start = kgo.NewOffset().AtEnd()
-	}
-	opts := append(conn,
-		kgo.ConsumerGroup(p.cfg.GroupID),
-		kgo.ConsumeTopics(p.cfg.Topics()...),
-		kgo.TransactionalID(TransactionalID(p.cfg)),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.ConsumeResetOffset(start),
-		kgo.ProducerBatchCompression(codec),
-		kgo.FetchMaxBytes(fetchMaxBytes(p.cfg)), kgo.MaxConcurrentFetches(2),
-	)
-	if p.cfg.GroupInstanceID != "" {
-		opts = append(opts, kgo.InstanceID(p.cfg.GroupInstanceID))
-	}
-	return kgo.NewGroupTransactSession(opts...)
-}
-
-// eosState is what exactly-once keeps from one transaction to the next.
-type eosState struct {
-	// refused holds the source records whose prediction the broker refused
-	// (too large, say) in an aborted transaction: when they are fetched
-	// again, each becomes a dead letter with stage produce instead of
-	// aborting every attempt.
-	refused map[srcKey]error
-	aborts  int // consecutive aborted transactions, for backoff
-}
-
-type srcKey struct {
-	topic     string
-	partition int32
-	offset    int64
-}
-
-func keyOf(r *kgo.Record) srcKey { return srcKey{r.Topic, r.Partition, r.Offset} }
-
 // txnCondition is the readiness condition of transactions that keep
 // aborting (three or more in a row), cleared by the next commit.
 const txnCondition = "client/txn"
@@ -91,212 +51,456 @@ const txnCondition = "client/txn"
 // costs at most one more aborted transaction per refused record.
 const maxRefused = 10_000
 
-// runTransactional is Run for DELIVERY=exactly-once.
-func (p *Pipeline) runTransactional(ctx context.Context) error {
-	defer p.sess.Close()
+// eosDeliveryTimeout bounds how long a record of a transaction may wait
+// for the broker: a transaction whose output cannot be written aborts
+// (and is retried with backoff) instead of waiting forever.
+const eosDeliveryTimeout = 30 * time.Second
+
+type srcKey struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+func keyOf(r *kgo.Record) srcKey { return srcKey{r.Topic, r.Partition, r.Offset} }
+
+// refusal is an output the broker refused as a record in an aborted
+// transaction: the next attempt writes its replacement — a prediction's
+// dead letter (stage produce), a dead letter's truncated form, or a
+// truncated dead letter cut to half the limit.
+type refusal struct {
+	kind  producer.Kind
+	err   error  // the broker's refusal
+	stage string // a dead letter's stage
+	cause error  // a dead letter's reason
+	limit int32  // a truncated dead letter's limit
+}
+
+type exactlyOnce struct {
+	p      *Pipeline
+	sess   *kgo.GroupTransactSession
+	limits *producer.Limits
+	lanes  *lane.Set[txnRef]
+
+	sendCtx    context.Context // every send lives in it; ended at the end of the drain
+	sendCancel context.CancelFunc
+
+	mu    sync.Mutex // guards sinks and owned
+	sinks []*eosSink
+	owned map[lane.Partition]bool
+
+	refused  map[srcKey]refusal // read by the lanes during a transaction, written between transactions
+	aborts   int                // consecutive aborted transactions, for backoff
+	consumed map[string]prometheus.Counter
+}
+
+// txnRef is what a record carries in a transaction; for a dead letter
+// also its stage and reason, and for a truncated one the limit it was cut
+// to, so that a refusal says what to write next.
+type txnRef struct {
+	t     *txn
+	rec   *kgo.Record
+	stage string
+	cause error
+	limit int32
+}
+
+// txn is one transaction's outputs in flight.
+type txn struct {
+	pending atomic.Int64 // outputs sent, not yet answered
+	mu      sync.Mutex
+	sealed  bool // every output has been sent
+	done    chan struct{}
+	err     error              // the first failure
+	refused map[srcKey]refusal // outputs refused as records
+}
+
+func newTxn() *txn { return &txn{done: make(chan struct{}), refused: map[srcKey]refusal{}} }
+
+// answered records one output's answer.
+func (t *txn) answered(rec *kgo.Record, r refusal, err error) {
+	// r describes the output; on a refusal it also says what to write next
+	if err != nil {
+		t.mu.Lock()
+		if t.err == nil {
+			t.err = err
+		}
+		if producer.RecordRefused(err) {
+			r.err = err
+			t.refused[keyOf(rec)] = r
+		}
+		t.mu.Unlock()
+	}
+	if t.pending.Add(-1) == 0 {
+		t.mu.Lock()
+		if t.sealed {
+			t.closeLocked()
+		}
+		t.mu.Unlock()
+	}
+}
+
+// seal says every output is sent; done closes once all are answered.
+func (t *txn) seal() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sealed = true
+	if t.pending.Load() == 0 {
+		t.closeLocked()
+	}
+}
+
+func (t *txn) closeLocked() {
+	select {
+	case <-t.done:
+	default:
+		close(t.done)
+	}
+}
+
+func (t *txn) firstErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyOnce, error) {
+	cfg := p.cfg
+	e := &exactlyOnce{p: p, limits: new(producer.Limits), owned: map[lane.Partition]bool{}, consumed: map[string]prometheus.Counter{}}
+	for _, t := range cfg.Topics() {
+		e.consumed[t] = p.obs.Consumed.WithLabelValues(t)
+	}
+	codec, err := producer.ParseCompression(cfg.Compression)
+	if err != nil {
+		return nil, err
+	}
+	start := kgo.NewOffset().AtStart()
+	if cfg.StartOffset == "latest" {
+		start = kgo.NewOffset().AtEnd()
+	}
+	opts := append(conn,
+		kgo.ConsumerGroup(cfg.GroupID),
+		kgo.ConsumeTopics(cfg.Topics()...),
+		kgo.TransactionalID(TransactionalID(cfg)),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeResetOffset(start),
+		kgo.ProducerBatchCompression(codec),
+		kgo.RecordDeliveryTimeout(eosDeliveryTimeout),
+		kgo.FetchMaxBytes(fetchMaxBytes(cfg)), kgo.MaxConcurrentFetches(2),
+		e.limits.Opt(),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, true) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, false) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, false) }),
+	)
+	if cfg.GroupInstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.GroupInstanceID))
+	}
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := checkTopics(ctx, sess.Client(), p.topics, cfg); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	p.loadLimits(ctx, e.limits, sess.Client())
+	e.sess = sess
+	e.sendCtx, e.sendCancel = context.WithCancel(context.Background())
+	e.lanes, err = lane.NewSet(p.laneConfig(nil, nil), e.newSink)
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	p.log.Info("exactly-once: transactional id", "transactional_id", TransactionalID(cfg))
+	return e, nil
+}
+
+func (e *exactlyOnce) own(m map[string][]int32, owned bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for t, ps := range m {
+		for _, p := range ps {
+			if owned {
+				e.owned[lane.Partition{Topic: t, Partition: p}] = true
+			} else {
+				delete(e.owned, lane.Partition{Topic: t, Partition: p})
+				e.p.obs.DropLag(t, p)
+			}
+		}
+	}
+}
+
+func (e *exactlyOnce) client() *kgo.Client { return e.sess.Client() }
+
+func (e *exactlyOnce) assigned() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.owned)
+}
+
+// run transacts until ctx ends; the transaction in progress then finishes
+// within SHUTDOWN_TIMEOUT.
+func (e *exactlyOnce) run(ctx context.Context) error {
+	defer e.close()
 	for ctx.Err() == nil {
 		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
-		fs := p.sess.PollRecords(pollCtx, p.cfg.BatchMaxSize)
+		fs := e.sess.PollRecords(pollCtx, e.p.cfg.BatchMaxSize)
 		cancel()
 		if fs.IsClientClosed() {
 			return kgo.ErrClientClosed
 		}
 		fs.EachError(func(t string, part int32, err error) {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				p.fetchError(t, part, err)
+				e.p.fetchError(t, part, err)
 			}
 		})
-		recs := fs.Records()
-		if len(recs) == 0 {
+		if fs.NumRecords() == 0 {
 			continue
 		}
-		if err := p.transact(ctx, recs); err != nil {
+		if err := e.transact(ctx, fs); err != nil {
 			return err
 		}
 	}
-	p.log.Info("stopped", "consumed", p.stats.Consumed.Load(), "predictions", p.stats.Predictions.Load(),
-		"dead_letters", p.stats.DeadLetters.Load())
+	e.p.log.Info("stopped", "consumed", e.p.stats.Consumed.Load(), "predictions", e.p.stats.Predictions.Load(),
+		"dead_letters", e.p.stats.DeadLetters.Load())
 	return nil
 }
 
 // transact scores one poll's records in one transaction. After an abort
 // it backs off (100ms doubling to 5s) before the records are fetched again.
-func (p *Pipeline) transact(ctx context.Context, recs []*kgo.Record) error {
-	if err := p.sess.Begin(); err != nil {
+func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
+	if err := e.sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		refused  = map[srcKey]error{}
-	)
-	cl := p.sess.Client()
-	send := func(out, src *kgo.Record) {
-		wg.Add(1)
-		cl.Produce(context.Background(), out, func(_ *kgo.Record, err error) {
-			if err != nil {
-				p.produceError(out.Topic, err)
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				if producer.Refused(err) {
-					refused[keyOf(src)] = err
-				}
-				mu.Unlock()
-			}
-			wg.Done()
-		})
-	}
-	t := p.scoreRecords(recs, send)
-	wg.Wait()
-	if t.unavailable != nil {
-		p.registryDown(t.unavailable)
-		if firstErr == nil {
-			firstErr = t.unavailable
-		}
-	} else {
-		p.health.clear(registryCondition)
-	}
-	ectx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Once the service is told to stop, the transaction in progress has
+	// SHUTDOWN_TIMEOUT to end; the sends are cut off at that deadline.
+	wctx, cancel := e.bounded(ctx)
 	defer cancel()
-	committed, err := p.sess.End(ectx, kgo.TransactionEndTry(firstErr == nil))
+	t := newTxn()
+	n := 0
+	fs.EachPartition(func(part kgo.FetchTopicPartition) {
+		if len(part.Records) == 0 {
+			return
+		}
+		n += len(part.Records)
+		refs := make([]txnRef, len(part.Records))
+		for i, r := range part.Records {
+			refs[i] = txnRef{t: t, rec: r}
+		}
+		if err := e.lanes.Push(lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, Records: part.Records, Refs: refs}); err != nil {
+			t.pending.Add(1)
+			t.answered(part.Records[0], refusal{}, err)
+		}
+		e.p.obs.SetLag(part.Topic, part.Partition, max(0, part.HighWatermark-part.Records[len(part.Records)-1].Offset-1))
+	})
+	barrierErr := e.lanes.Barrier(wctx)
+	t.seal()
+	select {
+	case <-t.done:
+	case <-wctx.Done():
+	}
+	produceErr := t.firstErr()
+	switch {
+	case barrierErr != nil && errors.Is(barrierErr, schemas.ErrUnavailable):
+		e.p.registryDown(barrierErr)
+		produceErr = barrierErr
+	case barrierErr != nil:
+		produceErr = fmt.Errorf("lanes did not finish the transaction's records: %w", barrierErr)
+	default:
+		e.p.health.clear(registryCondition)
+	}
+	if produceErr == nil && wctx.Err() != nil {
+		produceErr = fmt.Errorf("outputs not acknowledged in time: %w", wctx.Err())
+	}
+	ectx, ecancel := e.bounded(ctx)
+	defer ecancel()
+	committed, err := e.sess.End(ectx, kgo.TransactionEndTry(produceErr == nil))
+	e.collect(committed)
 	if err != nil {
+		if errors.Is(err, kerr.UnknownTopicID) { // a topic deleted and recreated: follow it
+			e.p.log.Warn("a topic of the transaction was recreated; its metadata is reloaded and the records are scored again", "err", err)
+			e.abortBackoff(ctx, n, err, t)
+			return nil
+		}
 		return fmt.Errorf("end transaction: %w", err)
 	}
 	if !committed {
-		p.abortBackoff(ctx, len(recs), firstErr, refused)
+		e.abortBackoff(ctx, n, produceErr, t)
 		return nil
 	}
-	if p.eos.aborts > 0 {
-		p.eos.aborts = 0
-		p.health.clear(txnCondition)
+	if e.aborts > 0 {
+		e.aborts = 0
+		e.p.health.clear(txnCondition)
 	}
-	if len(p.eos.refused) > 0 {
-		for _, r := range recs {
-			delete(p.eos.refused, keyOf(r))
+	if len(e.refused) > 0 {
+		fs.EachRecord(func(r *kgo.Record) { delete(e.refused, keyOf(r)) })
+	}
+	e.p.stats.Consumed.Add(int64(n))
+	fs.EachTopic(func(ft kgo.FetchTopic) {
+		if c := e.consumed[ft.Topic]; c != nil {
+			ft.EachRecord(func(*kgo.Record) { c.Inc() })
 		}
-	}
-	preds, dead := t.count()
-	p.stats.Consumed.Add(int64(len(recs)))
-	p.stats.Predictions.Add(int64(preds))
-	p.stats.DeadLetters.Add(int64(dead))
-	for k, n := range t.preds {
-		p.predCounter(k[0], k[1]).Add(float64(n))
-	}
-	for stage, n := range t.dead {
-		p.deadCounter(stage).Add(float64(n))
-	}
-	for _, r := range recs {
-		p.consumed[r.Topic].Inc()
-	}
-	p.obs.BatchDone(time.Now())
+	})
+	e.p.obs.BatchDone(time.Now())
 	return nil
 }
 
-// abortBackoff remembers the records the broker refused, logs the abort and
+// bounded is ctx while it lasts, then SHUTDOWN_TIMEOUT more: the work in
+// progress at a shutdown finishes within the bound.
+func (e *exactlyOnce) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(e.p.cfg.ShutdownTimeout, cancel)
+		context.AfterFunc(out, func() { t.Stop() })
+	})
+	return out, func() { stop(); cancel() }
+}
+
+// collect adds the lanes' tallies of a committed transaction to the
+// metrics, and forgets them either way. The lanes are between
+// transactions: nothing writes the tallies now.
+func (e *exactlyOnce) collect(committed bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, k := range e.sinks {
+		if committed {
+			for key, n := range k.preds {
+				e.p.stats.Predictions.Add(int64(n))
+				k.prediction(key.topic, key.s).Add(float64(n))
+			}
+			for stage, n := range k.dead {
+				e.p.stats.DeadLetters.Add(int64(n))
+				k.deadLetter(stage).Add(float64(n))
+			}
+		}
+		clear(k.preds)
+		clear(k.dead)
+	}
+}
+
+// abortBackoff remembers the outputs the broker refused, logs the abort and
 // waits before the records are fetched again.
-func (p *Pipeline) abortBackoff(ctx context.Context, n int, produceErr error, refused map[srcKey]error) {
-	if p.eos.refused == nil || len(p.eos.refused) > maxRefused {
-		p.eos.refused = map[srcKey]error{}
+func (e *exactlyOnce) abortBackoff(ctx context.Context, n int, cause error, t *txn) {
+	if e.refused == nil || len(e.refused) > maxRefused {
+		e.refused = map[srcKey]refusal{}
 	}
-	for k, err := range refused {
-		p.eos.refused[k] = err
+	t.mu.Lock()
+	for k, r := range t.refused {
+		e.refused[k] = r
 	}
-	p.eos.aborts++
-	if p.eos.aborts >= 3 {
-		p.health.report(txnCondition, fmt.Sprintf("transactions keep aborting (%d in a row; last produce error: %v); the input offsets do not advance",
-			p.eos.aborts, produceErr), true)
+	refused := len(t.refused)
+	t.mu.Unlock()
+	e.aborts++
+	if e.aborts >= 3 {
+		e.p.health.report(txnCondition, fmt.Sprintf("transactions keep aborting (%d in a row; last cause: %v); the input offsets do not advance",
+			e.aborts, cause), true)
 	}
-	wait := min(100*time.Millisecond<<min(p.eos.aborts-1, 6), 5*time.Second)
-	p.log.Warn("transaction aborted; its records will be fetched and scored again", "records", n,
-		"refused_by_broker", len(refused), "produce_err", produceErr, "consecutive_aborts", p.eos.aborts, "backoff", wait)
+	wait := min(100*time.Millisecond<<min(e.aborts-1, 6), 5*time.Second)
+	e.p.log.Warn("transaction aborted; its records will be fetched and scored again", "records", n,
+		"refused_by_broker", refused, "cause", cause, "consecutive_aborts", e.aborts, "backoff", wait)
 	select {
 	case <-ctx.Done():
 	case <-time.After(wait):
 	}
 }
 
-// tally counts a transaction's outputs; they are added to the metrics
-// only if it commits.
-type tally struct {
-	preds map[[2]string]int // topic, model
-	dead  map[string]int    // stage
-	// unavailable is set when a record could not be decoded because the
-	// schema registry did not answer: the transaction must abort.
-	unavailable error
+// close stops the lanes and closes the session within SHUTDOWN_TIMEOUT.
+func (e *exactlyOnce) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), e.p.cfg.ShutdownTimeout)
+	defer cancel()
+	_ = e.lanes.Stop(ctx)
+	e.sendCancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = e.sess.Client().LeaveGroupContext(ctx)
+		e.sess.Close()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		e.p.log.Warn("the Kafka client did not close within SHUTDOWN_TIMEOUT; exiting without it")
+	}
 }
 
-func (t tally) count() (preds, dead int) {
-	for _, n := range t.preds {
-		preds += n
-	}
-	for _, n := range t.dead {
-		dead += n
-	}
-	return preds, dead
+// eosSink is a lane's sink under exactly-once: it produces into the open
+// transaction, replacing the outputs the broker refused in an earlier
+// attempt, and tallies what it sent (counted only if the transaction
+// commits).
+type eosSink struct {
+	e *exactlyOnce
+	s *producer.TxnSender[txnRef]
+	counters
+	preds map[predKey]int
+	dead  map[string]int
 }
 
-// scoreRecords decodes and scores records model by model and hands the
-// prediction and dead-letter records to send; it returns their tally.
-func (p *Pipeline) scoreRecords(recs []*kgo.Record, send func(out, src *kgo.Record)) tally {
-	t := tally{preds: map[[2]string]int{}, dead: map[string]int{}}
-	deadLetter := func(r *kgo.Record, stage string, err error) {
-		send(producer.DeadLetterRecord(r, p.cfg.DLQTopic, stage, err), r)
-		t.dead[stage]++
+func (e *exactlyOnce) newSink(int32) lane.Sink[txnRef] {
+	k := &eosSink{e: e, counters: newCounters(e.p), preds: map[predKey]int{}, dead: map[string]int{}}
+	k.s = producer.NewTxnSender(e.sendCtx, e.sess.Client(), e.p.predEnc, e.p.cfg.OutputTopic, e.p.cfg.DLQTopic, e.limits, k.answered)
+	e.mu.Lock()
+	e.sinks = append(e.sinks, k)
+	e.mu.Unlock()
+	return k
+}
+
+func (k *eosSink) Prediction(it *lane.Item[txnRef], pred *schemas.Prediction, topic string) {
+	if k.replace(it) {
+		return
 	}
-	evs := make([]schemas.Event, len(recs))
-	ok := make([]bool, len(recs))
-	for i, r := range recs {
-		if err := p.decoders[r.Topic].Decode(r.Value, &evs[i]); err != nil {
-			if errors.Is(err, schemas.ErrUnavailable) {
-				t.unavailable = err
-				continue
-			}
-			deadLetter(r, producer.StageDecode, err)
-			continue
-		}
-		ok[i] = true
+	it.Ref.t.pending.Add(1)
+	k.preds[predKey{it.Topic, it.Scorer}]++
+	k.score(it.Scorer).Observe(pred.Score)
+	k.s.Prediction(pred, it.Kafka, topic, it.Ref)
+}
+
+func (k *eosSink) DeadLetter(it *lane.Item[txnRef], stage string, err error) {
+	if k.replace(it) {
+		return
 	}
-	for _, route := range p.models.Routes() {
-		var idx []int
-		var group []*schemas.Event
-		for i, r := range recs {
-			if ok[i] && p.models.For(r.Topic) == route {
-				idx = append(idx, i)
-				group = append(group, &evs[i])
-			}
-		}
-		if len(group) == 0 {
-			continue
-		}
-		s := route.Scorer()
-		s.Score(group, &p.batch)
-		at := schemas.Millis(time.Now())
-		topic := route.OutputTopic()
-		if topic == "" {
-			topic = p.cfg.OutputTopic
-		}
-		for k, i := range idx {
-			res, r := &p.batch.Results[k], recs[i]
-			if res.Err != nil {
-				deadLetter(r, res.Stage, res.Err)
-				continue
-			}
-			if err, ok := p.eos.refused[keyOf(r)]; ok {
-				deadLetter(r, producer.StageProduce, err)
-				continue
-			}
-			pred := s.Prediction(group[k], res, schemas.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, at)
-			rec, err := producer.PredictionRecord(p.predEnc, &pred, r, topic)
-			if err != nil {
-				deadLetter(r, producer.StageProduce, err)
-				continue
-			}
-			send(rec, r)
-			t.preds[[2]string{r.Topic, s.Info().Name}]++
-		}
+	ref := it.Ref
+	ref.stage, ref.cause = stage, err
+	ref.t.pending.Add(1)
+	k.dead[stage]++
+	k.s.DeadLetter(it.Kafka, stage, err, ref)
+}
+
+// replace writes, for a record whose output the broker refused in an
+// earlier attempt, what replaces it (see refusal).
+func (k *eosSink) replace(it *lane.Item[txnRef]) bool {
+	r, ok := k.e.refused[keyOf(it.Kafka)]
+	if !ok {
+		return false
 	}
-	return t
+	ref := it.Ref
+	ref.t.pending.Add(1)
+	switch r.kind {
+	case producer.KindPrediction:
+		ref.stage, ref.cause = producer.StageProduce, r.err
+		k.dead[ref.stage]++
+		k.s.DeadLetter(it.Kafka, ref.stage, ref.cause, ref)
+	case producer.KindDeadLetter:
+		ref.stage, ref.cause, ref.limit = r.stage, r.cause, k.e.limits.For(k.e.p.cfg.DLQTopic)
+		k.dead[ref.stage]++
+		k.s.TruncatedDeadLetter(it.Kafka, ref.stage, ref.cause, r.err, ref.limit, ref)
+	default:
+		ref.stage, ref.cause, ref.limit = r.stage, r.cause, max(r.limit/2, 1)
+		k.dead[ref.stage]++
+		k.s.TruncatedDeadLetter(it.Kafka, ref.stage, ref.cause, r.err, ref.limit, ref)
+	}
+	return true
+}
+
+// Abandon: the transaction aborts (the barrier reports the lane's wait),
+// and the record is fetched again.
+func (k *eosSink) Abandon(*kgo.Record, txnRef) {}
+
+// answered runs in producer callbacks.
+func (k *eosSink) answered(ref txnRef, kind producer.Kind, err error) {
+	if err != nil {
+		k.e.p.produceError("", err)
+	}
+	ref.t.answered(ref.rec, refusal{kind: kind, stage: ref.stage, cause: ref.cause, limit: ref.limit}, err)
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/testkafka"
+	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring/xgboost"
 )
 
 // startReady runs a pipeline with a fast broker ping and waits until it is
@@ -143,47 +146,72 @@ func TestReadinessAuthorization(t *testing.T) {
 	}
 }
 
-// TestReadinessDeadLettersStuck: the dead-letter topic takes at most 1 KiB
-// per record and a 4 KiB malformed record arrives, so its dead letter can
-// never be written. The record is not lost (its offset is not committed)
-// and the service says why it is not ready, in both delivery modes.
-func TestReadinessDeadLettersStuck(t *testing.T) {
-	for _, tt := range []struct{ delivery, want string }{
-		{"at-least-once", `dead letters cannot be written to "predictions-dlq"`},
-		{"exactly-once", "transactions keep aborting"},
-	} {
-		t.Run(tt.delivery, func(t *testing.T) {
-			addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 1},
-				testkafka.Topic{Name: "activity", Partitions: 1}, testkafka.Topic{Name: "predictions", Partitions: 1})
+// TestTruncatedDeadLetters: the dead-letter topic takes at most 2 KiB per
+// record and 6 KiB malformed records arrive among good events, so their
+// dead letters are refused whole. Each is written again truncated
+// (carrying the source coordinates), every good event is predicted
+// (exactly once under exactly-once), and the offsets are committed to the
+// end: progress never stalls on one record, in both delivery modes.
+func TestTruncatedDeadLetters(t *testing.T) {
+	for _, delivery := range []string{"at-least-once", "exactly-once"} {
+		t.Run(delivery, func(t *testing.T) {
+			addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 2},
+				testkafka.Topic{Name: "activity", Partitions: 1}, testkafka.Topic{Name: "predictions", Partitions: 2})
 			adm := kadm.NewClient(testkafka.Client(t, addrs))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			limit := "1024"
+			limit := "2048"
 			if _, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"max.message.bytes": &limit}, "predictions-dlq"); err != nil {
 				t.Fatal(err)
 			}
-			junk := make([]byte, 4096) // incompressible
+			want := map[string]sent{}
+			produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 100, want)
 			rng := rand.New(rand.NewPCG(3, 4))
-			for i := range junk {
-				junk[i] = byte(rng.Uint32())
+			var junk []*kgo.Record
+			for i := range 3 {
+				v := make([]byte, 6000) // incompressible
+				for k := range v {
+					v[k] = byte(rng.Uint32())
+				}
+				junk = append(junk, &kgo.Record{Topic: "transactions", Partition: int32(i % 2), Key: []byte(fmt.Sprintf("junk%d", i)), Value: v})
 			}
-			testkafka.Produce(t, addrs, &kgo.Record{Topic: "transactions", Key: []byte("junk"), Value: junk})
+			testkafka.Produce(t, addrs, junk...)
+			produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 100, 100, want)
 			cfg := testConfig(t, addrs, "json")
-			cfg.InputTopics, cfg.Delivery, cfg.ShutdownTimeout = []string{"transactions"}, tt.delivery, time.Second
-			ctxRun, stopRun := context.WithCancel(context.Background())
-			p, err := New(ctxRun, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithPingInterval(100*time.Millisecond))
-			if err != nil {
+			cfg.InputTopics, cfg.Delivery = []string{"transactions"}, delivery
+			_, stop := runFor(t, cfg)
+			var isolation []kgo.Opt
+			if delivery == "exactly-once" {
+				isolation = []kgo.Opt{kgo.FetchIsolationLevel(kgo.ReadCommitted())}
+			}
+			preds := testkafka.ReadN(t, addrs, "predictions", len(want), 30*time.Second, isolation...)
+			dead := testkafka.ReadN(t, addrs, "predictions-dlq", len(junk), 10*time.Second, isolation...)
+			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- p.Run(ctxRun) }()
-			waitReason(t, p, tt.want)
-			stopRun()
-			<-done // at-least-once: an error, the record stayed unacknowledged
-			committed := testkafka.Committed(t, addrs, cfg.GroupID)
-			if c, ok := committed.Lookup("transactions", 0); ok && c.At > 0 {
-				t.Fatalf("offset %d committed past a record whose dead letter was never written", c.At)
+			model, _ := xgboost.Load(fraudModel, "")
+			checkPredictions(t, schemas.JSON, preds, want, model)
+			if len(dead) != len(junk) {
+				t.Fatalf("%d dead letters, want %d", len(dead), len(junk))
 			}
+			for _, r := range dead {
+				h := map[string]string{}
+				for _, x := range r.Headers {
+					h[x.Key] = string(x.Value)
+				}
+				var src *kgo.Record
+				for _, j := range junk {
+					if string(j.Key) == string(r.Key) {
+						src = j
+					}
+				}
+				if src == nil || h[producer.HeaderTruncated] != "true" || h[producer.HeaderStage] != producer.StageDecode ||
+					h[producer.HeaderSourceTopic] != "transactions" || h[producer.HeaderSourceOffset] == "" ||
+					!strings.HasPrefix(string(src.Value), string(r.Value)) || len(r.Value) < 1000 {
+					t.Errorf("dead letter %q (%d bytes of value): headers %v", r.Key, len(r.Value), h)
+				}
+			}
+			checkCommittedAtEnd(t, addrs, cfg.GroupID)
 		})
 	}
 }

@@ -1,0 +1,19 @@
+// Package lane runs the hot path of streamscore on every core. A lane owns
+// one partition number p of the input topics and does everything a record
+// needs in its own goroutine — decode, the micro-batch window, the outcome
+// core (features, model), and handing outcomes to its sink, which encodes
+// and produces them — so lanes run in parallel and never wait on each
+// other, records of a partition keep their order, and nothing per record
+// takes a process-wide lock.
+//
+// Sources push chunks (one partition's records of a poll) and never block;
+// controls (Flush on revoke, Drop on loss, Barrier at the end of a
+// transaction, Stop at shutdown) are queued behind the chunks they concern.
+// A lane whose record waits for the schema registry holds its partitions
+// (Hooks.Pause) and keeps answering controls: a revoke or a stop gives the
+// waiting records up (Sink.Abandon) instead of blocking the group.
+//
+// The lanes of a process are generic in R, the reference a source attaches
+// to each record: the offset tracker's token (at-least-once), the open
+// transaction (exactly-once), or nothing (backfill).
+package lane

@@ -1,0 +1,442 @@
+package lane
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/outcome"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/window"
+)
+
+// Chunk is records of one partition, in offset order, with the reference
+// the source attaches to each (Refs[i] belongs to Records[i]): a tracker
+// token, a transaction, nothing.
+type Chunk[R any] struct {
+	Topic     string
+	Partition int32
+	Records   []*kgo.Record
+	Refs      []R
+}
+
+// Item is one record travelling through a lane: its outcome-core record,
+// the Kafka record it came from and the source's reference.
+type Item[R any] struct {
+	outcome.Record
+	Kafka *kgo.Record
+	Ref   R
+}
+
+// Sink receives a lane's outcomes, on the lane's goroutine, in the order
+// the lane settles them. It must not keep the item after returning (items
+// are recycled): what it needs later (the Kafka record, the reference) it
+// copies. It may block (a full producer buffer); the lane waits.
+type Sink[R any] interface {
+	// Prediction publishes pred, the prediction of it, to topic (the
+	// default output topic when empty).
+	Prediction(it *Item[R], pred *schemas.Prediction, topic string)
+	// DeadLetter publishes it's dead letter.
+	DeadLetter(it *Item[R], stage string, err error)
+	// Abandon is told of a record the lane gives up unprocessed: while the
+	// lane waited for the schema registry, its partition was revoked or the
+	// lane stopped. Abandoned records come newest first, so each is the
+	// newest unsettled record of its partition when it is abandoned.
+	Abandon(rec *kgo.Record, ref R)
+}
+
+// Hooks observe a lane; every field is optional. They run on the lane's
+// goroutine and must not block.
+type Hooks struct {
+	// Batch is told of every closed batch: why it closed, its size, when
+	// its first record arrived, and the newest event time among its
+	// predictions (zero if none).
+	Batch func(trigger window.Trigger, n int, opened, newestEvent time.Time)
+	// Unavailable is told, at every retry, that a record waits for the
+	// schema registry; Available that it no longer does.
+	Unavailable func(err error)
+	Available   func()
+	// Pause and Resume hold and release fetching of a partition while the
+	// lane waits for the registry, so that the rest of the group runs on.
+	Pause, Resume func(topic string, partition int32)
+}
+
+// Config is what every lane of a Set shares.
+type Config struct {
+	Core     *outcome.Core
+	MaxSize  int           // BATCH_MAX_SIZE
+	Interval time.Duration // BATCH_INTERVAL
+	Hooks    Hooks
+	Log      *slog.Logger
+}
+
+// ErrStopped is the error of a control that a lane could not carry out
+// because it had stopped.
+var ErrStopped = errors.New("lane stopped")
+
+type ctlKind uint8
+
+const (
+	ctlFlush   ctlKind = iota // finish the listed partitions' records, close the batch
+	ctlDrop                   // forget the listed partitions' queued records
+	ctlBarrier                // finish everything, close the batch (a transaction ends)
+	ctlStop                   // finish everything, close the batch, exit
+	ctlFinish                 // like stop, but what waits for the registry is waited for: handled in order, never early
+)
+
+type control struct {
+	kind ctlKind
+	tps  map[partitionKey]bool
+	done func(error)
+}
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+type msg[R any] struct {
+	chunk Chunk[R]
+	pos   int // next record of chunk to process
+	ctl   *control
+}
+
+// queue hands messages from the source to a lane without ever blocking
+// the source: a mutex per lane, taken per chunk, never per record.
+type queue[R any] struct {
+	mu   sync.Mutex
+	msgs []msg[R]
+	wake chan struct{}
+}
+
+func (q *queue[R]) push(m msg[R]) {
+	q.mu.Lock()
+	q.msgs = append(q.msgs, m)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue[R]) takeInto(dst []msg[R]) []msg[R] {
+	q.mu.Lock()
+	dst = append(dst, q.msgs...)
+	clear(q.msgs)
+	q.msgs = q.msgs[:0]
+	q.mu.Unlock()
+	return dst
+}
+
+// stall is a lane waiting for the schema registry: the record at the
+// backlog's head chunk, position pos, could not be decoded yet.
+type stall struct {
+	topic     string
+	partition int32
+	err       error
+	retry     time.Time
+	backoff   time.Duration
+}
+
+// Lane processes the records of one partition number, in order, on its
+// own goroutine: decode, batch, score (the outcome core), and hand every
+// outcome to its sink. It never waits on another lane, and nothing it does
+// per record takes a lock shared with other lanes.
+type Lane[R any] struct {
+	cfg     *Config
+	sink    Sink[R]
+	q       queue[R]
+	backlog []msg[R]
+	win     *window.Window[*Item[R]]
+	batch   *outcome.Batch
+	recs    []*outcome.Record
+	free    []*Item[R]
+	timer   *time.Timer
+	stall   *stall
+	exited  chan struct{}
+}
+
+func newLane[R any](cfg *Config, sink Sink[R]) (*Lane[R], error) {
+	l := &Lane[R]{cfg: cfg, sink: sink, batch: cfg.Core.NewBatch(), exited: make(chan struct{})}
+	l.q.wake = make(chan struct{}, 1)
+	win, err := window.New(cfg.MaxSize, cfg.Interval, l.process)
+	if err != nil {
+		return nil, err
+	}
+	l.win = win
+	l.timer = time.NewTimer(time.Hour)
+	l.timer.Stop()
+	go l.run()
+	return l, nil
+}
+
+func (l *Lane[R]) run() {
+	defer close(l.exited)
+	for {
+		l.backlog = l.q.takeInto(l.backlog)
+		if l.step() {
+			return
+		}
+		l.arm()
+		select {
+		case <-l.q.wake:
+		case now := <-l.timer.C:
+			l.win.Tick(now)
+		}
+	}
+}
+
+// arm sets the timer to the next thing the lane waits for: the open
+// batch's deadline or the next registry retry.
+func (l *Lane[R]) arm() {
+	var at time.Time
+	if d, ok := l.win.Deadline(); ok {
+		at = d
+	}
+	if l.stall != nil && (at.IsZero() || l.stall.retry.Before(at)) {
+		at = l.stall.retry
+	}
+	if at.IsZero() {
+		l.timer.Stop()
+		return
+	}
+	l.timer.Reset(max(time.Until(at), 0))
+}
+
+// step works through the backlog: records in order while the lane is not
+// stalled; control messages always (a stalled lane gives up what a
+// control concerns). It reports whether the lane stopped.
+func (l *Lane[R]) step() (stopped bool) {
+	for len(l.backlog) > 0 {
+		if l.stall == nil {
+			m := &l.backlog[0]
+			if m.ctl != nil {
+				ctl := m.ctl
+				l.pop(0)
+				if l.control(ctl, 0) {
+					return true
+				}
+				continue
+			}
+			l.records(m)
+			if l.stall == nil {
+				l.pop(0)
+			}
+			continue
+		}
+		if time.Now().After(l.stall.retry) {
+			l.retryStall()
+			continue
+		}
+		j := slices.IndexFunc(l.backlog, func(m msg[R]) bool { return m.ctl != nil && m.ctl.kind != ctlFinish })
+		if j < 0 {
+			return false
+		}
+		ctl := l.backlog[j].ctl
+		l.pop(j)
+		if l.control(ctl, j) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *Lane[R]) pop(i int) {
+	l.backlog[i] = msg[R]{}
+	l.backlog = slices.Delete(l.backlog, i, i+1)
+}
+
+// records processes a chunk from its position on, until it ends or a
+// record must wait for the schema registry.
+func (l *Lane[R]) records(m *msg[R]) {
+	c := &m.chunk
+	for m.pos < len(c.Records) {
+		rec := c.Records[m.pos]
+		it := l.item()
+		it.Topic, it.Value, it.Kafka, it.Ref = rec.Topic, rec.Value, rec, c.Refs[m.pos]
+		if err := l.cfg.Core.Decode(&it.Record); err != nil {
+			l.recycle(it)
+			l.stallOn(c, err)
+			return
+		}
+		if l.stall != nil { // decoded after waiting
+			l.unstall()
+		}
+		m.pos++
+		// A record that failed to decode goes through the window too, so
+		// that a partition's outcomes settle in offset order.
+		l.win.Add(it, time.Now())
+	}
+}
+
+func (l *Lane[R]) stallOn(c *Chunk[R], err error) {
+	if l.stall == nil {
+		l.stall = &stall{topic: c.Topic, partition: c.Partition, backoff: 100 * time.Millisecond}
+		if l.cfg.Hooks.Pause != nil {
+			l.cfg.Hooks.Pause(c.Topic, c.Partition)
+		}
+	} else {
+		l.stall.backoff = min(2*l.stall.backoff, 5*time.Second)
+	}
+	l.stall.err = err
+	l.stall.retry = time.Now().Add(l.stall.backoff)
+	if l.cfg.Hooks.Unavailable != nil {
+		l.cfg.Hooks.Unavailable(err)
+	}
+}
+
+func (l *Lane[R]) retryStall() {
+	l.records(&l.backlog[0])
+	if l.stall == nil {
+		l.pop(0)
+	}
+}
+
+func (l *Lane[R]) unstall() {
+	if l.cfg.Hooks.Resume != nil {
+		l.cfg.Hooks.Resume(l.stall.topic, l.stall.partition)
+	}
+	l.stall = nil
+	if l.cfg.Hooks.Available != nil {
+		l.cfg.Hooks.Available()
+	}
+}
+
+// control carries out ctl, which came after backlog[:before] (all of
+// which a lane that is not stalled has processed). It reports whether the
+// lane stops.
+func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
+	var err error
+	switch ctl.kind {
+	case ctlFlush:
+		l.abandon(before, ctl.tps)
+		l.win.Close(window.Revoke)
+	case ctlDrop:
+		l.drop(before, ctl.tps)
+	case ctlBarrier:
+		if l.stall != nil {
+			err = l.stall.err
+		}
+		l.abandon(before, nil)
+		l.win.Close(window.Transaction)
+	case ctlStop:
+		l.abandon(before, nil)
+		l.win.Close(window.Shutdown)
+		stop = true
+	case ctlFinish: // reached in order: nothing before it waits
+		l.win.Close(window.Shutdown)
+		stop = true
+	}
+	if ctl.done != nil {
+		ctl.done(err)
+	}
+	return stop
+}
+
+// abandon gives up, on a stalled lane, the unprocessed records of the
+// listed partitions (all when tps is nil) queued before backlog[before].
+// A lane that is not stalled has none.
+func (l *Lane[R]) abandon(before int, tps map[partitionKey]bool) {
+	if l.stall == nil {
+		return
+	}
+	for i := before - 1; i >= 0; i-- { // newest first
+		m := &l.backlog[i]
+		if m.ctl != nil || (tps != nil && !tps[partitionKey{m.chunk.Topic, m.chunk.Partition}]) {
+			continue
+		}
+		for k := len(m.chunk.Records) - 1; k >= m.pos; k-- {
+			l.sink.Abandon(m.chunk.Records[k], m.chunk.Refs[k])
+		}
+		m.pos = len(m.chunk.Records)
+	}
+	if tps == nil || tps[partitionKey{l.stall.topic, l.stall.partition}] {
+		l.unstall()
+	}
+	l.compact(before)
+}
+
+// drop forgets the queued records of lost partitions.
+func (l *Lane[R]) drop(before int, tps map[partitionKey]bool) {
+	for i := 0; i < before; i++ {
+		m := &l.backlog[i]
+		if m.ctl == nil && tps[partitionKey{m.chunk.Topic, m.chunk.Partition}] {
+			m.pos = len(m.chunk.Records)
+		}
+	}
+	if l.stall != nil && tps[partitionKey{l.stall.topic, l.stall.partition}] {
+		l.unstall()
+	}
+	l.compact(before)
+}
+
+// compact removes finished chunks among backlog[:before], except the
+// head of a stalled lane.
+func (l *Lane[R]) compact(before int) {
+	keep := l.backlog[:0]
+	for i, m := range l.backlog {
+		if i < before && m.ctl == nil && m.pos >= len(m.chunk.Records) && !(i == 0 && l.stall != nil) {
+			continue
+		}
+		keep = append(keep, m)
+	}
+	clear(l.backlog[len(keep):])
+	l.backlog = keep
+}
+
+// process scores a closed batch and hands every outcome to the sink.
+// Called by the window, on the lane's goroutine.
+func (l *Lane[R]) process(b window.Batch[*Item[R]]) {
+	l.recs = l.recs[:0]
+	for _, it := range b.Items {
+		l.recs = append(l.recs, &it.Record)
+	}
+	l.batch.Score(l.recs)
+	scoredAt := schemas.Millis(time.Now())
+	var newest time.Time
+	models := l.cfg.Core.Models()
+	for _, it := range b.Items {
+		if it.Dead() {
+			l.sink.DeadLetter(it, it.Stage, it.Err)
+			continue
+		}
+		if it.Event.Time.After(newest) {
+			newest = it.Event.Time
+		}
+		pred := it.Prediction(schemas.Source{Topic: it.Kafka.Topic, Partition: it.Kafka.Partition, Offset: it.Kafka.Offset}, scoredAt)
+		topic := ""
+		if r := models.For(it.Topic); r != nil {
+			topic = r.OutputTopic()
+		}
+		l.sink.Prediction(it, &pred, topic)
+	}
+	if l.cfg.Hooks.Batch != nil {
+		l.cfg.Hooks.Batch(b.Trigger, len(b.Items), b.Opened, newest)
+	}
+	for _, it := range b.Items {
+		l.recycle(it)
+	}
+	l.win.Recycle(b.Items)
+}
+
+func (l *Lane[R]) item() *Item[R] {
+	if n := len(l.free); n > 0 {
+		it := l.free[n-1]
+		l.free = l.free[:n-1]
+		return it
+	}
+	return &Item[R]{}
+}
+
+func (l *Lane[R]) recycle(it *Item[R]) {
+	var zero R
+	it.Record.Reset()
+	it.Kafka, it.Ref = nil, zero
+	if len(l.free) < 4*l.cfg.MaxSize {
+		l.free = append(l.free, it)
+	}
+}

@@ -1,0 +1,195 @@
+package lane
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Set is the lanes of one source: lane p processes partition p of every
+// input topic (the topics are co-partitioned: partition p of each is
+// assigned to the same member), so a lane never waits on another. Lanes
+// are goroutines; the Go scheduler runs them on GOMAXPROCS threads, so the
+// lanes of a process use every core, and the records of a partition keep
+// their order. A lane starts when its first chunk arrives. Push never
+// blocks: backpressure (the in-flight limits) is the source's. Safe for
+// concurrent use.
+type Set[R any] struct {
+	cfg     Config
+	newSink func(partition int32) Sink[R]
+
+	mu    sync.Mutex // guards lanes (taken per chunk and per control, never per record)
+	lanes []*Lane[R]
+	err   error
+}
+
+// NewSet returns an empty set; newSink makes the sink of lane p.
+func NewSet[R any](cfg Config, newSink func(partition int32) Sink[R]) (*Set[R], error) {
+	if cfg.Core == nil {
+		return nil, fmt.Errorf("lane: no outcome core")
+	}
+	if cfg.MaxSize <= 0 || cfg.Interval < 0 {
+		return nil, fmt.Errorf("lane: batch size %d and interval %v must be positive", cfg.MaxSize, cfg.Interval)
+	}
+	return &Set[R]{cfg: cfg, newSink: newSink}, nil
+}
+
+func (s *Set[R]) lane(p int32) (*Lane[R], error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p < 0 {
+		return nil, fmt.Errorf("lane: partition %d", p)
+	}
+	for int(p) >= len(s.lanes) {
+		s.lanes = append(s.lanes, nil)
+	}
+	if s.lanes[p] == nil {
+		l, err := newLane(&s.cfg, s.newSink(p))
+		if err != nil {
+			return nil, err
+		}
+		s.lanes[p] = l
+	}
+	return s.lanes[p], nil
+}
+
+func (s *Set[R]) started() []*Lane[R] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Lane[R], 0, len(s.lanes))
+	for _, l := range s.lanes {
+		if l != nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Push hands a chunk to its partition's lane.
+func (s *Set[R]) Push(c Chunk[R]) error {
+	l, err := s.lane(c.Partition)
+	if err != nil {
+		return err
+	}
+	l.q.push(msg[R]{chunk: c})
+	return nil
+}
+
+// Partition names a topic partition for the controls.
+type Partition struct {
+	Topic     string
+	Partition int32
+}
+
+// Flush makes the lanes of the given partitions finish every record of
+// them pushed so far (giving up, through Sink.Abandon, those that wait for
+// the schema registry) and close their open batches, and waits until they
+// have, or ctx ends (its error is returned). Revokes use it.
+func (s *Set[R]) Flush(ctx context.Context, tps []Partition) error {
+	return s.broadcast(ctx, ctlFlush, tps)
+}
+
+// Drop makes the lanes forget the queued records of the given partitions
+// (lost: nothing of them is committed, their new owner reads them).
+func (s *Set[R]) Drop(tps []Partition) {
+	_ = s.broadcast(context.Background(), ctlDrop, tps)
+}
+
+// Barrier makes every lane finish every record pushed so far and close
+// its open batch, and waits until all have (exactly-once: a transaction
+// ends). It returns the first lane error (a record that waits for the
+// schema registry was given up: the transaction must abort) or ctx's.
+func (s *Set[R]) Barrier(ctx context.Context) error {
+	return s.broadcast(ctx, ctlBarrier, nil)
+}
+
+// Stop makes every lane finish every record pushed so far, close its open
+// batch and exit, and waits until all have, or ctx ends.
+func (s *Set[R]) Stop(ctx context.Context) error {
+	if err := s.broadcast(ctx, ctlStop, nil); err != nil {
+		return err
+	}
+	for _, l := range s.started() {
+		select {
+		case <-l.exited:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Finish is Stop for a source with no one to yield to (a backfill): a
+// record that waits for the schema registry is waited for. When ctx ends
+// first, the lanes stop at once as Stop does, giving up what waits, and
+// ctx's error is returned.
+func (s *Set[R]) Finish(ctx context.Context) error {
+	err := s.broadcast(ctx, ctlFinish, nil)
+	if err == nil {
+		for _, l := range s.started() {
+			select {
+			case <-l.exited:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+	}
+	if err != nil {
+		_ = s.Stop(context.Background())
+	}
+	return err
+}
+
+func (s *Set[R]) broadcast(ctx context.Context, kind ctlKind, tps []Partition) error {
+	var keys map[partitionKey]bool
+	targets := s.started()
+	if tps != nil {
+		keys = map[partitionKey]bool{}
+		nums := map[int32]bool{}
+		for _, tp := range tps {
+			keys[partitionKey{tp.Topic, tp.Partition}] = true
+			nums[tp.Partition] = true
+		}
+		kept := targets[:0]
+		s.mu.Lock()
+		for p, l := range s.lanes {
+			if l != nil && nums[int32(p)] {
+				kept = append(kept, l)
+			}
+		}
+		s.mu.Unlock()
+		targets = kept
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	type answer struct {
+		done chan error
+		l    *Lane[R]
+	}
+	answers := make([]answer, 0, len(targets))
+	for _, l := range targets {
+		a := answer{done: make(chan error, 1), l: l}
+		l.q.push(msg[R]{ctl: &control{kind: kind, tps: keys, done: func(err error) { a.done <- err }}})
+		answers = append(answers, a)
+	}
+	var first error
+	for _, a := range answers {
+		var err error
+		select {
+		case err = <-a.done:
+		case <-a.l.exited: // stopped before it got to the control
+			select {
+			case err = <-a.done:
+			default:
+				err = ErrStopped
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err != nil && first == nil && err != ErrStopped {
+			first = err
+		}
+	}
+	return first
+}

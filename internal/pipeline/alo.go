@@ -1,0 +1,283 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/consumer"
+	"github.com/streamscore/streamscore/internal/lane"
+	"github.com/streamscore/streamscore/producer"
+	"github.com/streamscore/streamscore/schemas"
+)
+
+// atLeastOnce is DELIVERY=at-least-once: a group member polls, tracks
+// every record in the offset tracker and pushes it to its lane; the lanes
+// produce its prediction or dead letter, and each acknowledgement comes
+// back through the tracker, which alone decides what is committed. The
+// poll loop never waits on a lane.
+type atLeastOnce struct {
+	p     *Pipeline
+	group *consumer.Group
+	prod  *producer.Producer
+	lanes *lane.Set[ackRef]
+
+	inBytes  atomic.Int64 // key and value bytes of records polled, not yet acknowledged
+	paused   atomic.Bool  // fetching paused by backpressure
+	consumed map[string]prometheus.Counter
+	gauges   [2]prometheus.Gauge // in flight: records, bytes
+	produce  prometheus.Counter  // dead letters of stage produce
+}
+
+// ackRef is what a record carries from the poll to its acknowledgement:
+// its token, its Kafka record (bytes and timestamp) and the counter its
+// outcome adds to: pred for a prediction (a refused one counts as a dead
+// letter of stage produce), dead for a dead letter.
+type ackRef struct {
+	tok  consumer.Token
+	rec  *kgo.Record
+	pred prometheus.Counter
+	dead prometheus.Counter
+}
+
+func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.Opt) (*atLeastOnce, error) {
+	cfg := p.cfg
+	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
+	a := &atLeastOnce{p: p, consumed: map[string]prometheus.Counter{},
+		gauges:  [2]prometheus.Gauge{p.obs.InFlight.WithLabelValues("records"), p.obs.InFlight.WithLabelValues("bytes")},
+		produce: p.obs.DeadLetters.WithLabelValues(producer.StageProduce)}
+	for _, t := range cfg.Topics() {
+		a.consumed[t] = p.obs.Consumed.WithLabelValues(t)
+	}
+	prod, err := producer.New(producer.Options{
+		Conn: prodConn, Compression: cfg.Compression, Encoding: outputEnc, Encoder: p.predEnc,
+		Topic: cfg.OutputTopic, DLQTopic: cfg.DLQTopic,
+		MaxBufferedRecords: cfg.MaxInFlightRecords, MaxBufferedBytes: cfg.MaxInFlightBytes,
+		OnError: p.produceError, Logger: p.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := checkTopics(ctx, prod.Client(), p.topics, cfg); err != nil {
+		prod.Close()
+		return nil, err
+	}
+	p.loadLimits(ctx, prod.Limits(), prod.Client())
+	group, err := consumer.NewGroup(consumer.Options{
+		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
+		StartAtEnd:    cfg.StartOffset == "latest",
+		RevokeTimeout: min(cfg.ShutdownTimeout, 45*time.Second),
+		Extra:         []kgo.Opt{kgo.FetchMaxBytes(fetchMaxBytes(cfg)), kgo.MaxConcurrentFetches(2)},
+		Conn:          consConn, Logger: p.log,
+		OnRevoke:     a.onRevoke,
+		OnLost:       a.onLost,
+		OnLag:        p.obs.SetLag,
+		OnFetchError: p.fetchError,
+	})
+	if err != nil {
+		prod.Close()
+		return nil, err
+	}
+	a.group, a.prod = group, prod
+	pause := func(topic string, partition int32) {
+		group.PausePartitions(consumer.TopicPartition{Topic: topic, Partition: partition})
+	}
+	resume := func(topic string, partition int32) {
+		group.ResumePartitions(consumer.TopicPartition{Topic: topic, Partition: partition})
+	}
+	a.lanes, err = lane.NewSet(p.laneConfig(pause, resume), a.newSink)
+	if err != nil {
+		prod.Close()
+		group.Close(ctx)
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *atLeastOnce) client() *kgo.Client { return a.group.Client() }
+
+func (a *atLeastOnce) assigned() int { return a.group.Tracker().OwnedCount() }
+
+// run polls until ctx ends, then drains.
+func (a *atLeastOnce) run(ctx context.Context) error {
+	nextCommit := time.Now().Add(a.p.cfg.CommitInterval)
+	for ctx.Err() == nil {
+		if err := a.backpressure(ctx); err != nil {
+			break
+		}
+		pollCtx, cancel := context.WithDeadline(ctx, nextCommit)
+		fetches, err := a.group.Poll(pollCtx, a.p.cfg.BatchMaxSize)
+		cancel()
+		if err != nil {
+			a.prod.Close()
+			a.group.Close(context.Background())
+			return fmt.Errorf("poll: %w", err)
+		}
+		for _, f := range fetches {
+			var n int64
+			for _, r := range f.Records {
+				n += recordBytes(r)
+			}
+			a.inBytes.Add(n)
+			a.p.stats.Consumed.Add(int64(len(f.Records)))
+			if c := a.consumed[f.TP.Topic]; c != nil {
+				c.Add(float64(len(f.Records)))
+			}
+			refs := make([]ackRef, len(f.Records))
+			for i, r := range f.Records {
+				refs[i] = ackRef{tok: f.Tokens[i], rec: r}
+			}
+			if err := a.lanes.Push(lane.Chunk[ackRef]{Topic: f.TP.Topic, Partition: f.TP.Partition, Records: f.Records, Refs: refs}); err != nil {
+				a.p.log.Error("record not processed", "topic", f.TP.Topic, "partition", f.TP.Partition, "err", err)
+			}
+		}
+		a.group.AllowRebalance()
+		if !time.Now().Before(nextCommit) {
+			a.commit(ctx)
+			nextCommit = time.Now().Add(a.p.cfg.CommitInterval)
+		}
+	}
+	return a.drain()
+}
+
+// recordBytes is what a polled record counts against MAX_IN_FLIGHT_BYTES.
+func recordBytes(r *kgo.Record) int64 { return int64(len(r.Key) + len(r.Value)) }
+
+func (a *atLeastOnce) commit(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.group.Commit(ctx); err != nil && ctx.Err() == nil {
+		if !a.p.health.clientError("", err) {
+			a.p.log.Warn("commit failed; will retry", "err", err)
+		}
+	}
+}
+
+// backpressure bounds what is in flight (polled, not yet acknowledged) to
+// MAX_IN_FLIGHT_RECORDS records and MAX_IN_FLIGHT_BYTES bytes of input.
+// When either is reached, fetching of the input topics pauses (no fetch
+// request goes out for their partitions) until both are back under three
+// quarters of their limits; the lanes keep closing their batches on their
+// intervals meanwhile, so what is in flight drains. It returns ctx's error
+// if ctx ends while paused.
+func (a *atLeastOnce) backpressure(ctx context.Context) error {
+	cfg := a.p.cfg
+	tr := a.group.Tracker()
+	full := func(frac float64) bool {
+		n, b := tr.InFlight(), a.inBytes.Load()
+		a.gauges[0].Set(float64(n))
+		a.gauges[1].Set(float64(b))
+		return float64(n) >= frac*float64(cfg.MaxInFlightRecords) || float64(b) >= frac*float64(cfg.MaxInFlightBytes)
+	}
+	if !full(1) {
+		return nil
+	}
+	a.group.Pause()
+	a.p.obs.FetchPaused.Set(1)
+	a.p.obs.FetchPauses.Inc()
+	a.p.stats.FetchPauses.Add(1)
+	a.paused.Store(true)
+	start := time.Now()
+	defer func() {
+		a.group.Resume()
+		a.paused.Store(false)
+		a.p.obs.FetchPaused.Set(0)
+		a.p.log.Debug("fetching resumed", "paused_for", time.Since(start).Round(time.Millisecond))
+	}()
+	a.p.log.Debug("in-flight limit reached; fetching paused", "records", tr.InFlight(), "bytes", a.inBytes.Load())
+	for full(0.75) {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond) // the bytes limit is checked as often
+		_ = tr.WaitBelow(wctx, max(1, cfg.MaxInFlightRecords*3/4))
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// FetchPaused reports whether backpressure has paused fetching now.
+func (p *Pipeline) FetchPaused() bool {
+	a, ok := p.runner.(*atLeastOnce)
+	return ok && a.paused.Load()
+}
+
+// onRevoke makes the lanes of the revoked partitions produce every record
+// of them they hold (closing their open batches), so that the group's
+// revoke handler can await their acknowledgements and commit.
+func (a *atLeastOnce) onRevoke(ctx context.Context, tps []consumer.TopicPartition) {
+	if err := a.lanes.Flush(ctx, lanePartitions(tps)); err != nil {
+		a.p.log.Warn("revoke: lanes did not hand over every record in time", "err", err)
+	}
+	a.dropLag(tps)
+}
+
+// onLost makes the lanes forget the lost partitions' queued records:
+// nothing of them is committed, their new owner reads them.
+func (a *atLeastOnce) onLost(tps []consumer.TopicPartition) {
+	a.lanes.Drop(lanePartitions(tps))
+	a.dropLag(tps)
+}
+
+func (a *atLeastOnce) dropLag(tps []consumer.TopicPartition) {
+	for _, tp := range tps {
+		a.p.obs.DropLag(tp.Topic, tp.Partition)
+	}
+}
+
+func lanePartitions(tps []consumer.TopicPartition) []lane.Partition {
+	out := make([]lane.Partition, len(tps))
+	for i, tp := range tps {
+		out[i] = lane.Partition{Topic: tp.Topic, Partition: tp.Partition}
+	}
+	return out
+}
+
+// drain stops the lanes (they finish what they hold and close their
+// batches), waits for every acknowledgement, commits and leaves the group,
+// all within SHUTDOWN_TIMEOUT, whatever the brokers do. What is not
+// acknowledged by then stays uncommitted and is read again.
+func (a *atLeastOnce) drain() error {
+	start := time.Now()
+	timeout := a.p.cfg.ShutdownTimeout
+	deadline := start.Add(timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	// Keep time for the final commit and for leaving the group (and the
+	// client's own second for closing fetch sessions).
+	reserve := min(max(timeout/5, 500*time.Millisecond), 3*time.Second)
+	wctx, wcancel := context.WithDeadline(ctx, deadline.Add(-reserve))
+	defer wcancel()
+	stopErr := a.lanes.Stop(wctx)
+	waitErr := a.group.Tracker().Wait(wctx)
+	unacked := a.group.Tracker().InFlight()
+	if err := a.group.Commit(ctx); err != nil {
+		a.p.log.Error("final commit failed; the last acknowledged records will be read again", "err", err)
+	}
+	a.group.AllowRebalance()
+	a.closeWithin(ctx, func() { a.group.Close(ctx) })
+	a.closeWithin(ctx, a.prod.Close)
+	a.p.log.Info("drained", "elapsed", time.Since(start).Round(time.Millisecond), "consumed", a.p.stats.Consumed.Load(),
+		"predictions", a.p.stats.Predictions.Load(), "dead_letters", a.p.stats.DeadLetters.Load(), "unacknowledged", unacked)
+	if waitErr != nil || stopErr != nil || unacked > 0 {
+		return fmt.Errorf("shutdown: %d records not acknowledged within SHUTDOWN_TIMEOUT=%v; they stay uncommitted and will be read again",
+			unacked, timeout)
+	}
+	return nil
+}
+
+// closeWithin runs close, but returns when ctx ends even if close has
+// not: a client that cannot reach its brokers must not hold the exit.
+func (a *atLeastOnce) closeWithin(ctx context.Context, fn func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		a.p.log.Warn("a Kafka client did not close within SHUTDOWN_TIMEOUT; exiting without it")
+	}
+}

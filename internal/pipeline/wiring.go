@@ -1,0 +1,419 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/httpapi"
+	"github.com/streamscore/streamscore/internal/kafkaconn"
+	"github.com/streamscore/streamscore/internal/lane"
+	"github.com/streamscore/streamscore/internal/metrics"
+	"github.com/streamscore/streamscore/internal/modelset"
+	"github.com/streamscore/streamscore/internal/outcome"
+	"github.com/streamscore/streamscore/producer"
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/window"
+)
+
+// Option adjusts a Pipeline.
+type Option func(*options)
+
+type options struct {
+	log    *slog.Logger
+	extra  []kgo.Opt
+	scorer *scoring.Scorer
+	set    *modelset.Set
+	reload <-chan struct{}
+	obs    *metrics.Metrics
+	ping   time.Duration
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithKafkaOptions adds franz-go options to every client (tests use it for
+// short metadata ages).
+func WithKafkaOptions(opts ...kgo.Opt) Option {
+	return func(o *options) { o.extra = append(o.extra, opts...) }
+}
+
+// WithScorer serves s on every input topic instead of loading MODEL_PATH
+// (tests).
+func WithScorer(s *scoring.Scorer) Option { return func(o *options) { o.scorer = s } }
+
+// WithModels serves a model set built by the caller (the demo's embedded
+// models) instead of MODEL_PATH or MODELS_FILE.
+func WithModels(s *modelset.Set) Option { return func(o *options) { o.set = s } }
+
+// WithMetrics records the pipeline's metrics there (default: a private
+// registry nobody scrapes).
+func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.obs = m } }
+
+// WithPingInterval sets how often the brokers are pinged for readiness
+// (default 5s; tests shorten it).
+func WithPingInterval(d time.Duration) Option { return func(o *options) { o.ping = d } }
+
+// WithReloadSignal reloads every model whenever ch receives (SIGHUP).
+func WithReloadSignal(ch <-chan struct{}) Option { return func(o *options) { o.reload = ch } }
+
+// runner is one delivery mode: at-least-once or exactly-once.
+type runner interface {
+	// run consumes until ctx ends, then drains within SHUTDOWN_TIMEOUT.
+	run(ctx context.Context) error
+	// client is the Kafka client that consumes (for pings and metadata).
+	client() *kgo.Client
+	// assigned is the number of input partitions this member owns.
+	assigned() int
+}
+
+// Pipeline is the run command's service: a consumer group member whose
+// records flow through lanes (decode, window, outcome core, encode) to the
+// producer, in one of the two delivery modes.
+type Pipeline struct {
+	cfg     config.Config
+	log     *slog.Logger
+	models  *modelset.Set
+	core    *outcome.Core
+	reload  <-chan struct{}
+	predEnc schemas.PredictionEncoder
+	stats   Stats
+	obs     *metrics.Metrics
+	ping    time.Duration
+	ready   atomic.Pointer[string] // nil when the broker answered the last ping
+	health  *health                // conditions besides the ping (topics, authorization)
+	topics  []string               // every topic read or written, for the metadata check
+	written []string               // the output and dead-letter topics
+	runner  runner
+}
+
+// LoadModels opens MODELS_FILE, or MODEL_PATH with FEATURES_PATH for every
+// input topic.
+func LoadModels(cfg config.Config) (*modelset.Set, error) {
+	var specs []modelset.RouteSpec
+	if cfg.ModelsFile != "" {
+		var err error
+		if specs, err = modelset.ParseFile(cfg.ModelsFile); err != nil {
+			return nil, fmt.Errorf("MODELS_FILE=%q: %w", cfg.ModelsFile, err)
+		}
+	} else {
+		specs = []modelset.RouteSpec{{Topics: cfg.Topics(), Path: cfg.ModelPath, Features: cfg.FeaturesPath,
+			Format: cfg.ModelFormat, Name: cfg.ModelName}}
+	}
+	set, err := modelset.Open(specs, cfg.Policy(), cfg.Topics())
+	if err != nil {
+		if cfg.ModelsFile != "" {
+			return nil, fmt.Errorf("MODELS_FILE=%q: %w", cfg.ModelsFile, err)
+		}
+		return nil, fmt.Errorf("MODEL_PATH=%q, FEATURES_PATH=%q: %w", cfg.ModelPath, cfg.FeaturesPath, err)
+	}
+	return set, nil
+}
+
+// Codecs builds the input decoders (per topic, keeping only the fields of
+// fields when it is not nil) and the prediction encoder of a
+// configuration. With avro-confluent it talks to the schema registry: the
+// prediction schema is registered under "<topic>-value" for every output
+// topic, and a registry that refuses it fails the start.
+func Codecs(ctx context.Context, cfg config.Config, outputTopics []string, fields *schemas.FieldSet) (map[string]schemas.Decoder, schemas.PredictionEncoder, error) {
+	inputEnc, _ := schemas.ParseEncoding(cfg.InputEncoding)
+	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
+	var reg *sr.Client
+	if inputEnc == schemas.AvroConfluent || outputEnc == schemas.AvroConfluent {
+		var err error
+		if reg, err = schemas.NewRegistry(cfg.SchemaRegistryURL, cfg.SchemaRegistryUser, cfg.SchemaRegistryPass); err != nil {
+			return nil, nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
+		}
+	}
+	decoders := map[string]schemas.Decoder{}
+	inputs, _ := cfg.Inputs()
+	for _, in := range inputs {
+		var d schemas.Decoder
+		var err error
+		if inputEnc == schemas.AvroConfluent {
+			d, err = schemas.NewConfluentDecoder(in.Type, cfg.FieldNames(), reg, schemas.KeepFields(fields))
+		} else {
+			d, err = schemas.NewDecoder(inputEnc, in.Type, cfg.FieldNames(), schemas.KeepFields(fields))
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("INPUT_TOPICS %s: %w", in.Topic, err)
+		}
+		decoders[in.Topic] = d
+	}
+	if outputEnc != schemas.AvroConfluent {
+		enc, err := schemas.NewPredictionEncoder(outputEnc)
+		return decoders, enc, err
+	}
+	subjects := make([]string, len(outputTopics))
+	for i, t := range outputTopics {
+		subjects[i] = t + "-value"
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	enc, err := schemas.NewConfluentPredictionEncoder(rctx, reg, subjects...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
+	}
+	return decoders, enc, nil
+}
+
+// Core builds the outcome core of a configuration and its models: the
+// decoders of every input topic, keeping only the fields the models read.
+func Core(ctx context.Context, cfg config.Config, set *modelset.Set, outputTopics []string) (*outcome.Core, schemas.PredictionEncoder, error) {
+	fields := schemas.NewFieldSet(outcome.FieldsFor(set)...)
+	decoders, enc, err := Codecs(ctx, cfg, outputTopics, fields)
+	if err != nil {
+		return nil, nil, err
+	}
+	inputs, _ := cfg.Inputs()
+	var ins []outcome.Input
+	for _, in := range inputs {
+		ins = append(ins, outcome.Input{Topic: in.Topic, Kind: in.Type, Decoder: decoders[in.Topic]})
+	}
+	core, err := outcome.New(set, ins, fields)
+	return core, enc, err
+}
+
+// OutputTopics are the topics predictions go to: OUTPUT_TOPIC and every
+// route's own.
+func OutputTopics(cfg config.Config, set *modelset.Set) []string {
+	out := []string{cfg.OutputTopic}
+	for _, r := range set.Routes() {
+		if t := r.OutputTopic(); t != "" && !contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// New validates cfg, loads the model, checks that the topics exist, and
+// creates the Kafka clients. It fails, naming the cause, on a bad model,
+// an unreachable broker or a missing topic.
+func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, error) {
+	o := options{log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	set := o.set
+	switch {
+	case set != nil:
+	case o.scorer != nil:
+		routes := map[string]*scoring.Scorer{}
+		for _, t := range cfg.Topics() {
+			routes[t] = o.scorer
+		}
+		set = modelset.Static(routes)
+	default:
+		var err error
+		if set, err = LoadModels(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if o.obs == nil {
+		o.obs = metrics.New()
+	}
+	if o.ping <= 0 {
+		o.ping = 5 * time.Second
+	}
+	outTopics := OutputTopics(cfg, set)
+	core, predEnc, err := Core(ctx, cfg, set, outTopics)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, log: o.log, models: set, core: core, reload: o.reload, ping: o.ping, predEnc: predEnc, obs: o.obs}
+	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
+	p.written = append(append([]string{}, outTopics...), cfg.DLQTopic)
+	p.topics = append(append([]string{}, cfg.Topics()...), p.written...)
+	unknown := "no broker ping yet"
+	p.ready.Store(&unknown)
+
+	base, err := kafkaconn.ForConfig(cfg, "streamscore")
+	if err != nil {
+		return nil, err
+	}
+	conn := func(role string) []kgo.Opt {
+		opts := append(append([]kgo.Opt{}, base...), kgo.ClientID("streamscore-"+role))
+		opts = append(opts, o.extra...)
+		return append(opts, o.obs.KafkaHooks())
+	}
+	if cfg.Delivery == "exactly-once" {
+		p.runner, err = newExactlyOnce(ctx, p, conn("eos"))
+	} else {
+		p.runner, err = newAtLeastOnce(ctx, p, conn("producer"), conn("consumer"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range set.Routes() {
+		info := r.Scorer().Info()
+		o.obs.SetModel(routeName(r), info.Name, info.Version, info.Format)
+		out := r.OutputTopic()
+		if out == "" {
+			out = cfg.OutputTopic
+		}
+		o.log.Info("model in service", "model", info.Name, "version", info.Version, "format", info.Format,
+			"features", len(info.Features), "topics", r.Spec.Topics, "output", out)
+	}
+	o.log.Info("streamscore ready", "delivery", cfg.Delivery, "inputs", cfg.InputTopics, "batch_max_size", cfg.BatchMaxSize,
+		"batch_interval", cfg.BatchInterval)
+	return p, nil
+}
+
+// fetchMaxBytes bounds what is fetched ahead of processing: a sixteenth of
+// MAX_IN_FLIGHT_BYTES per fetch (4 MiB by default), at least 1 MiB. Each
+// fetched record costs a few hundred bytes of client structures besides its
+// bytes, so fetches are kept well below the in-flight limit; at 100-byte
+// records a 4 MiB fetch still holds some 40,000 of them. (Measured: peak
+// RSS through a 3M-event backlog 168 MiB with a quarter, 130 MiB with a
+// sixteenth, and no throughput difference beyond noise.)
+func fetchMaxBytes(cfg config.Config) int32 {
+	return int32(min(max(cfg.MaxInFlightBytes/16, 1<<20), 1<<30))
+}
+
+// checkTopics fails when the brokers cannot be reached or a topic is
+// missing. It returns the partition count of every topic.
+func checkTopics(ctx context.Context, cl *kgo.Client, topics []string, cfg config.Config) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, kafkaconn.Explain(err, cfg)
+	}
+	counts := map[string]int{}
+	var errs []error
+	for _, t := range topics {
+		d, ok := details[t]
+		if !ok || d.Err != nil {
+			cause := "does not exist"
+			if ok && d.Err != nil {
+				cause = d.Err.Error()
+			}
+			errs = append(errs, fmt.Errorf("topic %q %s (create it, or fix INPUT_TOPICS / OUTPUT_TOPIC / DLQ_TOPIC)", t, cause))
+			continue
+		}
+		counts[t] = len(d.Partitions)
+	}
+	return counts, errors.Join(errs...)
+}
+
+// loadLimits reads the output topics' max.message.bytes so that batches
+// never exceed them (see producer.Limits). Without them the default cap
+// applies: a broker with smaller limits then refuses whole batches, whose
+// records become dead letters.
+func (p *Pipeline) loadLimits(ctx context.Context, l *producer.Limits, cl *kgo.Client) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := l.Load(ctx, cl, p.written...); err != nil {
+		p.log.Warn("cannot read max.message.bytes of the output topics; batches are capped at the default",
+			"default", producer.DefaultMaxMessageBytes, "err", err)
+	}
+}
+
+// laneConfig is the lanes' shared configuration, with the metrics hooks.
+func (p *Pipeline) laneConfig(pause, resume func(topic string, partition int32)) lane.Config {
+	batches := map[window.Trigger]func(){}
+	for _, tr := range []window.Trigger{window.Size, window.Interval, window.Revoke, window.Shutdown, window.Transaction} {
+		c := p.obs.Batches.WithLabelValues(tr.String())
+		batches[tr] = c.Inc
+	}
+	return lane.Config{Core: p.core, MaxSize: p.cfg.BatchMaxSize, Interval: p.cfg.BatchInterval, Log: p.log,
+		Hooks: lane.Hooks{
+			Batch: func(tr window.Trigger, n int, opened, newest time.Time) {
+				p.stats.Batches.Add(1)
+				if inc := batches[tr]; inc != nil {
+					inc()
+				}
+				p.obs.BatchSize.Observe(float64(n))
+				now := time.Now()
+				p.obs.BatchDone(now)
+				if !newest.IsZero() {
+					p.obs.EventScored(newest)
+				}
+			},
+			Unavailable: p.registryDown,
+			Available:   func() { p.health.clear(registryCondition) },
+			Pause:       pause,
+			Resume:      resume,
+		}}
+}
+
+// Stats are the live counters.
+func (p *Pipeline) Stats() *Stats { return &p.stats }
+
+// Models are the models in service.
+func (p *Pipeline) Models() *modelset.Set { return p.models }
+
+// watchModels reloads changed model files every MODEL_RELOAD_INTERVAL and
+// every model on the reload signal, until stop closes.
+func (p *Pipeline) watchModels(stop <-chan struct{}) {
+	interval := p.cfg.ModelReloadInterval
+	if interval <= 0 {
+		interval = 24 * time.Hour // polling off: the signal still reloads
+	}
+	p.models.Poll(stop, interval, p.reload, func(res modelset.Result) {
+		name := res.Route.Spec.Path
+		if res.Err != nil {
+			p.stats.ReloadsFailed.Add(1)
+			p.obs.Reloads.WithLabelValues("failed").Inc()
+			p.log.Error("model reload failed; the previous model keeps serving", "model", name, "version", res.OldVersion, "err", res.Err)
+			return
+		}
+		p.stats.ReloadsOK.Add(1)
+		p.obs.Reloads.WithLabelValues("ok").Inc()
+		info := res.Route.Scorer().Info()
+		p.obs.SetModel(routeName(res.Route), info.Name, info.Version, info.Format)
+		p.log.Info("model reloaded", "model", name, "from_version", res.OldVersion, "to_version", res.NewVersion)
+	})
+}
+
+// Run consumes until ctx ends, then drains: the lanes finish and close
+// their batches, every output is awaited, offsets are committed and the
+// group is left — all within SHUTDOWN_TIMEOUT, even with the brokers gone.
+// It returns nil after a clean drain, and an error naming the records
+// left unacknowledged otherwise.
+func (p *Pipeline) Run(ctx context.Context) error {
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() { defer close(watched); p.watchModels(stopWatch) }()
+	pinged := make(chan struct{})
+	go func() { defer close(pinged); p.pingBroker(stopWatch) }()
+	defer func() { close(stopWatch); <-watched; <-pinged }()
+	return p.runner.run(ctx)
+}
+
+// routeName labels a route in metrics: its topics.
+func routeName(r *modelset.Route) string { return strings.Join(r.Spec.Topics, ",") }
+
+// Handler is the HTTP API on this pipeline's models, readiness and metrics.
+func (p *Pipeline) Handler() (http.Handler, error) {
+	inputs, _ := p.cfg.Inputs()
+	var ins []httpapi.Input
+	for _, in := range inputs {
+		ins = append(ins, httpapi.Input{Topic: in.Topic, Type: in.Type})
+	}
+	return httpapi.New(httpapi.Options{Models: p.models, Inputs: ins, Names: p.cfg.FieldNames(), Ready: p.Ready,
+		Metrics: p.obs, MaxBodyBytes: p.cfg.HTTPMaxBodyBytes, MaxBatch: p.cfg.HTTPMaxBatch, Logger: p.log})
+}
