@@ -28,6 +28,7 @@ var generated = []struct {
 	{"linear_reg", false, scoring.Regression, 1, 0, BoosterGBLinear, false, false},
 	{"linear_binary", false, scoring.Binary, 2, 0, BoosterGBLinear, false, false},
 	{"linear_multi", false, scoring.MultiClass, 3, 0, BoosterGBLinear, false, false},
+	{"linear_targets", false, scoring.Regression, 1, 2, BoosterGBLinear, false, false},
 	{"hinge", false, scoring.Binary, 2, 0, BoosterGBTree, false, true},
 	{"rank_pairwise", false, scoring.Regression, 1, 0, BoosterGBTree, false, true},
 	{"rank_ndcg", false, scoring.Regression, 1, 0, BoosterGBTree, false, true},

@@ -26,6 +26,7 @@ What each model covers:
   linear_reg     reg:squarederror, gblinear, NaN inputs.
   linear_binary  binary:logistic, gblinear.
   linear_multi   multi:softprob, 3 classes, gblinear.
+  linear_targets reg:squarederror, 2 targets, gblinear.
   hinge          binary:hinge.
   rank_pairwise, rank_ndcg, rank_map   ranking objectives (margin output).
   aft            survival:aft (exp in double precision) and
@@ -209,6 +210,10 @@ def gen_linear():
     d = xgb.DMatrix(X, label=np.digitize(y, [-0.5, 0.5]), missing=np.nan)
     b = xgb.train({"booster": "gblinear", "objective": "multi:softprob", "num_class": 3, "eta": 0.5, "seed": 7, "nthread": 1}, d, 20)
     write("linear_multi", b, Xt, names)
+    Y = np.stack([y, X[:, 0] * 2 - np.nan_to_num(X[:, 2])], 1)
+    d = xgb.DMatrix(X, label=np.nan_to_num(Y), missing=np.nan)
+    b = xgb.train({"booster": "gblinear", "objective": "reg:squarederror", "eta": 0.5, "seed": 8, "nthread": 1}, d, 20)
+    write("linear_targets", b, Xt, names)
 
 
 def expf_differs(m):
