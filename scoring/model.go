@@ -51,15 +51,27 @@ type Info struct {
 	// Classes is the number of classes of a classifier (2 for Binary) and 1
 	// for Regression.
 	Classes int
+	// Targets is the number of targets of a multi-target model (XGBoost's
+	// num_target > 1): each row then has Targets outputs, one per target,
+	// each read as Output says (a Binary target's P(class 1), a Regression
+	// target's prediction); the score and label follow target 0. Zero or 1
+	// means one target. A MultiClass model has one target.
+	Targets int
 }
 
 // Outputs is the number of output values per row.
 func (i Info) Outputs() int {
-	if i.Output == MultiClass {
+	switch {
+	case i.Output == MultiClass:
 		return i.Classes
+	case i.Targets > 1:
+		return i.Targets
 	}
 	return 1
 }
+
+// MultiTarget reports whether the model has more than one target.
+func (i Info) MultiTarget() bool { return i.Output != MultiClass && i.Targets > 1 }
 
 // ErrShape is returned by Predict when the slices do not fit the model.
 var ErrShape = errors.New("batch shape does not fit the model")

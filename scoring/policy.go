@@ -43,7 +43,8 @@ type Decision struct {
 }
 
 // Decide reads one output row of a model. For Binary and Regression the
-// score is the single output, label = score > Threshold. For MultiClass the
+// score is the first output (target 0 of a multi-target model), label =
+// score > Threshold. For MultiClass the
 // score is the top class probability and the label its index (the first
 // index on a tie). The score is the float32 output widened exactly.
 func (p Policy) Decide(kind OutputKind, row []float32) Decision {

@@ -56,7 +56,8 @@ func (s *Scorer) Model() Model { return s.model }
 type Result struct {
 	Decision
 	// Probs aliases the batch's output buffer: every class probability of a
-	// multi-class model, nil otherwise. Valid until the Batch is reused.
+	// multi-class model, every target's output of a multi-target model
+	// (Info.MultiTarget), nil otherwise. Valid until the Batch is reused.
 	Probs []float32
 	Err   error
 	Stage string // "features" or "score" when Err is set
@@ -123,7 +124,7 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 			continue
 		}
 		b.Results[i].Decision = s.policy.Decide(s.info.Output, out)
-		if s.info.Output == MultiClass {
+		if s.info.Output == MultiClass || s.info.MultiTarget() {
 			b.Results[i].Probs = out
 		}
 	}

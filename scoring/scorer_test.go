@@ -12,8 +12,9 @@ import (
 // sumModel is a test double: a "multi-class" model whose class scores are
 // x0 and x1, failing when told to.
 type sumModel struct {
-	kind OutputKind
-	fail bool
+	kind    OutputKind
+	fail    bool
+	targets int
 }
 
 func (m sumModel) Info() Info {
@@ -21,7 +22,7 @@ func (m sumModel) Info() Info {
 	if m.kind == MultiClass {
 		c = 3
 	}
-	return Info{Name: "sum", Version: "v", Features: []string{"a", "b"}, Output: m.kind, Classes: c}
+	return Info{Name: "sum", Version: "v", Features: []string{"a", "b"}, Output: m.kind, Classes: c, Targets: m.targets}
 }
 
 func (m sumModel) Predict(x, out []float32) error {
@@ -103,5 +104,34 @@ func TestNonFiniteScoreIsAPerRecordError(t *testing.T) {
 	}
 	if b.Results[1].Stage != "score" || b.Results[1].Err == nil {
 		t.Errorf("NaN row: %+v", b.Results[1])
+	}
+}
+
+// TestMultiTargetScores: a multi-target model's row has one output per
+// target; the score and label follow target 0 and every target reaches the
+// prediction's scores.
+func TestMultiTargetScores(t *testing.T) {
+	for _, kind := range []OutputKind{Binary, Regression} {
+		m := sumModel{kind: kind, targets: 3}
+		if info := m.Info(); info.Outputs() != 3 || !info.MultiTarget() {
+			t.Fatalf("%v: outputs %d", kind, info.Outputs())
+		}
+		s, err := NewScorer(m, nil, DefaultPolicy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b Batch
+		ev := event(f("a", schemas.NumberValue(7)))
+		s.Score([]*schemas.Event{ev}, &b)
+		r := b.Results[0]
+		if r.Err != nil || r.Score != float64(float32(0.7)) || r.Label != 1 || len(r.Probs) != 3 || r.Probs[2] != float32(7)*3/10 {
+			t.Fatalf("%v: result %+v", kind, r)
+		}
+		if p := s.Prediction(ev, &r, schemas.Source{}, schemas.Millis{}); len(p.Scores) != 3 || p.Scores[1] != float64(float32(7)*2/10) {
+			t.Errorf("%v: prediction scores %v", kind, p.Scores)
+		}
+	}
+	if (Info{Output: MultiClass, Classes: 3, Targets: 2}).Outputs() != 3 || (Info{Output: Regression, Targets: 1}).MultiTarget() {
+		t.Error("Targets changes a multi-class or single-target model")
 	}
 }

@@ -193,3 +193,45 @@ func TestOutputIsValidJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiTarget: a multi-target model writes one column per target,
+// target_0 … target_<K-1>, and its score follows target 0; every value is
+// XGBoost's own prediction.
+func TestMultiTarget(t *testing.T) {
+	for _, tc := range []struct {
+		model   string
+		targets int
+	}{{"multi_target.ubj", 3}, {"multi_label.json", 2}} {
+		s := scorer(t, "../../scoring/xgboost/testdata/"+tc.model, nil)
+		in := "../../scoring/xgboost/testdata/" + strings.TrimSuffix(strings.TrimSuffix(tc.model, ".ubj"), ".json") + "_test.csv"
+		out := filepath.Join(t.TempDir(), "scored.csv")
+		sum, err := Run(context.Background(), Options{Scorer: s, Input: in, Output: out})
+		if err != nil || sum.Rejected != 0 || sum.Scored != 1000 {
+			t.Fatalf("%s: summary %+v, err %v", tc.model, sum, err)
+		}
+		recs := readAllCSV(t, out)
+		col := map[string]int{}
+		for i, h := range recs[0] {
+			col[h] = i
+		}
+		if _, ok := col[ColTargetPrefix+strconv.Itoa(tc.targets)]; ok {
+			t.Fatalf("%s: too many target columns: %v", tc.model, recs[0])
+		}
+		for _, rec := range recs[1:] {
+			for k := 0; k < tc.targets; k++ {
+				c, ok := col[ColTargetPrefix+strconv.Itoa(k)]
+				if !ok {
+					t.Fatalf("%s: no column target_%d in %v", tc.model, k, recs[0])
+				}
+				got, _ := strconv.ParseFloat(rec[c], 64)
+				want, _ := strconv.ParseFloat(rec[col["pred_"+strconv.Itoa(k)]], 64)
+				if float32(got) != float32(want) || got != float64(float32(got)) {
+					t.Fatalf("%s row %s target %d: %v, XGBoost %v", tc.model, rec[0], k, got, want)
+				}
+			}
+			if rec[col[ColScore]] != rec[col[ColTargetPrefix+"0"]] {
+				t.Fatalf("%s row %s: score %s, target_0 %s", tc.model, rec[0], rec[col[ColScore]], rec[col[ColTargetPrefix+"0"]])
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@
 //
 // Output columns, in this order after the kept input columns: score,
 // label, risk_segment, model_version, scored_at, and for multi-class
-// models prob_0 … prob_<K-1>. Columns are defined here once so that every
+// models prob_0 … prob_<K-1>, for multi-target models (XGBoost num_target
+// > 1) target_0 … target_<K-1> (score and label then follow target 0). Columns are defined here once so that every
 // file output (score, backfill) uses them.
 package batchscore

@@ -17,22 +17,28 @@ const (
 	ColRiskSegment  = "risk_segment"
 	ColModelVersion = "model_version"
 	ColScoredAt     = "scored_at"
-	ColProbPrefix   = "prob_" // prob_0 … prob_<K-1>, multi-class only
+	ColProbPrefix   = "prob_"   // prob_0 … prob_<K-1>, multi-class only
+	ColTargetPrefix = "target_" // target_0 … target_<K-1>, multi-target only
 )
 
 // Columns lists the prediction columns for a model.
 func Columns(info scoring.Info) []string {
 	cols := []string{ColScore, ColLabel, ColRiskSegment, ColModelVersion, ColScoredAt}
-	if info.Output == scoring.MultiClass {
+	switch {
+	case info.Output == scoring.MultiClass:
 		for k := 0; k < info.Classes; k++ {
 			cols = append(cols, ColProbPrefix+strconv.Itoa(k))
+		}
+	case info.MultiTarget():
+		for k := 0; k < info.Targets; k++ {
+			cols = append(cols, ColTargetPrefix+strconv.Itoa(k))
 		}
 	}
 	return cols
 }
 
 // predictionValues renders a scored row's prediction columns as text
-// (JSON output writes score, label and probabilities as numbers).
+// (JSON output writes score, label, probabilities and targets as numbers).
 func predictionValues(r *scoring.Result, version, scoredAt string) []string {
 	out := []string{
 		strconv.FormatFloat(r.Score, 'g', -1, 64),

@@ -62,8 +62,15 @@ func Model(path, format, name string) (scoring.Model, error) {
 	return nil, fmt.Errorf("model format %q is not supported (want auto, xgboost, onnx or linear)", format)
 }
 
-// Detect names the format of a model file.
+// Detect names the format of a model file. An XGBoost model in the legacy
+// binary format, or an XGBoost dump, is refused with an error wrapping
+// xgboost.ErrLegacyBinary or xgboost.ErrDump that says how to re-save it:
+// no MODEL_FORMAT reads those.
 func Detect(path string, data []byte) (string, error) {
+	if xgboost.IsLegacyBinary(data) || xgboost.IsDump(data) {
+		_, err := xgboost.Parse(data, "")
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".ubj", ".ubjson":
 		return XGBoost, nil

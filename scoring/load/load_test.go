@@ -1,10 +1,13 @@
 package load
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/streamscore/streamscore/scoring/xgboost"
 )
 
 func TestDetectAndLoad(t *testing.T) {
@@ -54,6 +57,10 @@ func TestDescribe(t *testing.T) {
 		{"../xgboost/testdata/xgb_fraud.json", "trees:    200"},
 		{"../onnxml/testdata/sk_rf_pipeline.onnx", "graph:    Scaler -> TreeEnsembleClassifier -> ZipMap"},
 		{"testdata/churn.linear.json", "features: 4: f0, f1, f2, f3"},
+		{"../xgboost/testdata/cat_reg.json", "trees:    24 (730 nodes, 139 categorical splits)"},
+		{"../xgboost/testdata/multi_label.json", "output:   2 targets, each a binary classifier (target_0 … target_1"},
+		{"../xgboost/testdata/multi_target.ubj", "output:   3 targets, each a regression"},
+		{"../xgboost/testdata/dart_multi.json", "booster:  dart, objective multi:softprob"},
 	} {
 		m, err := Model(tc.path, Auto, "")
 		if err != nil {
@@ -61,6 +68,29 @@ func TestDescribe(t *testing.T) {
 		}
 		if d := Describe(m); !strings.Contains(d, tc.want) || !strings.Contains(d, "version:") {
 			t.Errorf("%s:\n%s\nwant %q", tc.path, d, tc.want)
+		}
+	}
+}
+
+// TestNotAModel: an XGBoost model in the legacy binary format and an
+// XGBoost dump are named for what they are, with how to re-save them, by
+// auto-detection and with the format named alike; no MODEL_FORMAT reads
+// them, so none is suggested.
+func TestNotAModel(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want error
+	}{
+		{"legacy.model", xgboost.ErrLegacyBinary},
+		{"dump.txt", xgboost.ErrDump},
+		{"dump.json", xgboost.ErrDump},
+	} {
+		for _, format := range []string{Auto, XGBoost} {
+			_, err := Model(filepath.Join("..", "xgboost", "testdata", tc.file), format, "")
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), `save_model("model.json")`) ||
+				!strings.Contains(err.Error(), tc.file) || strings.Contains(err.Error(), "MODEL_FORMAT") {
+				t.Errorf("%s as %s: %v", tc.file, format, err)
+			}
 		}
 	}
 }

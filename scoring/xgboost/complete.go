@@ -39,10 +39,14 @@ const (
 type ctree struct {
 	depth int
 	// nodes in 1-based heap order (nodes[0] unused): one base register
-	// for the walk, which keeps its eight chains in registers.
+	// for the walk, which keeps its eight chains in registers. nil for a
+	// tree with categorical splits, which the node walk (Model.leaf) takes
+	// from root: a category set is no threshold, so it has no place in
+	// the branch-free step below.
 	nodes  []cnode
 	leaves []float32 // 2^depth leaf values
 	group  int
+	root   int32
 }
 
 // cnode is one node: key(split) − 1 (non-negative and below 2^32 for every
@@ -65,20 +69,32 @@ func key(f float32) int64 {
 
 // buildComplete lays the trees out for the fast evaluator; it returns nil
 // when a tree is too deep or a split condition is not finite (the general
-// walk then serves the model).
+// walk then serves the model), and when every tree has categorical splits.
+// A tree with categorical splits keeps the node walk within the fast
+// evaluator's pass, so the other trees of the model stay fast and every
+// row's sum stays in tree order.
 func (m *Model) buildComplete() []ctree {
 	out := make([]ctree, len(m.roots))
+	fits := 0
 	for t, root := range m.roots {
+		if m.treeCat[t] {
+			out[t] = ctree{group: int(m.treeGroup[t]), root: root}
+			continue
+		}
 		d := m.depth(root)
 		if d > maxCompleteDepth {
 			return nil
 		}
-		ct := ctree{depth: d, group: int(m.treeGroup[t]),
+		ct := ctree{depth: d, group: int(m.treeGroup[t]), root: root,
 			nodes: make([]cnode, 1<<d), leaves: make([]float32, 1<<d)}
 		if !m.fill(&ct, root, 1, 0) {
 			return nil
 		}
 		out[t] = ct
+		fits++
+	}
+	if fits == 0 {
+		return nil
 	}
 	return out
 }
@@ -105,7 +121,7 @@ func (m *Model) fill(ct *ctree, i int32, pos, lvl int) bool {
 	if math.IsInf(s, 0) || math.IsNaN(s) {
 		return false
 	}
-	slot := 2 * (nd.info &^ defaultLeftBit)
+	slot := 2 * (nd.info & featureMask)
 	if nd.info&defaultLeftBit == 0 {
 		slot++
 	}
@@ -150,6 +166,13 @@ func (m *Model) marginsComplete(x, out []float32, n int) {
 		xb := unsafe.Pointer(unsafe.SliceData(buf))
 		for t := range m.complete {
 			ct := &m.complete[t]
+			if ct.nodes == nil { // categorical splits: the node walk
+				for r := 0; r < rows; r++ {
+					row := x[(start+r)*nf : (start+r+1)*nf : (start+r+1)*nf]
+					acc[r*g+ct.group] += m.leaf(ct.root, row)
+				}
+				continue
+			}
 			// No bounds checks below: after k ≤ depth steps a heap index
 			// is below 2^(k+1), nodes has 2^depth entries and the walk
 			// reads it only for k < depth; slots are below 2·features ≤ w.

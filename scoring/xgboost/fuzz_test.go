@@ -8,7 +8,7 @@ import (
 
 // The model loader never panics on arbitrary JSON or UBJSON bytes.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"xgb_reg.json", "xgb_reg.ubj"} {
+	for _, name := range []string{"xgb_reg.json", "xgb_reg.ubj", "linear_multi.json", "legacy.model", "dump.json"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("{L\x00\x00\x00\x00\x00\x00\x00\x07learner{}"))
 	f.Add([]byte("[$d#L\x7f\xff\xff\xff\xff\xff\xff\xff"))
+	f.Add([]byte(tinyCategorical))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b, "fuzz")
 		if err == nil {

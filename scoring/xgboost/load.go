@@ -24,24 +24,44 @@ const (
 	FormatUBJSON = "xgboost-ubjson"
 )
 
+// Boosters reported by Booster.
+const (
+	BoosterGBTree   = "gbtree"
+	BoosterDart     = "dart"
+	BoosterGBLinear = "gblinear"
+)
+
 // node is one tree node in a flat array. A leaf has left == 0 (index 0 is
 // the first tree's root, never a child) and its value in split. Internal
-// nodes have their right child at left+1 and info = feature | defaultLeft<<31.
+// nodes have their right child at left+1 and info = feature |
+// categoricalBit | defaultLeftBit. A numeric node holds its threshold in
+// split; a categorical node holds, in split's bits, the index of its
+// category set in Model.catSets.
 type node struct {
 	split float32
 	info  uint32
 	left  int32
 }
 
-const defaultLeftBit = 1 << 31
+const (
+	defaultLeftBit = 1 << 31
+	categoricalBit = 1 << 30
+	featureMask    = categoricalBit - 1
+	// maxFeatures bounds num_feature: every event becomes a dense row of
+	// that many float32 values (and the index must fit below the flag bits).
+	maxFeatures     = 1 << 20
+	maxCategoryCode = 1 << 24 // XGBoost's bound on a category (OutOfRangeCat + 1)
+)
 
 type transform int
 
 const (
 	identity transform = iota
 	sigmoid
-	exponential
+	exponential // expf, as count:poisson, reg:gamma, reg:tweedie, survival:cox
+	expDouble   // exp in float64 rounded to float32, as survival:aft
 	softmax
+	hinge // 1 when the margin is > 0, else 0
 )
 
 // Model is a loaded XGBoost booster. It is immutable and safe for
@@ -49,14 +69,24 @@ const (
 type Model struct {
 	info      scoring.Info
 	objective string
+	booster   string
 	transform transform
-	groups    int       // output groups: classes for multi:*, else 1
+	groups    int       // outputs per row: classes for multi:*, targets, else 1
 	base      []float32 // base margin per group
+	nfeat     int
+
+	// trees (gbtree, dart)
 	nodes     []node
 	roots     []int32 // root index of each tree
 	treeGroup []int32 // output group of each tree
-	nfeat     int
-	complete  []ctree // the fast layout; nil when a tree does not fit it
+	treeCat   []bool  // whether a tree has a categorical split
+	catSets   []catSet
+	catWords  int     // words in catSets, bounded by maxCategoryWords
+	complete  []ctree // the fast layout; nil when no tree fits it
+
+	// gblinear: weight of feature f for group g at f*groups+g, then one
+	// bias per group
+	linear []float32
 }
 
 // Load reads a model file (JSON or UBJSON, told apart by content). name is
@@ -77,6 +107,9 @@ func IsJSON(data []byte) bool {
 
 // Parse reads a model from memory. The version is a hash of data.
 func Parse(data []byte, name string) (*Model, error) {
+	if err := notAModel(data); err != nil {
+		return nil, err
+	}
 	var (
 		doc    any
 		err    error
@@ -84,7 +117,9 @@ func Parse(data []byte, name string) (*Model, error) {
 	)
 	if IsJSON(data) {
 		format = FormatJSON
-		dec := json.NewDecoder(bytes.NewReader(data))
+		// XGBoost writes NaN (the split condition of a categorical node)
+		// and infinities as bare literals, which JSON does not have.
+		dec := json.NewDecoder(bytes.NewReader(quoteNonFinite(data)))
 		dec.UseNumber()
 		err = dec.Decode(&doc)
 	} else {
@@ -126,11 +161,18 @@ func build(doc any) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if nt, err := intParam(lmp, "num_target", 1); err != nil || nt > 1 {
-		return nil, fmt.Errorf("%w: num_target %d (multi-target models)", ErrUnsupported, nt)
+	numTarget, err := intParam(lmp, "num_target", 1)
+	if err != nil {
+		return nil, err
 	}
-	if nfeat <= 0 || nfeat > math.MaxInt32/2 {
+	if numTarget < 1 || numTarget > 1<<16 {
+		return nil, fmt.Errorf("learner_model_param.num_target %d is not a target count", numTarget)
+	}
+	if nfeat <= 0 {
 		return nil, fmt.Errorf("learner_model_param.num_feature %d is not a positive count", nfeat)
+	}
+	if nfeat > maxFeatures {
+		return nil, fmt.Errorf("%w: num_feature %d exceeds the %d inputs streamscore scores in a dense row", ErrUnsupported, nfeat, maxFeatures)
 	}
 	obj, err := objectField(learner, "objective", "learner")
 	if err != nil {
@@ -141,7 +183,7 @@ func build(doc any) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{objective: objName, nfeat: int(nfeat), groups: 1}
-	if err := m.setObjective(objName, numClass); err != nil {
+	if err := m.setObjective(obj, objName, numClass, numTarget); err != nil {
 		return nil, err
 	}
 	baseStr, err := stringField(lmp, "base_score", "learner_model_param")
@@ -158,39 +200,88 @@ func build(doc any) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.setTrees(gb); err != nil {
+	if err := m.setBooster(gb, baseStr); err != nil {
 		return nil, err
 	}
 	m.complete = m.buildComplete()
 	return m, nil
 }
 
-func (m *Model) setObjective(name string, numClass int64) error {
+// objectives lists what setObjective accepts, for the refusal message.
+const objectives = "binary:logistic, binary:logitraw, binary:hinge, reg:logistic, reg:squarederror, " +
+	"reg:squaredlogerror, reg:pseudohubererror, reg:absoluteerror, reg:quantileerror, reg:expectileerror, " +
+	"count:poisson, reg:gamma, reg:tweedie, survival:aft, survival:cox, rank:pairwise, rank:ndcg, rank:map, " +
+	"multi:softprob, multi:softmax"
+
+func (m *Model) setObjective(obj map[string]any, name string, numClass, numTarget int64) error {
 	m.info.Output = scoring.Regression
 	m.info.Classes = 1
 	switch name {
 	case "binary:logistic":
 		m.transform = sigmoid
 		m.info.Output, m.info.Classes = scoring.Binary, 2
+	case "binary:hinge":
+		m.transform = hinge
+		m.info.Output, m.info.Classes = scoring.Binary, 2
 	case "reg:logistic":
 		m.transform = sigmoid
-	case "binary:logitraw":
+	case "binary:logitraw", "reg:squarederror", "reg:linear", "reg:squaredlogerror",
+		"reg:pseudohubererror", "reg:absoluteerror", "rank:pairwise", "rank:ndcg", "rank:map":
 		m.transform = identity
-	case "reg:squarederror", "reg:linear", "reg:squaredlogerror", "reg:pseudohubererror", "reg:absoluteerror":
+	case "reg:quantileerror", "reg:expectileerror":
+		// One quantile (expectile) is the identity. With several, XGBoost
+		// versions post-process the outputs differently (newer ones sort
+		// the quantiles of a row, expectiles are accumulated through a
+		// softplus), so only one is scored.
+		param, key := "quantile_loss_param", "quantile_alpha"
+		if name == "reg:expectileerror" {
+			param, key = "expectile_loss_param", "expectile_alpha"
+		}
+		if n := alphaCount(obj, param, key); n > 1 {
+			return fmt.Errorf("%w: objective %s with %d %s values (one per target): streamscore scores one quantile per model; train one model per %s", ErrUnsupported, name, n, key, key)
+		}
 		m.transform = identity
-	case "count:poisson", "reg:gamma", "reg:tweedie":
+	case "count:poisson", "reg:gamma", "reg:tweedie", "survival:cox":
 		m.transform = exponential
+	case "survival:aft":
+		m.transform = expDouble
 	case "multi:softprob", "multi:softmax":
 		if numClass < 2 || numClass > 1<<16 {
 			return fmt.Errorf("objective %s with num_class %d", name, numClass)
 		}
+		if numTarget > 1 {
+			return fmt.Errorf("%w: objective %s with num_target %d (multi-class multi-target)", ErrUnsupported, name, numTarget)
+		}
 		m.transform = softmax
 		m.groups = int(numClass)
 		m.info.Output, m.info.Classes = scoring.MultiClass, int(numClass)
+		return nil
 	default:
-		return fmt.Errorf("%w: objective %q (supported: binary:logistic, binary:logitraw, reg:logistic, reg:squarederror, reg:squaredlogerror, reg:pseudohubererror, reg:absoluteerror, count:poisson, reg:gamma, reg:tweedie, multi:softprob, multi:softmax)", ErrUnsupported, name)
+		return fmt.Errorf("%w: objective %q (supported: %s)", ErrUnsupported, name, objectives)
+	}
+	if numTarget > 1 {
+		m.groups = int(numTarget)
+		m.info.Targets = int(numTarget)
 	}
 	return nil
+}
+
+// alphaCount is the number of values in an objective's alpha list
+// ("[5E-1]", "[0.1, 0.9]" or a bare number), 1 when it is absent.
+func alphaCount(obj map[string]any, param, key string) int {
+	p, ok := obj[param].(map[string]any)
+	if !ok {
+		return 1
+	}
+	s, ok := p[key].(string)
+	if !ok {
+		return 1
+	}
+	s = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "["), "]"))
+	if s == "" {
+		return 1
+	}
+	return strings.Count(s, ",") + 1
 }
 
 // setBase parses base_score ("5E-1", or "[5E-1]" / "[a,b,c]" as XGBoost ≥ 3.1
@@ -219,12 +310,15 @@ func (m *Model) setBase(s string) error {
 				return fmt.Errorf("base_score %v must be in (0, 1) for %s", b, m.objective)
 			}
 			m.base[g] = -logf(float32(1)/b - float32(1))
-		case exponential:
+		case exponential, expDouble:
 			if !(b > 0) {
 				return fmt.Errorf("base_score %v must be positive for %s", b, m.objective)
 			}
 			m.base[g] = logf(b)
 		default:
+			if math.IsNaN(float64(b)) || math.IsInf(float64(b), 0) {
+				return fmt.Errorf("base_score %q is not finite", s)
+			}
 			m.base[g] = b
 		}
 	}
@@ -254,21 +348,51 @@ func (m *Model) setFeatures(learner map[string]any) error {
 	return nil
 }
 
-func (m *Model) setTrees(gb map[string]any) error {
+// setBooster reads the gradient booster: gbtree, dart (gbtree's trees with
+// one weight each) or gblinear.
+func (m *Model) setBooster(gb map[string]any, baseStr string) error {
 	kind, err := stringField(gb, "name", "gradient_booster")
 	if err != nil {
 		return err
 	}
-	if kind != "gbtree" {
-		return fmt.Errorf("%w: booster %q (only gbtree)", ErrUnsupported, kind)
+	m.booster = kind
+	switch kind {
+	case BoosterGBTree:
+		model, err := objectField(gb, "model", "gradient_booster")
+		if err != nil {
+			return err
+		}
+		return m.setTrees(model, nil)
+	case BoosterDart:
+		inner, err := objectField(gb, "gbtree", "gradient_booster")
+		if err != nil {
+			return err
+		}
+		model, err := objectField(inner, "model", "gradient_booster.gbtree")
+		if err != nil {
+			return err
+		}
+		weights, err := floatsField(gb, "weight_drop", "gradient_booster")
+		if err != nil {
+			return err
+		}
+		return m.setTrees(model, weights)
+	case BoosterGBLinear:
+		model, err := objectField(gb, "model", "gradient_booster")
+		if err != nil {
+			return err
+		}
+		return m.setLinear(model, baseStr)
 	}
-	model, err := objectField(gb, "model", "gradient_booster")
-	if err != nil {
-		return err
-	}
+	return fmt.Errorf("%w: booster %q (supported: gbtree, dart, gblinear)", ErrUnsupported, kind)
+}
+
+// setTrees reads the trees of a gbtree model; weights, for dart, scale each
+// tree's leaves.
+func (m *Model) setTrees(model map[string]any, weights []float32) error {
 	if p, ok := model["gbtree_model_param"].(map[string]any); ok {
 		if n, _ := intParam(p, "size_leaf_vector", 0); n > 1 {
-			return fmt.Errorf("%w: multi-output trees (size_leaf_vector %d)", ErrUnsupported, n)
+			return fmt.Errorf("%w: %s", ErrUnsupported, vectorLeafMsg(n))
 		}
 	}
 	trees, err := arrayField(model, "trees", "gradient_booster.model")
@@ -282,24 +406,44 @@ func (m *Model) setTrees(gb map[string]any) error {
 	if len(info) != len(trees) {
 		return fmt.Errorf("tree_info has %d entries for %d trees", len(info), len(trees))
 	}
+	if weights != nil && len(weights) != len(trees) {
+		return fmt.Errorf("dart weight_drop has %d weights for %d trees", len(weights), len(trees))
+	}
+	if err := m.setCategories(model); err != nil {
+		return err
+	}
 	m.roots = make([]int32, len(trees))
 	m.treeGroup = make([]int32, len(trees))
+	m.treeCat = make([]bool, len(trees))
 	for t, tv := range trees {
 		if info[t] < 0 || info[t] >= int64(m.groups) {
 			return fmt.Errorf("tree %d: output group %d, model has %d", t, info[t], m.groups)
 		}
 		m.treeGroup[t] = int32(info[t])
 		m.roots[t] = int32(len(m.nodes))
-		if err := m.addTree(tv, t); err != nil {
+		w := float32(1)
+		if weights != nil {
+			w = weights[t]
+			if math.IsNaN(float64(w)) || math.IsInf(float64(w), 0) {
+				return fmt.Errorf("dart weight_drop[%d] = %v is not finite", t, w)
+			}
+		}
+		if err := m.addTree(tv, t, weights != nil, w); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+func vectorLeafMsg(n int64) string {
+	return fmt.Sprintf("vector-leaf trees (multi_strategy=\"multi_output_tree\", size_leaf_vector %d); train with multi_strategy=\"one_output_per_tree\" (the default), whose trees streamscore scores", n)
+}
+
 // addTree appends one tree, renumbered breadth-first so that the right
-// child of every internal node directly follows its left child.
-func (m *Model) addTree(tv any, t int) error {
+// child of every internal node directly follows its left child. A dart
+// tree's leaves are stored multiplied by its weight w, in float32, as
+// XGBoost multiplies each tree's output before adding it.
+func (m *Model) addTree(tv any, t int, dart bool, w float32) error {
 	path := fmt.Sprintf("trees[%d]", t)
 	tree, err := object(tv, path)
 	if err != nil {
@@ -307,7 +451,7 @@ func (m *Model) addTree(tv any, t int) error {
 	}
 	if p, ok := tree["tree_param"].(map[string]any); ok {
 		if n, _ := intParam(p, "size_leaf_vector", 0); n > 1 {
-			return fmt.Errorf("%w: %s is a multi-output tree", ErrUnsupported, path)
+			return fmt.Errorf("%w: %s: %s", ErrUnsupported, path, vectorLeafMsg(n))
 		}
 	}
 	left, err := intsField(tree, "left_children", path)
@@ -334,13 +478,9 @@ func (m *Model) addTree(tv any, t int) error {
 	if n == 0 || len(right) != n || len(feat) != n || len(cond) != n || len(defLeft) != n {
 		return fmt.Errorf("%s: node arrays have different lengths or are empty", path)
 	}
-	if st, ok := tree["split_type"]; ok {
-		types, _ := array(st, path+".split_type")
-		for i, v := range types {
-			if k, _ := asInt(v); k != 0 {
-				return fmt.Errorf("%w: %s node %d has a categorical split", ErrUnsupported, path, i)
-			}
-		}
+	cats, err := m.treeCategories(tree, path, n)
+	if err != nil {
+		return err
 	}
 	base := int32(len(m.nodes))
 	newID := make([]int32, n) // old id -> new id (0 = not placed yet)
@@ -363,20 +503,33 @@ func (m *Model) addTree(tv any, t int) error {
 	}
 	for _, old := range order {
 		nd := node{split: cond[old]}
-		if left[old] != -1 {
-			f := feat[old]
-			if f < 0 || f >= int64(m.nfeat) {
-				return fmt.Errorf("%s: node %d splits on feature %d, model has %d", path, old, f, m.nfeat)
+		if left[old] == -1 {
+			if dart {
+				nd.split = float32(nd.split * w)
 			}
-			if math.IsNaN(float64(cond[old])) {
-				return fmt.Errorf("%s: node %d has a NaN split condition", path, old)
-			}
-			nd.info = uint32(f)
-			if defLeft[old] != 0 {
-				nd.info |= defaultLeftBit
-			}
-			nd.left = base + newID[left[old]]
+			m.nodes = append(m.nodes, nd)
+			continue
 		}
+		f := feat[old]
+		if f < 0 || f >= int64(m.nfeat) {
+			return fmt.Errorf("%s: node %d splits on feature %d, model has %d", path, old, f, m.nfeat)
+		}
+		nd.info = uint32(f)
+		if defLeft[old] != 0 {
+			nd.info |= defaultLeftBit
+		}
+		if set, ok := cats[old]; ok {
+			if len(m.catSets) >= math.MaxInt32 {
+				return fmt.Errorf("%s: too many categorical splits", path)
+			}
+			nd.info |= categoricalBit
+			nd.split = math.Float32frombits(uint32(len(m.catSets)))
+			m.catSets = append(m.catSets, set)
+			m.treeCat[t] = true
+		} else if math.IsNaN(float64(nd.split)) {
+			return fmt.Errorf("%s: node %d has a NaN split condition", path, old)
+		}
+		nd.left = base + newID[left[old]]
 		m.nodes = append(m.nodes, nd)
 	}
 	return nil
@@ -388,10 +541,16 @@ func (m *Model) Info() scoring.Info { return m.info }
 // Objective is the model's objective name.
 func (m *Model) Objective() string { return m.objective }
 
-// NumTrees is the number of trees.
+// Booster is the model's booster: gbtree, dart or gblinear.
+func (m *Model) Booster() string { return m.booster }
+
+// NumTrees is the number of trees (0 for gblinear).
 func (m *Model) NumTrees() int { return len(m.roots) }
 
 // NumNodes is the number of reachable nodes over all trees.
 func (m *Model) NumNodes() int { return len(m.nodes) }
+
+// NumCategoricalSplits is the number of categorical split nodes.
+func (m *Model) NumCategoricalSplits() int { return len(m.catSets) }
 
 func logf(x float32) float32 { return float32(math.Log(float64(x))) }

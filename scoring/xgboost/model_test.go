@@ -44,34 +44,48 @@ func TestUBJSON(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	base, err := os.ReadFile(filepath.Join("testdata", "xgb_reg.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
-		name, from, to string
-		unsupported    bool
-		msg            string
+		name, fixture, from, to string
+		unsupported             bool
+		msg                     string
 	}{
-		{"unknown objective", `"reg:squarederror"`, `"rank:pairwise"`, true, "rank:pairwise"},
-		{"dart", `"name":"gbtree"`, `"name":"dart"`, true, "dart"},
-		{"multi target", `"num_target":"1"`, `"num_target":"2"`, true, "num_target"},
-		{"categorical", `"split_type":[`, `"split_type":[1,`, true, "categorical"},
-		{"bad base", `"base_score":"5E-1"`, `"base_score":"abc"`, false, "base_score"},
-		{"feature out of range", `"num_feature":"6"`, `"num_feature":"2"`, false, "feature"},
+		{"unknown objective", "xgb_reg.json", `"reg:squarederror"`, `"reg:nonsense"`, true, `objective "reg:nonsense" (supported: binary:logistic`},
+		{"unknown booster", "xgb_reg.json", `"name":"gbtree"`, `"name":"gbforest"`, true, `booster "gbforest" (supported: gbtree, dart, gblinear)`},
+		{"vector leaves", "xgb_reg.json", `"num_trees":"50","size_leaf_vector":"0"`, `"num_trees":"50","size_leaf_vector":"2"`, true, `multi_strategy="multi_output_tree"`},
+		{"vector leaf tree", "xgb_reg.json", `"num_nodes":"29","size_leaf_vector":"0"`, `"num_nodes":"29","size_leaf_vector":"3"`, true, `trees[0]: vector-leaf trees`},
+		{"multi-class multi-target", "xgb_multi.json", `"num_target":"1"`, `"num_target":"2"`, true, "multi:softprob with num_target 2"},
+		{"several quantiles", "xgb_reg.json", `"objective":{"name":"reg:squarederror"`, `"objective":{"quantile_loss_param":{"quantile_alpha":"[1E-1,5E-1,9E-1]"},"name":"reg:quantileerror"`, true, "reg:quantileerror with 3 quantile_alpha values"},
+		{"several expectiles", "xgb_reg.json", `"objective":{"name":"reg:squarederror"`, `"objective":{"expectile_loss_param":{"expectile_alpha":"[2E-1,8E-1]"},"name":"reg:expectileerror"`, true, "reg:expectileerror with 2 expectile_alpha values"},
+		{"target groups", "xgb_reg.json", `"num_target":"1"`, `"num_target":"0"`, false, "num_target 0"},
+		{"gblinear per-class base", "linear_multi.json", `"base_score":"5E-1"`, `"base_score":"[5E-1,4E-1,1E-1]"`, true, "gblinear with a different base_score per output"},
+		{"gblinear weights", "linear_reg.json", `"weights":[`, `"weights":[1,`, false, "gblinear has 8 weights, want (num_feature 6 + 1)"},
+		{"dart weights", "dart_binary.json", `"weight_drop":[`, `"weight_drop":[1,`, false, "dart weight_drop has 31 weights for 30 trees"},
+		{"categorical split without list", "xgb_reg.json", `"split_type":[0,`, `"split_type":[1,`, false, "categorical node 0 has no category list"},
+		{"categorical list on a numeric node", "xgb_reg.json", `"categories":[],"categories_nodes":[],"categories_segments":[],"categories_sizes":[]`, `"categories":[1],"categories_nodes":[0],"categories_segments":[0],"categories_sizes":[1]`, false, "categories_nodes[0] = 0 is not a categorical split"},
+		{"negative category", "cat_reg.json", `"categories":[3,`, `"categories":[-3,`, false, "category -3"},
+		{"huge category", "cat_reg.json", `"categories":[3,`, `"categories":[16777216,`, false, "category 16777216"},
+		{"category list out of range", "cat_reg.json", `"categories_sizes":[30,`, `"categories_sizes":[99999,`, false, "lie outside categories"},
+		{"unknown split type", "xgb_reg.json", `"split_type":[0,`, `"split_type":[2,`, true, "split type 2"},
+		{"bad base", "xgb_reg.json", `"base_score":"5E-1"`, `"base_score":"abc"`, false, "base_score"},
+		{"feature out of range", "xgb_reg.json", `"num_feature":"6"`, `"num_feature":"2"`, false, "feature"},
+		{"NaN threshold", "xgb_reg.json", `"split_conditions":[-3.467643E-2`, `"split_conditions":[NaN`, false, "NaN split condition"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			base, err := os.ReadFile(filepath.Join("testdata", tt.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
 			s := string(base)
 			if !strings.Contains(s, tt.from) {
 				t.Fatalf("fixture lacks %s", tt.from)
 			}
-			_, err := Parse([]byte(strings.ReplaceAll(s, tt.from, tt.to)), "m")
+			_, err = Parse([]byte(strings.ReplaceAll(s, tt.from, tt.to)), "m")
 			if err == nil {
 				t.Fatal("no error")
 			}
 			if errors.Is(err, ErrUnsupported) != tt.unsupported || !strings.Contains(err.Error(), tt.msg) {
-				t.Errorf("err = %v", err)
+				t.Errorf("err = %v, want one containing %q (unsupported %v)", err, tt.msg, tt.unsupported)
 			}
 		})
 	}

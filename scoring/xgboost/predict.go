@@ -1,6 +1,8 @@
 package xgboost
 
 import (
+	"math"
+
 	"github.com/streamscore/streamscore/scoring"
 	"github.com/streamscore/streamscore/scoring/internal/fmath"
 )
@@ -10,8 +12,9 @@ import (
 const block = 64
 
 // Predict implements scoring.Model: out receives P(class 1) for binary
-// models, one probability per class for multi-class models, and the
-// transformed prediction otherwise.
+// models (0 or 1 for binary:hinge), one probability per class for
+// multi-class models, one output per target for multi-target models, and
+// the transformed prediction otherwise.
 func (m *Model) Predict(x, out []float32) error {
 	n, err := scoring.CheckShape(m.info, x, out)
 	if err != nil {
@@ -34,6 +37,10 @@ func (m *Model) PredictMargin(x, out []float32) error {
 }
 
 func (m *Model) margins(x, out []float32, n int) {
+	if m.linear != nil {
+		m.marginsLinear(x, out, n)
+		return
+	}
 	g, nf := m.groups, m.nfeat
 	for r := 0; r < n; r++ {
 		copy(out[r*g:(r+1)*g], m.base)
@@ -47,6 +54,12 @@ func (m *Model) margins(x, out []float32, n int) {
 		end := min(start+block, n)
 		for t, root := range m.roots {
 			grp := int(m.treeGroup[t])
+			if m.treeCat[t] {
+				for r := start; r < end; r++ {
+					out[r*g+grp] += m.leaf(root, x[r*nf:(r+1)*nf:(r+1)*nf])
+				}
+				continue
+			}
 			for r := start; r < end; r++ {
 				row := x[r*nf : (r+1)*nf : (r+1)*nf]
 				i := root
@@ -56,7 +69,7 @@ func (m *Model) margins(x, out []float32, n int) {
 						out[r*g+grp] += nd.split
 						break
 					}
-					v := row[nd.info&^defaultLeftBit]
+					v := row[nd.info&featureMask]
 					switch {
 					case v < nd.split:
 						i = nd.left
@@ -74,6 +87,36 @@ func (m *Model) margins(x, out []float32, n int) {
 	}
 }
 
+// leaf walks one row through the tree at root, numeric and categorical
+// splits alike, and returns its leaf value.
+func (m *Model) leaf(root int32, row []float32) float32 {
+	nodes := m.nodes
+	i := root
+	for {
+		nd := &nodes[i]
+		if nd.left == 0 {
+			return nd.split
+		}
+		v := row[nd.info&featureMask]
+		switch {
+		case v != v: // NaN: the node's default direction
+			i = nd.left
+			if nd.info&defaultLeftBit == 0 {
+				i++
+			}
+		case nd.info&categoricalBit != 0:
+			i = nd.left
+			if m.catSets[math.Float32bits(nd.split)].right(v) {
+				i++
+			}
+		case v < nd.split:
+			i = nd.left
+		default:
+			i = nd.left + 1
+		}
+	}
+}
+
 func (m *Model) transformInPlace(out []float32, n int) {
 	switch m.transform {
 	case sigmoid:
@@ -83,6 +126,18 @@ func (m *Model) transformInPlace(out []float32, n int) {
 	case exponential:
 		for i, v := range out {
 			out[i] = fmath.Expf(v)
+		}
+	case expDouble:
+		for i, v := range out {
+			out[i] = float32(math.Exp(float64(v)))
+		}
+	case hinge:
+		for i, v := range out {
+			if v > 0 {
+				out[i] = 1
+			} else {
+				out[i] = 0
+			}
 		}
 	case softmax:
 		g := m.groups
