@@ -51,12 +51,20 @@ type Info struct {
 	// Classes is the number of classes of a classifier (2 for Binary) and 1
 	// for Regression.
 	Classes int
+	// Targets, when above 1, is the number of targets of a Regression model
+	// that predicts several at once (an ONNX regressor with n_targets > 1):
+	// its output row holds one score per target, in target order, and the
+	// published score is target 0's. 0 or 1 for every other model.
+	Targets int
 }
 
 // Outputs is the number of output values per row.
 func (i Info) Outputs() int {
-	if i.Output == MultiClass {
+	switch {
+	case i.Output == MultiClass:
 		return i.Classes
+	case i.Output == Regression && i.Targets > 1:
+		return i.Targets
 	}
 	return 1
 }
@@ -85,6 +93,18 @@ type Float64Model interface {
 	Model
 	Float64Input() bool
 	Predict64(x []float64, out []float32) error
+}
+
+// WidthFitter is implemented by models whose input width the model file
+// leaves open (an ONNX graph whose tensor input is [N, ?]). Their Info lists
+// no features until FitWidth returns the model compiled for n input columns,
+// the number the features file lists; NewScorer calls it for a model whose
+// Info has no features. FitWidth returns an error naming the problem when
+// the model cannot take n columns (n = 0: no features file; a tree that
+// splits on a column beyond n). A model whose width is fixed returns itself.
+type WidthFitter interface {
+	Model
+	FitWidth(n int) (Model, error)
 }
 
 // CheckShape validates a Predict call for evaluators and returns n.

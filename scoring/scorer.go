@@ -21,9 +21,18 @@ type Scorer struct {
 }
 
 // NewScorer compiles the feature plan of m (specs may be nil: see Compile).
+// A model whose input width the file leaves open (WidthFitter) is first
+// fitted to the number of specs.
 func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, err
+	}
+	if f, ok := m.(WidthFitter); ok && len(m.Info().Features) == 0 {
+		fitted, err := f.FitWidth(len(specs))
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Info().Name, err)
+		}
+		m = fitted
 	}
 	info := m.Info()
 	plan, err := CompileFor(info, specs)
@@ -56,7 +65,8 @@ func (s *Scorer) Model() Model { return s.model }
 type Result struct {
 	Decision
 	// Probs aliases the batch's output buffer: every class probability of a
-	// multi-class model, nil otherwise. Valid until the Batch is reused.
+	// multi-class model (every target's score of a multi-target regression),
+	// nil otherwise. Valid until the Batch is reused.
 	Probs []float32
 	Err   error
 	Stage string // "features" or "score" when Err is set
@@ -123,7 +133,7 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 			continue
 		}
 		b.Results[i].Decision = s.policy.Decide(s.info.Output, out)
-		if s.info.Output == MultiClass {
+		if no > 1 { // every class probability, or every target of a multi-target regression
 			b.Results[i].Probs = out
 		}
 	}
