@@ -17,15 +17,23 @@ const (
 	ColRiskSegment  = "risk_segment"
 	ColModelVersion = "model_version"
 	ColScoredAt     = "scored_at"
-	ColProbPrefix   = "prob_" // prob_0 … prob_<K-1>, multi-class only
+	ColProbPrefix   = "prob_"  // prob_0 … prob_<K-1>, multi-class only
+	ColScorePrefix  = "score_" // score_0 … score_<K-1>, multi-target regression only
 )
 
-// Columns lists the prediction columns for a model.
+// Columns lists the prediction columns for a model: for a multi-class
+// model every class probability after the score, for a multi-target
+// regression every target's score (score is target 0's).
 func Columns(info scoring.Info) []string {
 	cols := []string{ColScore, ColLabel, ColRiskSegment, ColModelVersion, ColScoredAt}
-	if info.Output == scoring.MultiClass {
+	switch {
+	case info.Output == scoring.MultiClass:
 		for k := 0; k < info.Classes; k++ {
 			cols = append(cols, ColProbPrefix+strconv.Itoa(k))
+		}
+	case info.Outputs() > 1:
+		for k := 0; k < info.Outputs(); k++ {
+			cols = append(cols, ColScorePrefix+strconv.Itoa(k))
 		}
 	}
 	return cols

@@ -54,6 +54,9 @@ func TestDescribe(t *testing.T) {
 		{"../xgboost/testdata/xgb_fraud.json", "trees:    200"},
 		{"../onnxml/testdata/sk_rf_pipeline.onnx", "graph:    Scaler -> TreeEnsembleClassifier -> ZipMap"},
 		{"testdata/churn.linear.json", "features: 4: f0, f1, f2, f3"},
+		{"../onnxml/testdata/encoders_pipeline.onnx", "city: categories paris, london, rome"},
+		{"../onnxml/testdata/tree_ensemble_v5.onnx", "features: as many as the features file lists (the model's input has no fixed column count; at least 3)"},
+		{"../onnxml/testdata/tree_ensemble_v5.onnx", "regression of 2 targets (score = target 0's prediction; score_0 … score_1 every target)"},
 	} {
 		m, err := Model(tc.path, Auto, "")
 		if err != nil {
