@@ -207,6 +207,12 @@ func TestStringAndShapeRefusals(t *testing.T) {
 			[]tIO{{"a", dtFloat, 2}}, "does not keep the batch"},
 		{"feature index out of range", []tNode{{op: "ArrayFeatureExtractor", domain: ml, in: []string{"a", "i9"}, out: []string{"Y"}}},
 			[]tIO{{"a", dtFloat, 2}}, "out of range"},
+		{"the missing operator is named first", []tNode{{op: "Reshape", in: []string{"s", "flat"}, out: []string{"r"}},
+			{op: "Tokenizer", domain: "com.microsoft", in: []string{"r"}, out: []string{"Y"}}},
+			[]tIO{{"s", dtString, 1}}, `domain "com.microsoft"`},
+		{"text operators", []tNode{{op: "Reshape", in: []string{"s", "flat"}, out: []string{"r"}},
+			{op: "StringNormalizer", in: []string{"r"}, out: []string{"Y"}}},
+			[]tIO{{"s", dtString, 1}}, "operator StringNormalizer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -329,11 +329,19 @@ func (m *Model) compile(g *graphProto, width int) error {
 			}
 		}
 	}
-	seen := map[string]bool{}
+	// An operator this evaluator lacks is named first, before any other
+	// node's problem (a text pipeline fails on its tokenizer, not on the
+	// reshape before it).
 	for _, nd := range g.nodes {
 		if nd.domain != "" && nd.domain != "ai.onnx.ml" && nd.domain != "ai.onnx" {
 			return fmt.Errorf("%w: operator %s of domain %q", ErrUnsupported, nd.opType, nd.domain)
 		}
+		if !supportedOps[nd.opType] {
+			return fmt.Errorf("node %q (%s): %w: operator %s (domain %q)", nd.name, nd.opType, ErrUnsupported, nd.opType, nd.domain)
+		}
+	}
+	seen := map[string]bool{}
+	for _, nd := range g.nodes {
 		in := make([]int, len(nd.inputs))
 		for k, name := range nd.inputs {
 			slot, ok := names[name]

@@ -5,6 +5,15 @@ import (
 	"math"
 )
 
+// supportedOps are the operators buildNode compiles.
+var supportedOps = map[string]bool{
+	"TreeEnsembleClassifier": true, "TreeEnsembleRegressor": true, "TreeEnsemble": true, "Scaler": true,
+	"LinearClassifier": true, "LinearRegressor": true, "Normalizer": true, "OneHotEncoder": true, "LabelEncoder": true,
+	"Imputer": true, "FeatureVectorizer": true, "ArrayFeatureExtractor": true, "Reshape": true, "Flatten": true,
+	"ZipMap": true, "Identity": true, "Cast": true, "MatMul": true, "Add": true, "Sigmoid": true, "Softmax": true,
+	"ArgMax": true, "Concat": true,
+}
+
 // stringOps are the operators that may read a string tensor: the encoders,
 // which turn categories into numbers, and the ones that only move values.
 var stringOps = map[string]bool{"OneHotEncoder": true, "LabelEncoder": true, "ArrayFeatureExtractor": true,
