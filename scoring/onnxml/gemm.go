@@ -84,8 +84,13 @@ func (g *gemm) row(x, out []float32) {
 		for k0 := 0; k0 < g.nf; k0 += g.strideK {
 			k1 := min(k0+g.strideK, g.nf)
 			var acc float32
-			for f := k0; f < k1; f++ {
-				acc = fmaf(x[f], w[f], acc)
+			for f := k0; f < k1; f++ { // acc = fmaf(x[f], w[f], acc), its common case inlined
+				s := float64(x[f])*float64(w[f]) + float64(acc)
+				if b := math.Float64bits(s); b&(1<<29-1) != 1<<28 && b<<1 >= (1023-126)<<53 {
+					acc = float32(s)
+				} else {
+					acc = fmafMidpoint(x[f], w[f], acc, s)
+				}
 			}
 			if zero {
 				c, zero = acc, false // acc·alpha with alpha = 1
@@ -132,23 +137,30 @@ func (g *gemm) rowM1(x, out []float32) {
 }
 
 // fmaf is the single-precision fused multiply-add x·y + z, rounded once
-// (vfmadd…ps). The product is exact in float64; the sum is rounded to
-// float64 and its exact error kept, which settles the one case where
-// rounding the float64 sum to float32 would round twice: a float64 sum that
-// falls exactly halfway between two float32 values.
+// (vfmadd…ps). The product is exact in float64; the float64 sum rounded to
+// float32 is then correctly rounded unless it lies exactly halfway between
+// two float32 values (the sum's own rounding may have put it there): only
+// then is its exact error computed (TwoSum) to settle the direction.
 func fmaf(x, y, z float32) float32 {
+	s := float64(x)*float64(y) + float64(z) // x·y is exact: fused or not, one rounding
+	// not a float32 midpoint: in float32's normal range (float64 exponent
+	// ≥ −126) the 29 bits below float32's last are not 1000…0
+	if b := math.Float64bits(s); b&(1<<29-1) != 1<<28 && b<<1 >= (1023-126)<<53 {
+		return float32(s)
+	}
+	return fmafMidpoint(x, y, z, s)
+}
+
+// fmafMidpoint is fmaf's rare path: s may be a float32 midpoint or tiny.
+func fmafMidpoint(x, y, z float32, s float64) float32 {
 	p := float64(x) * float64(y)
-	zd := float64(z)
-	s := p + zd
 	r := float32(s)
 	if float64(r) == s || math.IsInf(s, 0) || math.IsNaN(s) {
 		return r
 	}
+	zd := float64(z)
 	bv := s - p
 	e := (p - (s - bv)) + (zd - bv) // s + e == p + z exactly
-	if e == 0 {
-		return r
-	}
 	lo, hi := r, r
 	if float64(r) < s {
 		hi = math.Nextafter32(r, float32(math.Inf(1)))
@@ -156,10 +168,12 @@ func fmaf(x, y, z float32) float32 {
 		lo = math.Nextafter32(r, float32(math.Inf(-1)))
 	}
 	if mid := (float64(lo) + float64(hi)) / 2; s == mid {
-		if e > 0 {
+		switch {
+		case e > 0:
 			return hi
+		case e < 0:
+			return lo
 		}
-		return lo
 	}
 	return r
 }

@@ -60,6 +60,13 @@ func TestFmafRoundsOnce(t *testing.T) {
 	if naiveWrong == 0 {
 		t.Error("no case where rounding the float64 sum to float32 is wrong: the test cannot tell fmaf from it")
 	}
+	// the packed GEMM's inlined chain takes the same care
+	g := newGemm(gemmPacked, 2, []float32{1, one - e15}, nil)
+	out := make([]float32, 1)
+	g.row([]float32{16777218, one + e15}, out)
+	if out[0] != 16777218 {
+		t.Errorf("GEMM chain through a float32 midpoint: %v, want 16777218", out[0])
+	}
 }
 
 // TestGemmPackedIsAnFMAChain: for a batch of rows (M > 1) onnxruntime's
