@@ -99,6 +99,18 @@ type Float64Model interface {
 	Predict64(x []float64, out []float32) error
 }
 
+// WidthFitter is implemented by models whose input width the model file
+// leaves open (an ONNX graph whose tensor input is [N, ?]). Their Info lists
+// no features until FitWidth returns the model compiled for n input columns,
+// the number the features file lists; NewScorer calls it for a model whose
+// Info has no features. FitWidth returns an error naming the problem when
+// the model cannot take n columns (n = 0: no features file; a tree that
+// splits on a column beyond n). A model whose width is fixed returns itself.
+type WidthFitter interface {
+	Model
+	FitWidth(n int) (Model, error)
+}
+
 // CheckShape validates a Predict call for evaluators and returns n.
 func CheckShape(info Info, x, out []float32) (int, error) {
 	nf := len(info.Features)

@@ -21,9 +21,18 @@ type Scorer struct {
 }
 
 // NewScorer compiles the feature plan of m (specs may be nil: see Compile).
+// A model whose input width the file leaves open (WidthFitter) is first
+// fitted to the number of specs.
 func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, err
+	}
+	if f, ok := m.(WidthFitter); ok && len(m.Info().Features) == 0 {
+		fitted, err := f.FitWidth(len(specs))
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Info().Name, err)
+		}
+		m = fitted
 	}
 	info := m.Info()
 	plan, err := CompileFor(info, specs)

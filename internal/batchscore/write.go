@@ -21,7 +21,9 @@ const (
 	ColTargetPrefix = "target_" // target_0 … target_<K-1>, multi-target only
 )
 
-// Columns lists the prediction columns for a model.
+// Columns lists the prediction columns for a model: for a multi-class
+// model every class probability after the score, for a multi-target
+// model every target's output (score is target 0's).
 func Columns(info scoring.Info) []string {
 	cols := []string{ColScore, ColLabel, ColRiskSegment, ColModelVersion, ColScoredAt}
 	switch {

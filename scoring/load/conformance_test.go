@@ -28,22 +28,27 @@ type conformanceCase struct {
 	path   string
 	format string
 	golden *golden
+	width  int // a model whose input width is open is fitted to this many columns
 }
 
 var xgbFraud = []string{"amount", "hour", "merchant_risk", "tx_count_1h", "distance_km", "account_age_days", "device_score", "velocity_ratio"}
 
 var cases = []conformanceCase{
-	{"../xgboost/testdata/xgb_fraud.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, "expected_prob", ""}},
-	{"../xgboost/testdata/xgb_fraud.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, "expected_prob", ""}},
-	{"../xgboost/testdata/xgb_reg.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_reg_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, "expected_pred", ""}},
-	{"../xgboost/testdata/xgb_multi.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_multi_test.csv", []string{"f0", "f1", "f2", "f3"}, "expected_prob0", ""}},
-	{"../onnxml/testdata/sk_rf_pipeline.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_test.csv", []string{"x0", "x1", "x2", "x3", "x4"}, "ort_prob1", "../onnxml/testdata/ort_sk_rf_test.csv"}},
-	{"../onnxml/testdata/sk_rf_pipeline_nozipmap.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_boundary.csv", []string{"x0", "x1", "x2", "x3", "x4"}, "ort_prob1", "../onnxml/testdata/ort_sk_rf_boundary.csv"}},
-	{"testdata/churn.linear.json", "linear", nil},
-	{"../xgboost/testdata/cat_reg.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/cat_reg_test.csv", []string{"merchant", "channel", "amount", "age"}, "pred_0", ""}},
-	{"../xgboost/testdata/dart_multi.json", "xgboost-json", &golden{"../xgboost/testdata/dart_multi_test.csv", []string{"f0", "f1", "f2", "f3", "f4"}, "pred_0", ""}},
-	{"../xgboost/testdata/linear_binary.json", "xgboost-json", &golden{"../xgboost/testdata/linear_binary_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, "pred_0", ""}},
-	{"../xgboost/testdata/multi_target.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/multi_target_test.csv", []string{"f0", "f1", "f2", "f3"}, "pred_0", ""}},
+	{"../xgboost/testdata/xgb_fraud.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, "expected_prob", ""}, 0},
+	{"../xgboost/testdata/xgb_fraud.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, "expected_prob", ""}, 0},
+	{"../xgboost/testdata/xgb_reg.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_reg_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, "expected_pred", ""}, 0},
+	{"../xgboost/testdata/xgb_multi.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_multi_test.csv", []string{"f0", "f1", "f2", "f3"}, "expected_prob0", ""}, 0},
+	{"../onnxml/testdata/sk_rf_pipeline.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_test.csv", []string{"x0", "x1", "x2", "x3", "x4"}, "ort_prob1", "../onnxml/testdata/ort_sk_rf_test.csv"}, 0},
+	{"../onnxml/testdata/sk_rf_pipeline_nozipmap.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_boundary.csv", []string{"x0", "x1", "x2", "x3", "x4"}, "ort_prob1", "../onnxml/testdata/ort_sk_rf_boundary.csv"}, 0},
+	{"testdata/churn.linear.json", "linear", nil, 0},
+	{"../xgboost/testdata/cat_reg.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/cat_reg_test.csv", []string{"merchant", "channel", "amount", "age"}, "pred_0", ""}, 0},
+	{"../xgboost/testdata/dart_multi.json", "xgboost-json", &golden{"../xgboost/testdata/dart_multi_test.csv", []string{"f0", "f1", "f2", "f3", "f4"}, "pred_0", ""}, 0},
+	{"../xgboost/testdata/linear_binary.json", "xgboost-json", &golden{"../xgboost/testdata/linear_binary_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, "pred_0", ""}, 0},
+	{"../xgboost/testdata/multi_target.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/multi_target_test.csv", []string{"f0", "f1", "f2", "f3"}, "pred_0", ""}, 0},
+	// string inputs (category codes), encoders, Imputer, Reshape, Concat
+	{"../onnxml/testdata/encoders_pipeline.onnx", "onnx", nil, 0},
+	// ai.onnx.ml opset-5 TreeEnsemble, two targets, input [N, ?]
+	{"../onnxml/testdata/tree_ensemble_v5.onnx", "onnx", nil, 3},
 }
 
 // unbounded reports whether a model is linear (streamscore-linear, XGBoost
@@ -93,6 +98,14 @@ func TestConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if f, ok := m.(scoring.WidthFitter); ok && len(m.Info().Features) == 0 {
+				if tc.width == 0 {
+					t.Fatal("the model's input width is open and the case gives none")
+				}
+				if m, err = f.FitWidth(tc.width); err != nil {
+					t.Fatal(err)
+				}
+			}
 			info := m.Info()
 			nf, no := len(info.Features), info.Outputs()
 			t.Run("info", func(t *testing.T) {
@@ -135,7 +148,7 @@ func TestConformance(t *testing.T) {
 					}
 				})
 			}
-			x := hostileRows(nf, 257)
+			x := hostileRows(info, 257)
 			n := len(x) / nf
 			batch := make([]float32, n*no)
 			if err := m.Predict(x, batch); err != nil {
@@ -209,13 +222,23 @@ func TestConformance(t *testing.T) {
 }
 
 // hostileRows mixes ordinary values with NaN, ±Inf, ±0, huge and tiny
-// numbers.
-func hostileRows(nf, n int) []float32 {
+// numbers. A categorical feature (Info.Categories) takes what the feature
+// plan gives it: a category's code, or NaN for an unseen one.
+func hostileRows(info scoring.Info, n int) []float32 {
+	nf := len(info.Features)
 	rng := rand.New(rand.NewPCG(11, 12))
 	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
 		math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1e30, -1e30}
 	x := make([]float32, nf*n)
 	for i := range x {
+		if c := info.Categories; c != nil && c[i%nf] != nil {
+			if k := len(c[i%nf]); k > 0 && rng.IntN(4) > 0 {
+				x[i] = float32(rng.IntN(k))
+			} else {
+				x[i] = float32(math.NaN())
+			}
+			continue
+		}
 		if rng.IntN(3) == 0 {
 			x[i] = special[rng.IntN(len(special))]
 		} else {

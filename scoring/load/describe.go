@@ -43,7 +43,20 @@ func Describe(m scoring.Model) string {
 			names[i], unnamed = fmt.Sprintf("#%d", i), true
 		}
 	}
-	fmt.Fprintf(&b, "features: %d: %s\n", len(names), strings.Join(names, ", "))
+	if _, open := m.(scoring.WidthFitter); open && len(names) == 0 {
+		b.WriteString("features: as many as the features file lists (the model's input has no fixed column count")
+		if w, ok := m.(interface{ MinWidth() int }); ok && w.MinWidth() > 0 {
+			fmt.Fprintf(&b, "; at least %d", w.MinWidth())
+		}
+		b.WriteString(")\n")
+	} else {
+		fmt.Fprintf(&b, "features: %d: %s\n", len(names), strings.Join(names, ", "))
+	}
+	for i, c := range info.Categories {
+		if c != nil {
+			fmt.Fprintf(&b, "          %s: categories %s\n", names[i], strings.Join(c, ", "))
+		}
+	}
 	if unnamed {
 		b.WriteString("          (the model does not name its inputs: a features file must list them in order)\n")
 	}

@@ -61,6 +61,9 @@ func TestDescribe(t *testing.T) {
 		{"../xgboost/testdata/multi_label.json", "output:   2 targets, each a binary classifier (target_0 … target_1"},
 		{"../xgboost/testdata/multi_target.ubj", "output:   3 targets, each a regression"},
 		{"../xgboost/testdata/dart_multi.json", "booster:  dart, objective multi:softprob"},
+		{"../onnxml/testdata/encoders_pipeline.onnx", "city: categories paris, london, rome"},
+		{"../onnxml/testdata/tree_ensemble_v5.onnx", "features: as many as the features file lists (the model's input has no fixed column count; at least 3)"},
+		{"../onnxml/testdata/tree_ensemble_v5.onnx", "2 targets, each a regression (target_0 … target_1"},
 	} {
 		m, err := Model(tc.path, Auto, "")
 		if err != nil {

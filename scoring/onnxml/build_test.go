@@ -25,6 +25,31 @@ func aFloats(name string, xs ...float32) tAttr { return tAttr{name: name, typ: 6
 func aStrings(name string, xs ...string) tAttr { return tAttr{name: name, typ: 8, strs: xs} }
 func aString(name, s string) tAttr             { return tAttr{name: name, typ: 3, s: s} }
 func aInt(name string, i int64) tAttr          { return tAttr{name: name, typ: 2, i: i} }
+func aFloat(name string, f float32) tAttr      { return tAttr{name: name, typ: 1, f: f} }
+
+// aIntTensor is an integer tensor attribute (uint8 or int32 values in
+// int32_data, as the onnx package writes them; int64 in int64_data).
+func aIntTensor(name string, dt int32, xs ...int64) tAttr {
+	var b []byte
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(len(xs)))
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(dt))
+	field := protowire.Number(5)
+	if dt == dtInt64 {
+		field = 7
+	}
+	for _, x := range xs {
+		b = protowire.AppendTag(b, field, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(x))
+	}
+	return tAttr{name: name, typ: 4, tensor: b}
+}
+
+func aFloatTensor(name string, xs ...float64) tAttr {
+	return tAttr{name: name, typ: 4, tensor: encTensor("", dtFloat, []int64{int64(len(xs))}, xs)}
+}
+
 func aDoubleTensor(name string, xs ...float64) tAttr {
 	return tAttr{name: name, typ: 4, tensor: encTensor("", dtDouble, []int64{int64(len(xs))}, xs)}
 }
@@ -112,9 +137,12 @@ func encTensor(name string, dt int32, dims []int64, xs []float64) []byte {
 	}
 	var raw []byte
 	for _, x := range xs {
-		if dt == dtDouble {
+		switch dt {
+		case dtDouble:
 			raw = protowire.AppendFixed64(raw, math.Float64bits(x))
-		} else {
+		case dtInt64:
+			raw = protowire.AppendFixed64(raw, uint64(int64(x)))
+		default:
 			raw = protowire.AppendFixed32(raw, math.Float32bits(float32(x)))
 		}
 	}
@@ -122,9 +150,10 @@ func encTensor(name string, dt int32, dims []int64, xs []float64) []byte {
 	return protowire.AppendBytes(b, raw)
 }
 
-// encValueInfo describes a tensor [N, cols] (cols 0: [N]); elem 0 is a
-// non-tensor (a ZipMap's sequence of maps).
-func encValueInfo(name string, elem int32, cols int64) []byte {
+// encValueInfo describes a tensor [N, cols] (cols 0: [N]; cols −1: [N, ?],
+// an unknown count); elem 0 is a non-tensor (a ZipMap's sequence of maps).
+// batch > 0 fixes the batch dimension, else it is the symbol N.
+func encValueInfo(name string, elem int32, cols, batch int64) []byte {
 	var b []byte
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
 	b = protowire.AppendString(b, name)
@@ -136,10 +165,19 @@ func encValueInfo(name string, elem int32, cols int64) []byte {
 		return protowire.AppendBytes(b, seq)
 	}
 	var dim, shape, tt, tp []byte
-	dim = protowire.AppendTag(dim, 2, protowire.BytesType)
-	dim = protowire.AppendString(dim, "N")
+	if batch > 0 {
+		dim = protowire.AppendTag(dim, 1, protowire.VarintType)
+		dim = protowire.AppendVarint(dim, uint64(batch))
+	} else {
+		dim = protowire.AppendTag(dim, 2, protowire.BytesType)
+		dim = protowire.AppendString(dim, "N")
+	}
 	shape = protowire.AppendTag(shape, 1, protowire.BytesType)
 	shape = protowire.AppendBytes(shape, dim)
+	if cols < 0 { // a dimension with neither value nor symbol
+		shape = protowire.AppendTag(shape, 1, protowire.BytesType)
+		shape = protowire.AppendBytes(shape, nil)
+	}
 	if cols > 0 {
 		var d2 []byte
 		d2 = protowire.AppendTag(d2, 1, protowire.VarintType)
@@ -171,6 +209,12 @@ type tInit struct {
 }
 
 func encModel(nodes []tNode, inputs, outputs []tIO, inits ...tInit) []byte {
+	return encModelBatch(nodes, inputs, outputs, 0, inits...)
+}
+
+// encModelBatch is encModel with the inputs' batch dimension fixed at
+// batch (0: symbolic).
+func encModelBatch(nodes []tNode, inputs, outputs []tIO, batch int64, inits ...tInit) []byte {
 	var g []byte
 	for _, n := range nodes {
 		g = protowire.AppendTag(g, 1, protowire.BytesType)
@@ -182,11 +226,11 @@ func encModel(nodes []tNode, inputs, outputs []tIO, inits ...tInit) []byte {
 	}
 	for _, in := range inputs {
 		g = protowire.AppendTag(g, 11, protowire.BytesType)
-		g = protowire.AppendBytes(g, encValueInfo(in.name, in.elem, in.cols))
+		g = protowire.AppendBytes(g, encValueInfo(in.name, in.elem, in.cols, batch))
 	}
 	for _, out := range outputs {
 		g = protowire.AppendTag(g, 12, protowire.BytesType)
-		g = protowire.AppendBytes(g, encValueInfo(out.name, out.elem, out.cols))
+		g = protowire.AppendBytes(g, encValueInfo(out.name, out.elem, out.cols, batch))
 	}
 	var m []byte
 	m = protowire.AppendTag(m, 1, protowire.VarintType)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/streamscore/streamscore/scoring"
@@ -14,11 +15,18 @@ import (
 // an operator, attribute or type this evaluator does not implement.
 var ErrUnsupported = errors.New("unsupported ONNX model")
 
+// ErrNoEstimator is wrapped by the load error of a graph that transforms
+// its inputs but holds no estimator (a bare StandardScaler, say): its output
+// is not a prediction.
+var ErrNoEstimator = errors.New("the ONNX graph has no estimator")
+
 // Format is reported in Info.Format.
 const Format = "onnx"
 
 // value is one tensor of a running graph: n rows of cols values of one
-// element type. Constants (initializers) have rows fixed at load.
+// element type. Constants (initializers) have rows fixed at load. A string
+// tensor holds category codes in i64 (see Model.cats), −1 for a category
+// no encoder of the graph knows.
 type value struct {
 	dt   int32
 	cols int
@@ -27,11 +35,23 @@ type value struct {
 	i64  []int64
 }
 
-// slotInfo is what compilation knows of a value: type and width.
+// role says what a value is to the model.
+type role uint8
+
+const (
+	roleFeature    role = iota // inputs and transforms of inputs
+	roleRegression             // a regressor's prediction (or raw linear scores)
+	roleClassifier             // a classifier's class scores or probabilities
+)
+
+// slotInfo is what compilation knows of a value.
 type slotInfo struct {
 	dt    int32
-	cols  int
-	konst *value // non-nil for initializers
+	dims  []int // per-row dimensions (the batch dimension left out)
+	cols  int   // product of dims
+	konst *value
+	role  role
+	src   []int // string values: the model feature each column comes from
 }
 
 // step computes one node's outputs for n rows.
@@ -44,9 +64,13 @@ type frame struct {
 	has     []bool
 	xrow    []float64
 	row     []float32
+	xrow32  []float32
+	sc      []float32
+	bad     []bool // rows that cannot be scored (an unknown category where the encoder refuses one)
+	anyBad  bool
 }
 
-// grow sizes a slot's buffer for n rows.
+// out sizes a slot's buffer for n rows.
 func (fr *frame) out(slot, n int) *value {
 	v := &fr.vals[slot]
 	size := n * v.cols
@@ -61,13 +85,25 @@ func (fr *frame) out(slot, n int) *value {
 			v.f64 = make([]float64, size)
 		}
 		v.f64 = v.f64[:size]
-	case dtInt64:
+	default: // int64 and string codes
 		if cap(v.i64) < size {
 			v.i64 = make([]int64, size)
 		}
 		v.i64 = v.i64[:size]
 	}
 	return v
+}
+
+func (fr *frame) scores(k int) []float32 {
+	if cap(fr.sc) < k {
+		fr.sc = make([]float32, k)
+	}
+	return fr.sc[:k]
+}
+
+// markBad flags row r as unscorable: its outputs become NaN.
+func (fr *frame) markBad(r int) {
+	fr.bad[r], fr.anyBad = true, true
 }
 
 // Model is a compiled ONNX graph. It is immutable and safe for concurrent
@@ -83,7 +119,27 @@ type Model struct {
 	nodes    int
 	trees    int
 	opsUsed  []string
+
+	// batch1: every graph input has its batch dimension fixed at 1, so
+	// onnxruntime can only run it one row at a time (see gemm.go).
+	batch1 bool
+	// cats holds, per model feature, the categories of a string input
+	// column: the union of the lists of the encoders reading it, in first
+	// use order (a code is an index in it); nil for other features.
+	cats [][]string
+	// finish runs after every node is compiled, when cats is complete.
+	finish []func()
+
+	// open: the single tensor input has no fixed column count; the model
+	// takes it from the features file (FitWidth). minWidth is the count the
+	// graph needs at least.
+	open     bool
+	minWidth int
+	graph    *graphProto
 }
+
+// maxColumns bounds an input's width, which sizes per-row buffers.
+const maxColumns = 1 << 16
 
 // Load reads an ONNX model file; name empty means the file name without
 // extension.
@@ -98,15 +154,24 @@ func Parse(data []byte, name string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{}
-	if err := m.compile(&mp.graph); err != nil {
+	sum := sha256.Sum256(data)
+	version := hex.EncodeToString(sum[:6])
+	if mp.modelVersion > 0 {
+		version = fmt.Sprintf("%d", mp.modelVersion)
+	}
+	return build(&mp.graph, name, version, 0)
+}
+
+// build compiles g; width > 0 sets the column count of an input whose
+// count the file leaves open.
+func build(g *graphProto, name, version string, width int) (*Model, error) {
+	m := &Model{graph: g}
+	if err := m.compile(g, width); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
-	m.info.Name, m.info.Format = name, Format
-	m.info.Version = hex.EncodeToString(sum[:6])
-	if mp.modelVersion > 0 {
-		m.info.Version = fmt.Sprintf("%d", mp.modelVersion)
+	m.info.Name, m.info.Format, m.info.Version = name, Format, version
+	if m.open && width == 0 {
+		m.info.Features, m.info.Categories = nil, nil
 	}
 	m.pool.New = func() any {
 		fr := &frame{vals: make([]value, len(m.slots))}
@@ -122,13 +187,49 @@ func Parse(data []byte, name string) (*Model, error) {
 	return m, nil
 }
 
-func (m *Model) compile(g *graphProto) error {
-	names := map[string]int{}
-	add := func(name string, s slotInfo) int {
-		m.slots = append(m.slots, s)
-		names[name] = len(m.slots) - 1
-		return len(m.slots) - 1
+// FitWidth implements scoring.WidthFitter: a model whose input has no
+// fixed column count (shape [N, ?]) is compiled for the n columns the
+// features file lists. Any other model is returned as it is.
+func (m *Model) FitWidth(n int) (scoring.Model, error) {
+	if !m.open || len(m.info.Features) > 0 {
+		return m, nil
 	}
+	if n <= 0 {
+		return nil, errors.New("the model's input has no fixed number of columns: give a features file (FEATURES_PATH or --features) that lists them in order")
+	}
+	if n > maxColumns {
+		return nil, fmt.Errorf("the features file lists %d columns (at most %d)", n, maxColumns)
+	}
+	if n < m.minWidth {
+		return nil, fmt.Errorf("the features file lists %d columns, but the graph reads column %d (it needs at least %d)", n, m.minWidth-1, m.minWidth)
+	}
+	fitted, err := build(m.graph, m.info.Name, m.info.Version, n)
+	if err != nil {
+		return nil, fmt.Errorf("the graph does not take the %d columns of the features file: %w", n, err)
+	}
+	return fitted, nil
+}
+
+// MinWidth is the least number of input columns an open-width model needs
+// (0 for a model whose width is fixed).
+func (m *Model) MinWidth() int {
+	if !m.open {
+		return 0
+	}
+	return m.minWidth
+}
+
+func (m *Model) addSlot(names map[string]int, name string, s slotInfo) int {
+	if s.dims == nil {
+		s.dims = []int{s.cols}
+	}
+	m.slots = append(m.slots, s)
+	names[name] = len(m.slots) - 1
+	return len(m.slots) - 1
+}
+
+func (m *Model) compile(g *graphProto, width int) error {
+	names := map[string]int{}
 	for i := range g.initializer {
 		t := &g.initializer[i]
 		xs, err := t.float64s()
@@ -136,8 +237,12 @@ func (m *Model) compile(g *graphProto) error {
 			return fmt.Errorf("%w: initializer %q: %v", ErrUnsupported, t.name, err)
 		}
 		cols := 1
+		var dims []int
 		if len(t.dims) > 0 {
 			cols = int(t.dims[len(t.dims)-1])
+			for _, d := range t.dims {
+				dims = append(dims, int(d))
+			}
 		}
 		v := &value{dt: dtDouble, cols: cols, f64: xs}
 		if t.dataType == dtFloat {
@@ -153,53 +258,90 @@ func (m *Model) compile(g *graphProto) error {
 				v.i64[k] = int64(x)
 			}
 		}
-		add(t.name, slotInfo{dt: v.dt, cols: cols, konst: v})
+		m.addSlot(names, t.name, slotInfo{dt: v.dt, cols: cols, dims: dims, konst: v})
 	}
+	var tensorInputs []valueInfo
 	for _, in := range g.inputs {
-		if _, isInit := names[in.name]; isInit {
-			continue
+		if _, isInit := names[in.name]; !isInit {
+			tensorInputs = append(tensorInputs, in)
 		}
+	}
+	if len(tensorInputs) == 0 {
+		return fmt.Errorf("%w: the graph has no inputs", ErrUnsupported)
+	}
+	m.batch1 = true
+	for _, in := range tensorInputs {
 		if !in.isTensor {
 			return fmt.Errorf("%w: input %q is not a tensor", ErrUnsupported, in.name)
 		}
 		switch in.elemType {
-		case dtFloat, dtDouble, dtInt64:
+		case dtFloat, dtDouble, dtInt64, dtString:
 		default:
-			return fmt.Errorf("%w: input %q has element type %d (want float, double or int64)", ErrUnsupported, in.name, in.elemType)
+			return fmt.Errorf("%w: input %q has element type %s (want float, double, int64 or string)", ErrUnsupported, in.name, typeName(in.elemType))
 		}
 		cols := 1
 		switch len(in.dims) {
 		case 1:
 		case 2:
-			if in.dims[1] <= 0 {
-				return fmt.Errorf("%w: input %q has an unknown number of columns", ErrUnsupported, in.name)
-			}
 			cols = int(in.dims[1])
+			if in.dims[1] <= 0 {
+				if len(tensorInputs) > 1 {
+					return fmt.Errorf("%w: input %q has an unknown number of columns (only a graph with one input may leave it open)", ErrUnsupported, in.name)
+				}
+				m.open = true
+				if m.minWidth, cols = probeWidth(g, in.name); cols == 0 {
+					return fmt.Errorf("%w: input %q has an unknown number of columns and no operator reading it fixes one", ErrUnsupported, in.name)
+				}
+				if width > 0 {
+					cols = width
+				}
+			}
 		default:
 			return fmt.Errorf("%w: input %q has rank %d (want [N] or [N, F])", ErrUnsupported, in.name, len(in.dims))
 		}
-		slot := add(in.name, slotInfo{dt: in.elemType, cols: cols})
+		if cols > maxColumns {
+			return fmt.Errorf("%w: input %q has %d columns (at most %d)", ErrUnsupported, in.name, cols, maxColumns)
+		}
+		if len(in.dims) == 0 || in.dims[0] != 1 {
+			m.batch1 = false
+		}
+		si := slotInfo{dt: in.elemType, cols: cols}
+		first := len(m.info.Features)
+		if in.elemType == dtString {
+			for k := 0; k < cols; k++ {
+				si.src = append(si.src, first+k)
+			}
+		}
+		slot := m.addSlot(names, in.name, si)
 		m.inputs = append(m.inputs, slot)
 		if in.elemType == dtDouble {
 			m.f64Input = true
 		}
-		if len(g.inputs) == 1 || cols > 1 {
-			for k := 0; k < cols; k++ {
-				m.info.Features = append(m.info.Features, "") // unnamed: the features file names them
+		for k := 0; k < cols; k++ {
+			name := in.name
+			if len(tensorInputs) == 1 || cols > 1 {
+				name = "" // unnamed: the features file names them
 			}
-		} else {
-			m.info.Features = append(m.info.Features, in.name)
+			m.info.Features = append(m.info.Features, name)
+			m.cats = append(m.cats, nil)
+			if in.elemType == dtString {
+				m.cats[first+k] = []string{}
+			}
 		}
 	}
-	if len(m.inputs) == 0 {
-		return fmt.Errorf("%w: the graph has no inputs", ErrUnsupported)
-	}
-	classifier := -1 // class count of the last classifier node
-	seen := map[string]bool{}
+	// An operator this evaluator lacks is named first, before any other
+	// node's problem (a text pipeline fails on its tokenizer, not on the
+	// reshape before it).
 	for _, nd := range g.nodes {
 		if nd.domain != "" && nd.domain != "ai.onnx.ml" && nd.domain != "ai.onnx" {
 			return fmt.Errorf("%w: operator %s of domain %q", ErrUnsupported, nd.opType, nd.domain)
 		}
+		if !supportedOps[nd.opType] {
+			return fmt.Errorf("node %q (%s): %w: operator %s (domain %q)", nd.name, nd.opType, ErrUnsupported, nd.opType, nd.domain)
+		}
+	}
+	seen := map[string]bool{}
+	for _, nd := range g.nodes {
 		in := make([]int, len(nd.inputs))
 		for k, name := range nd.inputs {
 			slot, ok := names[name]
@@ -208,12 +350,17 @@ func (m *Model) compile(g *graphProto) error {
 			}
 			in[k] = slot
 		}
-		b, err := build(m, &nd, in)
+		b, err := buildNode(m, &nd, in)
 		if err != nil {
 			return fmt.Errorf("node %q (%s): %w", nd.name, nd.opType, err)
 		}
 		if len(b.outs) > len(nd.outputs) {
 			b.outs = b.outs[:len(nd.outputs)]
+		}
+		// a node's outputs are predictions when it is an estimator or reads one
+		inRole := roleFeature
+		for _, s := range in {
+			inRole = max(inRole, m.slots[s].role)
 		}
 		outSlots := make([]int, len(b.outs))
 		for k, o := range b.outs {
@@ -222,13 +369,14 @@ func (m *Model) compile(g *graphProto) error {
 				names[nd.outputs[k]] = o.alias
 				continue
 			}
-			outSlots[k] = add(nd.outputs[k], slotInfo{dt: o.dt, cols: o.cols})
+			si := slotInfo{dt: o.dt, cols: o.cols, dims: o.dims, role: max(inRole, o.role), src: o.src}
+			if b.role != roleFeature {
+				si.role = b.role
+			}
+			outSlots[k] = m.addSlot(names, nd.outputs[k], si)
 		}
 		if b.make != nil {
 			m.steps = append(m.steps, b.make(outSlots))
-		}
-		if b.classes > 0 {
-			classifier = b.classes
 		}
 		m.nodes += b.nodes
 		m.trees += b.trees
@@ -237,12 +385,79 @@ func (m *Model) compile(g *graphProto) error {
 			m.opsUsed = append(m.opsUsed, nd.opType)
 		}
 	}
-	return m.chooseOutput(g, names, classifier)
+	for _, f := range m.finish {
+		f()
+	}
+	for _, c := range m.cats {
+		if c != nil {
+			m.info.Categories = m.cats
+			break
+		}
+	}
+	return m.chooseOutput(g, names)
+}
+
+// probeWidth reads the column count an open input needs from the operators
+// that read it: at least one more than the highest feature a tree splits
+// on (min), or exactly what a linear model's coefficients or a Scaler's
+// per-column values fix. It returns the width to compile the graph with
+// at load (0: nothing fixes one).
+func probeWidth(g *graphProto, input string) (min, width int) {
+	for i := range g.nodes {
+		nd := &g.nodes[i]
+		if len(nd.inputs) == 0 || nd.inputs[0] != input {
+			continue
+		}
+		switch nd.opType {
+		case "TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble":
+			for _, f := range attrInts(nd, "nodes_featureids") {
+				min = max(min, int(f)+1)
+			}
+			width = max(width, min, 1)
+		case "LinearClassifier", "LinearRegressor":
+			coef, _, _ := attrFloats(nd, "coefficients")
+			k := len(attrFloatsOnly(nd, "intercepts"))
+			if nd.opType == "LinearRegressor" {
+				k = int(attrInt(nd, "targets", 1))
+			}
+			if k > 0 && len(coef)%k == 0 {
+				min = max(min, len(coef)/k)
+				width = max(width, len(coef)/k)
+			}
+		case "Scaler":
+			off, _, _ := attrFloats(nd, "offset")
+			sc, _, _ := attrFloats(nd, "scale")
+			if w := max(len(off), len(sc)); w > 1 {
+				min, width = max(min, w), max(width, w)
+			}
+		}
+	}
+	return min, width
+}
+
+func attrFloatsOnly(nd *nodeProto, name string) []float64 {
+	v, _, _ := attrFloats(nd, name)
+	return v
+}
+
+// addCats merges an encoder's categories into the category list of model
+// feature f (a string input column).
+func (m *Model) addCats(f int, cats []string) {
+	have := make(map[string]bool, len(m.cats[f]))
+	for _, c := range m.cats[f] {
+		have[c] = true
+	}
+	for _, c := range cats {
+		if !have[c] {
+			have[c] = true
+			m.cats[f] = append(m.cats[f], c)
+		}
+	}
 }
 
 // chooseOutput picks the graph output that holds the probabilities (a
 // classifier's float tensor, or the tensor a ZipMap zips) or the prediction.
-func (m *Model) chooseOutput(g *graphProto, names map[string]int, classes int) error {
+func (m *Model) chooseOutput(g *graphProto, names map[string]int) error {
 	best := -1
 	for _, o := range g.outputs {
 		slot, ok := names[o.name]
@@ -258,9 +473,12 @@ func (m *Model) chooseOutput(g *graphProto, names map[string]int, classes int) e
 		return fmt.Errorf("%w: no float output (probabilities or prediction) among the graph outputs", ErrUnsupported)
 	}
 	m.output = best
-	cols := m.slots[best].cols
-	switch {
-	case classes > 0 || cols > 1:
+	s := m.slots[best]
+	cols := s.cols
+	switch s.role {
+	case roleFeature:
+		return fmt.Errorf("%w (operators %v): it transforms its inputs but predicts nothing; export the pipeline with its final estimator", ErrNoEstimator, m.opsUsed)
+	case roleClassifier:
 		if cols < 2 {
 			return fmt.Errorf("%w: classifier output with %d column", ErrUnsupported, cols)
 		}
@@ -270,6 +488,9 @@ func (m *Model) chooseOutput(g *graphProto, names map[string]int, classes int) e
 		}
 	default:
 		m.info.Output, m.info.Classes = scoring.Regression, 1
+		if cols > 1 {
+			m.info.Targets = cols
+		}
 	}
 	return nil
 }
@@ -279,16 +500,19 @@ func (m *Model) chooseOutput(g *graphProto, names map[string]int, classes int) e
 type outSpec struct {
 	dt    int32
 	cols  int
+	dims  []int
 	alias int
+	role  role
+	src   []int
 }
 
 // built is what an operator builder returns.
 type built struct {
-	outs    []outSpec
-	make    func(out []int) step
-	classes int // > 0 for classifiers
-	nodes   int
-	trees   int
+	outs  []outSpec
+	make  func(out []int) step
+	role  role // roleClassifier or roleRegression for estimators
+	nodes int
+	trees int
 }
 
 func newOut(dt int32, cols int) outSpec { return outSpec{dt: dt, cols: cols, alias: -1} }
@@ -309,7 +533,9 @@ func (m *Model) Operators() []string { return append([]string(nil), m.opsUsed...
 // model is best fed with Predict64, as onnxruntime computes it in double.
 func (m *Model) Float64Input() bool { return m.f64Input }
 
-// Predict implements scoring.Model.
+// Predict implements scoring.Model. A string input column takes the code
+// of its category (an index in Info().Categories; NaN for a category no
+// encoder knows).
 func (m *Model) Predict(x, out []float32) error {
 	n, err := scoring.CheckShape(m.info, x, out)
 	if err != nil {
@@ -317,8 +543,10 @@ func (m *Model) Predict(x, out []float32) error {
 	}
 	fr := m.pool.Get().(*frame)
 	defer m.pool.Put(fr)
+	m.begin(fr, n)
+	nf := len(m.info.Features)
 	m.feed(fr, n, func(col int, dst *value, r, c int) {
-		v := x[r*len(m.info.Features)+col]
+		v := x[r*nf+col]
 		switch dst.dt {
 		case dtFloat:
 			dst.f32[r*dst.cols+c] = v
@@ -326,6 +554,8 @@ func (m *Model) Predict(x, out []float32) error {
 			dst.f64[r*dst.cols+c] = float64(v)
 		case dtInt64:
 			dst.i64[r*dst.cols+c] = int64(v)
+		case dtString:
+			dst.i64[r*dst.cols+c] = m.code(fr, col, r, float64(v))
 		}
 	})
 	m.run(fr, n, out)
@@ -341,6 +571,7 @@ func (m *Model) Predict64(x []float64, out []float32) error {
 	n := len(x) / nf
 	fr := m.pool.Get().(*frame)
 	defer m.pool.Put(fr)
+	m.begin(fr, n)
 	m.feed(fr, n, func(col int, dst *value, r, c int) {
 		v := x[r*nf+col]
 		switch dst.dt {
@@ -350,10 +581,35 @@ func (m *Model) Predict64(x []float64, out []float32) error {
 			dst.f64[r*dst.cols+c] = v
 		case dtInt64:
 			dst.i64[r*dst.cols+c] = int64(v)
+		case dtString:
+			dst.i64[r*dst.cols+c] = m.code(fr, col, r, v)
 		}
 	})
 	m.run(fr, n, out)
 	return nil
+}
+
+// code reads the category code of a string column: NaN is a category no
+// encoder knows (−1); anything but a whole number indexing the feature's
+// category list cannot be scored.
+func (m *Model) code(fr *frame, col, r int, v float64) int64 {
+	if v != v {
+		return -1
+	}
+	if v < 0 || v >= float64(len(m.cats[col])) || v != math.Trunc(v) {
+		fr.markBad(r)
+		return -1
+	}
+	return int64(v)
+}
+
+func (m *Model) begin(fr *frame, n int) {
+	if cap(fr.bad) < n {
+		fr.bad = make([]bool, n)
+	}
+	fr.bad = fr.bad[:n]
+	clear(fr.bad)
+	fr.anyBad = false
 }
 
 // feed splits the row-major input columns over the graph inputs.
@@ -376,16 +632,20 @@ func (m *Model) run(fr *frame, n int, out []float32) {
 	}
 	v := &fr.vals[m.output]
 	k := v.cols
+	no := m.info.Outputs()
 	for r := 0; r < n; r++ {
-		switch m.info.Output {
-		case scoring.Binary:
+		switch {
+		case m.info.Output == scoring.Binary:
 			out[r] = v.at32(r*k + 1)
-		case scoring.MultiClass:
-			for c := 0; c < k; c++ {
-				out[r*k+c] = v.at32(r*k + c)
-			}
 		default:
-			out[r] = v.at32(r * k)
+			for c := 0; c < no; c++ {
+				out[r*no+c] = v.at32(r*k + c)
+			}
+		}
+		if fr.anyBad && fr.bad[r] {
+			for c := 0; c < no; c++ {
+				out[r*no+c] = float32(math.NaN())
+			}
 		}
 	}
 }
@@ -405,4 +665,14 @@ func (v *value) at64(i int) float64 {
 		return float64(v.i64[i])
 	}
 	return float64(v.f32[i])
+}
+
+func (v *value) at32f(i int) float32 {
+	switch v.dt {
+	case dtDouble:
+		return float32(v.f64[i])
+	case dtInt64:
+		return float32(v.i64[i])
+	}
+	return v.f32[i]
 }

@@ -5,8 +5,22 @@ import (
 	"math"
 )
 
-// build compiles one node; in holds the slots of its inputs.
-func build(m *Model, nd *nodeProto, in []int) (built, error) {
+// supportedOps are the operators buildNode compiles.
+var supportedOps = map[string]bool{
+	"TreeEnsembleClassifier": true, "TreeEnsembleRegressor": true, "TreeEnsemble": true, "Scaler": true,
+	"LinearClassifier": true, "LinearRegressor": true, "Normalizer": true, "OneHotEncoder": true, "LabelEncoder": true,
+	"Imputer": true, "FeatureVectorizer": true, "ArrayFeatureExtractor": true, "Reshape": true, "Flatten": true,
+	"ZipMap": true, "Identity": true, "Cast": true, "MatMul": true, "Add": true, "Sigmoid": true, "Softmax": true,
+	"ArgMax": true, "Concat": true,
+}
+
+// stringOps are the operators that may read a string tensor: the encoders,
+// which turn categories into numbers, and the ones that only move values.
+var stringOps = map[string]bool{"OneHotEncoder": true, "LabelEncoder": true, "ArrayFeatureExtractor": true,
+	"Concat": true, "Identity": true, "Reshape": true, "Flatten": true}
+
+// buildNode compiles one node; in holds the slots of its inputs.
+func buildNode(m *Model, nd *nodeProto, in []int) (built, error) {
 	need := func(k int) error {
 		if len(in) < k {
 			return fmt.Errorf("needs %d inputs, has %d", k, len(in))
@@ -16,20 +30,55 @@ func build(m *Model, nd *nodeProto, in []int) (built, error) {
 	if err := need(1); err != nil {
 		return built{}, err
 	}
+	if !stringOps[nd.opType] {
+		for k, s := range in {
+			if m.slots[s].dt == dtString {
+				return built{}, fmt.Errorf("%w: input %q is a string tensor; strings may only feed OneHotEncoder, LabelEncoder (string keys) and ArrayFeatureExtractor, Concat, Reshape, Flatten or Identity", ErrUnsupported, nd.inputs[k])
+			}
+		}
+	}
 	x := m.slots[in[0]]
 	switch nd.opType {
 	case "TreeEnsembleClassifier":
 		return buildTreeClassifier(m, nd, in)
 	case "TreeEnsembleRegressor":
 		return buildTreeRegressor(m, nd, in)
+	case "TreeEnsemble":
+		return buildTreeEnsembleV5(m, nd, in)
 	case "Scaler":
 		return buildScaler(nd, in, x)
 	case "LinearClassifier":
-		return buildLinearClassifier(nd, in, x)
+		return buildLinearClassifier(m, nd, in, x)
 	case "LinearRegressor":
-		return buildLinearRegressor(nd, in, x)
+		return buildLinearRegressor(m, nd, in, x)
 	case "Normalizer":
 		return buildNormalizer(nd, in, x)
+	case "OneHotEncoder":
+		return buildOneHotEncoder(m, nd, in, x)
+	case "LabelEncoder":
+		return buildLabelEncoder(m, nd, in, x)
+	case "Imputer":
+		return buildImputer(nd, in, x)
+	case "FeatureVectorizer":
+		return buildFeatureVectorizer(m, nd, in)
+	case "ArrayFeatureExtractor":
+		if err := need(2); err != nil {
+			return built{}, err
+		}
+		return buildArrayFeatureExtractor(m, nd, in, x)
+	case "Reshape":
+		if err := need(2); err != nil {
+			return built{}, err
+		}
+		return buildReshape(m, nd, in, x)
+	case "Flatten":
+		if err := checkAttrs(nd, "axis"); err != nil {
+			return built{}, err
+		}
+		if a := attrInt(nd, "axis", 1); a != 1 {
+			return built{}, fmt.Errorf("%w: Flatten at axis %d (only 1, which keeps the batch)", ErrUnsupported, a)
+		}
+		return reshaped(in[0], x, []int{x.cols}), nil
 	case "ZipMap":
 		// The probabilities it would zip are the model's output: alias them.
 		if err := checkAttrs(nd, "classlabels_int64s", "classlabels_strings"); err != nil {
@@ -57,10 +106,18 @@ func build(m *Model, nd *nodeProto, in []int) (built, error) {
 		if err := checkAttrs(nd); err != nil {
 			return built{}, err
 		}
-		return elementwise(in, x, func(v float64) float64 { return 1 / (1 + math.Exp(-v)) },
-			func(v float32) float32 { return float32(1) / (float32(1) + float32(math.Exp(float64(-v)))) }), nil
+		b := elementwise(in, x, func(v float64) float64 { return 1 / (1 + math.Exp(-v)) },
+			func(v float32) float32 { return float32(1) / (float32(1) + float32(math.Exp(float64(-v)))) })
+		if x.role != roleFeature {
+			b.role = roleClassifier
+		}
+		return b, nil
 	case "Softmax":
-		return buildSoftmax(nd, in, x)
+		b, err := buildSoftmax(nd, in, x)
+		if x.role != roleFeature {
+			b.role = roleClassifier
+		}
+		return b, err
 	case "ArgMax":
 		return buildArgMax(nd, in, x)
 	case "Concat":
@@ -71,7 +128,7 @@ func build(m *Model, nd *nodeProto, in []int) (built, error) {
 
 func checkFloat(x slotInfo) error {
 	if x.dt != dtFloat && x.dt != dtDouble && x.dt != dtInt64 {
-		return fmt.Errorf("%w: input element type %d", ErrUnsupported, x.dt)
+		return fmt.Errorf("%w: input element type %s", ErrUnsupported, typeName(x.dt))
 	}
 	return nil
 }
@@ -91,8 +148,9 @@ func broadcast(vals []float64, n int, what string) ([]float64, error) {
 	return nil, fmt.Errorf("%s has %d values for %d columns", what, len(vals), n)
 }
 
-// Scaler: y = (x − offset) · scale, output float. For float input the
-// arithmetic is float32, as in onnxruntime; otherwise float64 rounded.
+// Scaler: y = (x − offset) · scale, output float, as onnxruntime computes
+// it: offset and scale are both one value or both one per column; float and
+// int64 input compute in float32, double input in float64 rounded once.
 func buildScaler(nd *nodeProto, in []int, x slotInfo) (built, error) {
 	if err := checkAttrs(nd, "offset", "scale"); err != nil {
 		return built{}, err
@@ -102,28 +160,30 @@ func buildScaler(nd *nodeProto, in []int, x slotInfo) (built, error) {
 	}
 	offset, _, _ := attrFloats(nd, "offset")
 	scale, _, _ := attrFloats(nd, "scale")
-	var err error
-	if offset, err = broadcast(offset, x.cols, "offset"); err != nil {
-		return built{}, err
+	stride := x.dims[0]
+	switch {
+	case len(scale) == 0 || len(scale) != len(offset):
+		return built{}, fmt.Errorf("scale (%d values) and offset (%d) must have the same, non-zero length", len(scale), len(offset))
+	case len(scale) == 1:
+		offset, _ = broadcast(offset, stride, "offset")
+		scale, _ = broadcast(scale, stride, "scale")
+	case len(scale) != stride:
+		return built{}, fmt.Errorf("scale and offset have %d values for %d columns (want 1 or %d)", len(scale), stride, stride)
 	}
-	if scale, err = broadcast(scale, x.cols, "scale"); err != nil {
-		return built{}, err
-	}
-	o32, s32 := make([]float32, x.cols), make([]float32, x.cols)
-	for i := range o32 {
-		o32[i], s32[i] = float32(offset[i]), float32(scale[i])
-	}
-	b := built{outs: []outSpec{newOut(dtFloat, x.cols)}}
+	o32, s32 := toF32(offset), toF32(scale)
+	b := built{outs: []outSpec{{dt: dtFloat, cols: x.cols, dims: x.dims, alias: -1}}}
 	b.make = func(out []int) step {
 		return func(fr *frame, n int) {
 			xv, yv := &fr.vals[in[0]], fr.out(out[0], n)
-			c := x.cols
-			for i := 0; i < n*c; i++ {
-				j := i % c
-				if xv.dt == dtFloat {
+			for i := 0; i < n*x.cols; i++ {
+				j := i % stride
+				switch xv.dt {
+				case dtFloat:
 					yv.f32[i] = (xv.f32[i] - o32[j]) * s32[j]
-				} else {
-					yv.f32[i] = float32((xv.at64(i) - float64(o32[j])) * float64(s32[j]))
+				case dtInt64:
+					yv.f32[i] = (float32(xv.i64[i]) - o32[j]) * s32[j]
+				default:
+					yv.f32[i] = float32((xv.f64[i] - float64(o32[j])) * float64(s32[j]))
 				}
 			}
 		}
@@ -131,155 +191,18 @@ func buildScaler(nd *nodeProto, in []int, x slotInfo) (built, error) {
 	return b, nil
 }
 
-// linear computes X·Wᵀ + b in float32 (inputs cast to float, as
-// onnxruntime's LinearClassifier and LinearRegressor do; its GEMM may sum
-// in another order, so results can differ from it by an ulp).
-func linear(xv *value, n, nf int, w []float32, b []float32, out []float32) {
-	k := len(b)
-	for r := 0; r < n; r++ {
-		for t := 0; t < k; t++ {
-			acc := float32(0)
-			for f := 0; f < nf; f++ {
-				acc += xv.at32f(r*nf+f) * w[t*nf+f]
-			}
-			out[r*k+t] = acc + b[t]
-		}
-	}
-}
-
-func (v *value) at32f(i int) float32 {
-	switch v.dt {
-	case dtDouble:
-		return float32(v.f64[i])
-	case dtInt64:
-		return float32(v.i64[i])
-	}
-	return v.f32[i]
-}
-
-func toF32(xs []float64) []float32 {
-	out := make([]float32, len(xs))
-	for i, x := range xs {
-		out[i] = float32(x)
-	}
-	return out
-}
-
-func buildLinearClassifier(nd *nodeProto, in []int, x slotInfo) (built, error) {
-	if err := checkAttrs(nd, "coefficients", "intercepts", "multi_class", "post_transform", "classlabels_ints", "classlabels_strings"); err != nil {
-		return built{}, err
-	}
-	coef, _, _ := attrFloats(nd, "coefficients")
-	icpt, _, _ := attrFloats(nd, "intercepts")
-	post, err := parseTransform(attrString(nd, "post_transform", "NONE"))
-	if err != nil {
-		return built{}, err
-	}
-	labels := attrInts(nd, "classlabels_ints")
-	nlabels := len(labels) + len(attrStrings(nd, "classlabels_strings"))
-	k := len(icpt)
-	if k == 0 || len(coef) != k*x.cols {
-		return built{}, fmt.Errorf("coefficients (%d) do not fit %d classes × %d features", len(coef), k, x.cols)
-	}
-	addSecond := k == 1 && nlabels == 2
-	outCols := k
-	if addSecond {
-		outCols = 2
-	}
-	if outCols < 2 {
-		return built{}, fmt.Errorf("%w: a LinearClassifier with one class", ErrUnsupported)
-	}
-	w, bias := toF32(coef), toF32(icpt)
-	b := built{classes: outCols, outs: []outSpec{newOut(dtInt64, 1), newOut(dtFloat, outCols)}}
-	b.make = func(out []int) step {
-		return func(fr *frame, n int) {
-			xv := &fr.vals[in[0]]
-			zv := fr.out(out[min(1, len(out)-1)], n)
-			if len(out) < 2 {
-				zv = &value{dt: dtFloat, cols: outCols, f32: make([]float32, n*outCols)}
-			}
-			tmp := zv.f32
-			if addSecond {
-				if cap(fr.row) < n {
-					fr.row = make([]float32, n)
-				}
-				tmp = fr.row[:n]
-			}
-			linear(xv, n, x.cols, w, bias, tmp)
-			for r := 0; r < n; r++ {
-				label := 0
-				if addSecond {
-					if tmp[r] > 0 {
-						label = 1
-					}
-					s := tmp[r]
-					if post == ptProbit {
-						zv.f32[2*r], zv.f32[2*r+1] = probit(s), 0
-					} else {
-						zv.f32[2*r], zv.f32[2*r+1] = 1-s, s
-					}
-				} else {
-					row := zv.f32[r*k : (r+1)*k]
-					for j := 1; j < k; j++ {
-						if row[j] > row[label] {
-							label = j
-						}
-					}
-					applyTransform(post, row)
-				}
-				if len(out) > 0 {
-					yv := fr.out(out[0], n)
-					if labels != nil {
-						yv.i64[r] = labels[label]
-					} else {
-						yv.i64[r] = int64(label)
-					}
-				}
-			}
-		}
-	}
-	return b, nil
-}
-
-func buildLinearRegressor(nd *nodeProto, in []int, x slotInfo) (built, error) {
-	if err := checkAttrs(nd, "coefficients", "intercepts", "targets", "post_transform"); err != nil {
-		return built{}, err
-	}
-	if t := attrInt(nd, "targets", 1); t != 1 {
-		return built{}, fmt.Errorf("%w: targets %d (one target only)", ErrUnsupported, t)
-	}
-	coef, _, _ := attrFloats(nd, "coefficients")
-	icpt, _, _ := attrFloats(nd, "intercepts")
-	if len(icpt) == 0 {
-		icpt = []float64{0}
-	}
-	if len(coef) != x.cols || len(icpt) != 1 {
-		return built{}, fmt.Errorf("coefficients (%d) do not fit %d features", len(coef), x.cols)
-	}
-	post, err := parseTransform(attrString(nd, "post_transform", "NONE"))
-	if err != nil {
-		return built{}, err
-	}
-	w, bias := toF32(coef), toF32(icpt)
-	b := built{outs: []outSpec{newOut(dtFloat, 1)}}
-	b.make = func(out []int) step {
-		return func(fr *frame, n int) {
-			yv := fr.out(out[0], n)
-			linear(&fr.vals[in[0]], n, x.cols, w, bias, yv.f32)
-			if post == ptProbit {
-				for i := range yv.f32 {
-					yv.f32[i] = probit(yv.f32[i])
-				}
-			}
-		}
-	}
-	return b, nil
-}
-
-// Normalizer: each row divided by its max, L1 or L2 norm (float output).
+// Normalizer: each row divided by its max or L1 norm, or each value
+// replaced by ±sqrt(x²/Σx²) for L2, in float32 as onnxruntime computes it
+// (the square of a double input is taken in double, then rounded).
 func buildNormalizer(nd *nodeProto, in []int, x slotInfo) (built, error) {
 	if err := checkAttrs(nd, "norm"); err != nil {
 		return built{}, err
+	}
+	if err := checkFloat(x); err != nil {
+		return built{}, err
+	}
+	if len(x.dims) > 1 {
+		return built{}, fmt.Errorf("%w: Normalizer of a rank-%d tensor", ErrUnsupported, len(x.dims)+1)
 	}
 	norm := attrString(nd, "norm", "MAX")
 	switch norm {
@@ -294,29 +217,55 @@ func buildNormalizer(nd *nodeProto, in []int, x slotInfo) (built, error) {
 			c := x.cols
 			for r := 0; r < n; r++ {
 				row := yv.f32[r*c : (r+1)*c]
-				for j := range row {
-					row[j] = xv.at32f(r*c + j)
-				}
-				var d float32
 				switch norm {
 				case "MAX":
-					d = float32(math.Inf(-1))
-					for _, v := range row {
-						d = max(d, v)
+					d := float32(-math.MaxFloat32)
+					for j := range row {
+						if v := xv.at32f(r*c + j); d < v { // std::max(max, v)
+							d = v
+						}
+					}
+					for j := range row {
+						row[j] = xv.at32f(r*c + j)
+						if d != 0 {
+							row[j] /= d
+						}
 					}
 				case "L1":
-					for _, v := range row {
-						d += float32(math.Abs(float64(v)))
+					var d float32
+					for j := range row {
+						d += float32(math.Abs(xv.at64(r*c + j)))
+					}
+					for j := range row {
+						row[j] = xv.at32f(r*c + j)
+						if d != 0 {
+							row[j] /= d
+						}
 					}
 				case "L2":
-					for _, v := range row {
-						d += v * v
-					}
-					d = sqrtf(d)
-				}
-				if d != 0 {
+					var d float32
 					for j := range row {
-						row[j] /= d
+						var sq float32
+						if xv.dt == dtFloat {
+							v := xv.f32[r*c+j]
+							sq = float32(v * v)
+						} else {
+							v := xv.at64(r*c + j)
+							sq = float32(v * v)
+						}
+						row[j] = sq
+						d += sq
+					}
+					for j := range row {
+						if d == 0 {
+							row[j] = xv.at32f(r*c + j)
+							continue
+						}
+						q := sqrtf(row[j] / d)
+						if xv.at64(r*c+j) < 0 {
+							q = -q
+						}
+						row[j] = q
 					}
 				}
 			}
@@ -333,12 +282,12 @@ func buildCast(nd *nodeProto, in []int, x slotInfo) (built, error) {
 	switch to {
 	case dtFloat, dtDouble, dtInt64:
 	default:
-		return built{}, fmt.Errorf("%w: Cast to element type %d", ErrUnsupported, to)
+		return built{}, fmt.Errorf("%w: Cast to element type %s", ErrUnsupported, typeName(to))
 	}
 	if to == x.dt {
 		return built{outs: []outSpec{{alias: in[0]}}}, nil
 	}
-	b := built{outs: []outSpec{newOut(to, x.cols)}}
+	b := built{outs: []outSpec{{dt: to, cols: x.cols, dims: x.dims, alias: -1}}}
 	b.make = func(out []int) step {
 		return func(fr *frame, n int) {
 			xv, yv := &fr.vals[in[0]], fr.out(out[0], n)
@@ -369,6 +318,9 @@ func constant(m *Model, slot int, what string) (*value, error) {
 
 // MatMul of the batch [n, F] by a constant [F, K], in the input's type.
 func buildMatMul(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) {
+	if len(x.dims) > 1 {
+		return built{}, fmt.Errorf("%w: MatMul of a rank-%d tensor", ErrUnsupported, len(x.dims)+1)
+	}
 	if err := checkAttrs(nd); err != nil {
 		return built{}, err
 	}
@@ -385,9 +337,14 @@ func buildMatMul(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) {
 		return built{}, fmt.Errorf("weights do not fit %d inputs", f)
 	}
 	if x.dt != dtFloat && x.dt != dtDouble {
-		return built{}, fmt.Errorf("%w: MatMul of element type %d", ErrUnsupported, x.dt)
+		return built{}, fmt.Errorf("%w: MatMul of element type %s", ErrUnsupported, typeName(x.dt))
 	}
-	b := built{outs: []outSpec{newOut(x.dt, k)}}
+	// A MatMul by constant weights is read as a linear model's scores (the
+	// layout skl2onnx emits for linear models over double input).
+	b := built{outs: []outSpec{newOut(x.dt, k)}, role: roleRegression}
+	if x.role != roleFeature {
+		b.role = x.role
+	}
 	b.make = func(out []int) step {
 		return func(fr *frame, n int) {
 			xv, yv := &fr.vals[in[0]], fr.out(out[0], n)
@@ -396,13 +353,13 @@ func buildMatMul(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) {
 					if x.dt == dtDouble {
 						acc := 0.0
 						for j := 0; j < f; j++ {
-							acc += xv.f64[r*f+j] * w.at64(j*k+c)
+							acc += float64(xv.f64[r*f+j] * w.at64(j*k+c))
 						}
 						yv.f64[r*k+c] = acc
 					} else {
 						acc := float32(0)
 						for j := 0; j < f; j++ {
-							acc += xv.f32[r*f+j] * w.at32(j*k+c)
+							acc += float32(xv.f32[r*f+j] * w.at32(j*k+c))
 						}
 						yv.f32[r*k+c] = acc
 					}
@@ -415,6 +372,9 @@ func buildMatMul(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) {
 
 // Add of the batch and a constant row (or scalar), in the input's type.
 func buildAdd(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) {
+	if len(x.dims) > 1 {
+		return built{}, fmt.Errorf("%w: Add of a rank-%d tensor", ErrUnsupported, len(x.dims)+1)
+	}
 	if err := checkAttrs(nd); err != nil {
 		return built{}, err
 	}
@@ -465,6 +425,9 @@ func elementwise(in []int, x slotInfo, f64 func(float64) float64, f32 func(float
 }
 
 func buildSoftmax(nd *nodeProto, in []int, x slotInfo) (built, error) {
+	if len(x.dims) > 1 {
+		return built{}, fmt.Errorf("%w: Softmax of a rank-%d tensor", ErrUnsupported, len(x.dims)+1)
+	}
 	if err := checkAttrs(nd, "axis"); err != nil {
 		return built{}, err
 	}
@@ -504,6 +467,9 @@ func buildSoftmax(nd *nodeProto, in []int, x slotInfo) (built, error) {
 }
 
 func buildArgMax(nd *nodeProto, in []int, x slotInfo) (built, error) {
+	if len(x.dims) > 1 {
+		return built{}, fmt.Errorf("%w: ArgMax of a rank-%d tensor", ErrUnsupported, len(x.dims)+1)
+	}
 	if err := checkAttrs(nd, "axis", "keepdims", "select_last_index"); err != nil {
 		return built{}, err
 	}
@@ -525,47 +491,6 @@ func buildArgMax(nd *nodeProto, in []int, x slotInfo) (built, error) {
 					}
 				}
 				yv.i64[r] = int64(best)
-			}
-		}
-	}
-	return b, nil
-}
-
-// Concat of batch inputs along the columns.
-func buildConcat(m *Model, nd *nodeProto, in []int) (built, error) {
-	if err := checkAttrs(nd, "axis"); err != nil {
-		return built{}, err
-	}
-	if a := attrInt(nd, "axis", 1); a != 1 && a != -1 {
-		return built{}, fmt.Errorf("%w: Concat over axis %d", ErrUnsupported, a)
-	}
-	dt, total := m.slots[in[0]].dt, 0
-	for _, s := range in {
-		if m.slots[s].dt != dt || m.slots[s].konst != nil {
-			return built{}, fmt.Errorf("%w: Concat of mixed types or constants", ErrUnsupported)
-		}
-		total += m.slots[s].cols
-	}
-	b := built{outs: []outSpec{newOut(dt, total)}}
-	b.make = func(out []int) step {
-		return func(fr *frame, n int) {
-			yv := fr.out(out[0], n)
-			for r := 0; r < n; r++ {
-				at := r * total
-				for _, s := range in {
-					xv := &fr.vals[s]
-					for j := 0; j < xv.cols; j++ {
-						switch dt {
-						case dtFloat:
-							yv.f32[at+j] = xv.f32[r*xv.cols+j]
-						case dtDouble:
-							yv.f64[at+j] = xv.f64[r*xv.cols+j]
-						case dtInt64:
-							yv.i64[at+j] = xv.i64[r*xv.cols+j]
-						}
-					}
-					at += xv.cols
-				}
 			}
 		}
 	}

@@ -220,7 +220,7 @@ func TestConcatNamesInputsAndCast(t *testing.T) {
 	data := encModel([]tNode{
 		{op: "Concat", in: []string{"age", "income"}, out: []string{"X"}, attrs: []tAttr{aInt("axis", 1)}},
 		{op: "Cast", in: []string{"X"}, out: []string{"Xf"}, attrs: []tAttr{aInt("to", dtFloat)}},
-		{op: "Scaler", domain: ml, in: []string{"Xf"}, out: []string{"Xs"}, attrs: []tAttr{aFloats("offset", 1, 2), aFloats("scale", 0.5)}},
+		{op: "Scaler", domain: ml, in: []string{"Xf"}, out: []string{"Xs"}, attrs: []tAttr{aFloats("offset", 1, 2), aFloats("scale", 0.5, 0.5)}},
 		{op: "LinearRegressor", domain: ml, in: []string{"Xs"}, out: []string{"Y"}, attrs: []tAttr{aFloats("coefficients", 1, 10), aFloats("intercepts", 0)}},
 	}, []tIO{{"age", dtDouble, 1}, {"income", dtDouble, 1}}, []tIO{{"Y", dtFloat, 1}})
 	m, got := predict(t, data, []float32{3, 6}, 1)

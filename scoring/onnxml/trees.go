@@ -57,6 +57,9 @@ type ensemble struct {
 	weights []weight
 	double  bool // accumulate in float64 (double thresholds or weights)
 	nfeat   int
+	// outDouble: the operator's output is double (TreeEnsemble over double
+	// input); the older operators always output float.
+	outDouble bool
 }
 
 // decide is onnxruntime's node test: the comparison, or the true branch
@@ -344,7 +347,7 @@ func buildTreeClassifier(m *Model, nd *nodeProto, in []int) (built, error) {
 		}
 	}
 	binaryCase := k == 2 && len(classesUsed) == 1
-	b := built{classes: k, nodes: len(e.nodes), trees: len(e.roots),
+	b := built{role: roleClassifier, nodes: len(e.nodes), trees: len(e.roots),
 		outs: []outSpec{newOut(dtInt64, 1), newOut(dtFloat, k)}}
 	b.make = func(out []int) step {
 		return func(fr *frame, n int) {
@@ -462,25 +465,32 @@ func finalizeClassifier(s []float64, has []bool, base []float64, post postTransf
 	return label
 }
 
+func parseAggregate(a string) (int, error) {
+	switch a {
+	case "SUM":
+		return aggSum, nil
+	case "AVERAGE":
+		return aggAverage, nil
+	case "MIN":
+		return aggMin, nil
+	case "MAX":
+		return aggMax, nil
+	}
+	return 0, fmt.Errorf("%w: aggregate_function %q", ErrUnsupported, a)
+}
+
 func buildTreeRegressor(m *Model, nd *nodeProto, in []int) (built, error) {
 	if err := checkAttrs(nd, append(treeCommonAttrs, "target_treeids", "target_nodeids", "target_ids", "target_weights",
 		"target_weights_as_tensor", "n_targets", "aggregate_function")...); err != nil {
 		return built{}, err
 	}
-	if nt := attrInt(nd, "n_targets", 1); nt != 1 {
-		return built{}, fmt.Errorf("%w: n_targets %d (one target only)", ErrUnsupported, nt)
+	nt := int(attrInt(nd, "n_targets", 1))
+	if nt < 1 {
+		return built{}, fmt.Errorf("n_targets %d", nt)
 	}
-	agg := aggSum
-	switch a := attrString(nd, "aggregate_function", "SUM"); a {
-	case "SUM":
-	case "AVERAGE":
-		agg = aggAverage
-	case "MIN":
-		agg = aggMin
-	case "MAX":
-		agg = aggMax
-	default:
-		return built{}, fmt.Errorf("%w: aggregate_function %q", ErrUnsupported, a)
+	agg, err := parseAggregate(attrString(nd, "aggregate_function", "SUM"))
+	if err != nil {
+		return built{}, err
 	}
 	post, err := parseTransform(attrString(nd, "post_transform", "NONE"))
 	if err != nil {
@@ -490,45 +500,80 @@ func buildTreeRegressor(m *Model, nd *nodeProto, in []int) (built, error) {
 	if err != nil {
 		return built{}, err
 	}
-	origin := 0.0
-	if len(base) == 1 {
-		origin = base[0]
+	if len(base) != 0 && len(base) != nt {
+		return built{}, fmt.Errorf("base_values has %d values for %d targets (want 0 or %d)", len(base), nt, nt)
 	}
 	x := m.slots[in[0]]
-	e, err := buildEnsemble(nd, "target", x.cols, 1)
+	e, err := buildEnsemble(nd, "target", x.cols, nt)
 	if err != nil {
 		return built{}, err
 	}
+	return regressorSteps(e, in, nt, agg, post, base), nil
+}
+
+// regressorSteps runs an ensemble as onnxruntime's regressor aggregators
+// do: per target, the leaf weights of every tree in tree order (sum, min
+// or max), then the average's division, the base value and, over two or
+// more targets, the post-transform (one target: PROBIT only).
+func regressorSteps(e *ensemble, in []int, nt, agg int, post postTransform, base []float64) built {
 	ntrees := float64(len(e.roots))
-	b := built{nodes: len(e.nodes), trees: len(e.roots), outs: []outSpec{newOut(dtFloat, 1)}}
+	outDT := int32(dtFloat)
+	if e.outDouble {
+		outDT = dtDouble
+	}
+	b := built{nodes: len(e.nodes), trees: len(e.roots), outs: []outSpec{newOut(outDT, nt)}, role: roleRegression}
 	b.make = func(out []int) step {
 		return func(fr *frame, n int) {
 			xv := &fr.vals[in[0]]
 			yv := fr.out(out[0], n)
-			xrow, s, has, _ := fr.buffers(xv.cols, 1)
+			xrow, s, has, row := fr.buffers(xv.cols, nt)
 			for r := 0; r < n; r++ {
 				e.accumulate(readRow(xv, r, xrow), agg, s, has)
-				v := s[0]
-				switch {
-				case agg == aggMin || agg == aggMax:
-					if !has[0] {
-						v = 0
+				for k := range s {
+					v := s[k]
+					origin := 0.0
+					if base != nil {
+						origin = base[k]
 					}
-					v = e.round(v + origin)
-				case agg == aggAverage:
-					v = e.round(e.round(v/ntrees) + origin)
-				default:
-					v = e.round(v + origin)
+					switch {
+					case agg == aggMin || agg == aggMax:
+						if !has[k] {
+							v = 0
+						}
+						v = e.round(v + origin)
+					case agg == aggAverage:
+						v = e.round(e.round(v/ntrees) + origin)
+					default:
+						v = e.round(v + origin)
+					}
+					s[k] = v
 				}
-				y := float32(v)
-				if post == ptProbit {
-					y = probit(y)
+				if outDT == dtDouble && post == ptNone {
+					copy(yv.f64[r*nt:(r+1)*nt], s)
+					continue
 				}
-				yv.f32[r] = y
+				for k := range s {
+					row[k] = float32(s[k])
+				}
+				switch {
+				case post == ptProbit:
+					for k := range row {
+						row[k] = probit(row[k])
+					}
+				case nt > 1:
+					applyTransform(post, row)
+				}
+				for k := range row {
+					if outDT == dtDouble {
+						yv.f64[r*nt+k] = float64(row[k])
+					} else {
+						yv.f32[r*nt+k] = row[k]
+					}
+				}
 			}
 		}
 	}
-	return b, nil
+	return b
 }
 
 // round rounds to the ensemble's accumulation type.
