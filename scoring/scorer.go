@@ -179,7 +179,16 @@ func (c *Current) Swap(s *Scorer) *Scorer { return c.p.Swap(s) }
 
 // Prediction builds the published prediction of a scored event.
 func (s *Scorer) Prediction(ev *schemas.Event, r *Result, src schemas.Source, scoredAt schemas.Millis) schemas.Prediction {
-	p := schemas.Prediction{
+	var p schemas.Prediction
+	s.FillPrediction(&p, ev, r, src, scoredAt)
+	return p
+}
+
+// FillPrediction is Prediction into p, reusing p's Scores storage: a lane
+// fills one Prediction per record without allocating.
+func (s *Scorer) FillPrediction(p *schemas.Prediction, ev *schemas.Event, r *Result, src schemas.Source, scoredAt schemas.Millis) {
+	scores := p.Scores[:0]
+	*p = schemas.Prediction{
 		EventID:      ev.ID,
 		EntityID:     ev.Entity,
 		EventType:    string(ev.Type),
@@ -193,10 +202,9 @@ func (s *Scorer) Prediction(ev *schemas.Event, r *Result, src schemas.Source, sc
 		Source:       src,
 	}
 	if r.Probs != nil {
-		p.Scores = make([]float64, len(r.Probs))
-		for k, v := range r.Probs {
-			p.Scores[k] = float64(v)
+		for _, v := range r.Probs {
+			scores = append(scores, float64(v))
 		}
+		p.Scores = scores
 	}
-	return p
 }

@@ -38,7 +38,8 @@ type Item[R any] struct {
 // copies. It may block (a full producer buffer); the lane waits.
 type Sink[R any] interface {
 	// Prediction publishes pred, the prediction of it, to topic (the
-	// default output topic when empty).
+	// default output topic when empty). pred is the lane's, reused for
+	// the next record: encode it before returning.
 	Prediction(it *Item[R], pred *schemas.Prediction, topic string)
 	// DeadLetter publishes it's dead letter.
 	DeadLetter(it *Item[R], stage string, err error)
@@ -158,6 +159,7 @@ type Lane[R any] struct {
 	timer   *time.Timer
 	stall   *stall
 	exited  chan struct{}
+	pred    schemas.Prediction // the prediction handed to the sink, reused
 }
 
 func newLane[R any](cfg *Config, sink Sink[R]) (*Lane[R], error) {
@@ -254,6 +256,7 @@ func (l *Lane[R]) pop(i int) {
 // record must wait for the schema registry.
 func (l *Lane[R]) records(m *msg[R]) {
 	c := &m.chunk
+	now := time.Now() // a chunk arrives at once
 	for m.pos < len(c.Records) {
 		rec := c.Records[m.pos]
 		it := l.item()
@@ -269,7 +272,7 @@ func (l *Lane[R]) records(m *msg[R]) {
 		m.pos++
 		// A record that failed to decode goes through the window too, so
 		// that a partition's outcomes settle in offset order.
-		l.win.Add(it, time.Now())
+		l.win.Add(it, now)
 	}
 }
 
@@ -407,12 +410,12 @@ func (l *Lane[R]) process(b window.Batch[*Item[R]]) {
 		if it.Event.Time.After(newest) {
 			newest = it.Event.Time
 		}
-		pred := it.Prediction(schemas.Source{Topic: it.Kafka.Topic, Partition: it.Kafka.Partition, Offset: it.Kafka.Offset}, scoredAt)
+		it.FillPrediction(&l.pred, schemas.Source{Topic: it.Kafka.Topic, Partition: it.Kafka.Partition, Offset: it.Kafka.Offset}, scoredAt)
 		topic := ""
 		if r := models.For(it.Topic); r != nil {
 			topic = r.OutputTopic()
 		}
-		l.sink.Prediction(it, &pred, topic)
+		l.sink.Prediction(it, &l.pred, topic)
 	}
 	if l.cfg.Hooks.Batch != nil {
 		l.cfg.Hooks.Batch(b.Trigger, len(b.Items), b.Opened, newest)

@@ -242,3 +242,8 @@ func (b *Batch) Score(recs []*Record) {
 func (r *Record) Prediction(src schemas.Source, scoredAt schemas.Millis) schemas.Prediction {
 	return r.Scorer.Prediction(&r.Event, &r.Result, src, scoredAt)
 }
+
+// FillPrediction is Prediction into p, reusing p's storage.
+func (r *Record) FillPrediction(p *schemas.Prediction, src schemas.Source, scoredAt schemas.Millis) {
+	r.Scorer.FillPrediction(p, &r.Event, &r.Result, src, scoredAt)
+}
