@@ -87,6 +87,26 @@ type Float64Model interface {
 	Predict64(x []float64, out []float32) error
 }
 
+// Float64OutputModel is implemented by Float64Models whose results are
+// float64 (LightGBM computes its score in double). Predict64To64 follows
+// Predict64's contract with float64 outputs; when Float64Input reports true
+// the Scorer calls it instead of Predict64, so the score reaches the
+// prediction without a rounding to float32.
+type Float64OutputModel interface {
+	Float64Model
+	Predict64To64(x []float64, out []float64) error
+}
+
+// MarginModel is implemented by models that can also report their raw
+// scores: the margins before the objective's transform (LightGBM's
+// predict(raw_score=True)). Margins is their number per row;
+// PredictMargins64 follows Predict64To64's contract with Margins() values
+// per row. File scoring writes them as raw_0 … raw_<Margins-1>.
+type MarginModel interface {
+	Margins() int
+	PredictMargins64(x []float64, out []float64) error
+}
+
 // CheckShape validates a Predict call for evaluators and returns n.
 func CheckShape(info Info, x, out []float32) (int, error) {
 	nf := len(info.Features)
