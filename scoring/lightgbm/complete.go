@@ -1,0 +1,280 @@
+package lightgbm
+
+import (
+	"math"
+	"math/bits"
+	"unsafe"
+)
+
+// The fast evaluator, the float64 counterpart of scoring/xgboost's. A tree
+// of depth ≤ maxCompleteDepth with numerical splits only, finite thresholds
+// and constant leaves is padded to a complete binary tree in 1-based heap
+// order, so a row takes exactly depth steps of
+//
+//	i = 2*i + (x[slot[i]] > threshold[i] ? 1 : 0)
+//
+// with no leaf test and no branch on the data (a leaf above the bottom
+// level is extended by dummy splits whose two subtrees repeat it).
+//
+// LightGBM's missing-value rules cost nothing per split: each row is
+// expanded, before the trees are walked, into the views of each feature
+// that the model's splits read (a slot per feature and view):
+//
+//	view          NaN      zero     other
+//	plain         0        0        x      missing type None
+//	zeroLeft      −Inf     −Inf     x      missing type Zero, default left
+//	zeroRight     +Inf     +Inf     x      missing type Zero, default right
+//	nanLeft       −Inf     0        x      missing type NaN, default left
+//	nanRight      +Inf     0        x      missing type NaN, default right
+//
+// With finite thresholds −Inf goes left and +Inf right, which is
+// NumericalDecision exactly: a NaN at a None split is 0.0, a missing value
+// goes to the default child, everything else left iff x <= threshold.
+// Values are compared as order-preserving uint64 keys, so that "x >
+// threshold" is the borrow of one subtraction.
+//
+// Rows are walked eight at a time through one tree (independent chains the
+// CPU overlaps), trees in file order, so each row's float64 sum is still
+// in tree order; trees that do not qualify (categorical splits, linear
+// leaves, deep trees) are walked by walkTree in the same order. On amd64
+// the eight-row walk of rows up to rowStride slots wide is a small
+// assembly kernel (walk_amd64.s); elsewhere, with -tags purego or for
+// wider rows, the same loop in Go.
+
+const (
+	maxCompleteDepth = 10
+	// rowStride is the width, in slots, of an expanded row of up to
+	// rowStride slots: a constant stride lets the eight rows of a walk
+	// share one base register.
+	rowStride = 32
+)
+
+// Views of a feature (see above).
+const (
+	viewPlain = iota
+	viewZeroLeft
+	viewZeroRight
+	viewNaNLeft
+	viewNaNRight
+	numViews
+)
+
+type fastLayout struct {
+	trees  []ctree
+	width  int     // slots per expanded row
+	stride int     // slots between expanded rows: max(width, rowStride)
+	slots  []uint8 // view of each slot
+	feat   []int32 // feature of each slot
+}
+
+// ctree is one complete tree: split i (1-based heap order, index 0
+// unused) goes right when the key in slot slots[i] exceeds keys[i], the
+// key of its threshold.
+type ctree struct {
+	depth  int
+	keys   []uint64
+	slots  []uint64
+	leaves []float64 // 2^depth
+}
+
+// key maps a non-NaN float64 to a uint64 of the same order; −0 and +0 map
+// to the same key, as they compare equal.
+func key(f float64) uint64 {
+	u := math.Float64bits(f + 0) // f + 0 turns −0 into +0
+	if u>>63 != 0 {
+		return ^u
+	}
+	return u | 1<<63
+}
+
+var (
+	keyNegInf = key(math.Inf(-1))
+	keyPosInf = key(math.Inf(1))
+	keyZero   = key(0)
+)
+
+func (m *Model) buildFast() {
+	slotOf := map[[2]int32]int{}
+	var out []ctree
+	for t := range m.trees {
+		tr := &m.trees[t]
+		tr.fast = -1
+		if tr.hasCat || tr.isLinear || tr.nLeaves < 2 {
+			continue
+		}
+		d := m.depth(tr.nodeOff)
+		if d > maxCompleteDepth || !m.finite(tr.nodeOff) {
+			continue
+		}
+		ct := ctree{depth: d, keys: make([]uint64, 1<<d), slots: make([]uint64, 1<<d), leaves: make([]float64, 1<<d)}
+		m.fill(&ct, tr.nodeOff, 1, 0, slotOf)
+		tr.fast = int32(len(out))
+		out = append(out, ct)
+	}
+	if len(out) == 0 {
+		return
+	}
+	m.fast.trees = out
+	m.fast.width = len(slotOf)
+	m.fast.stride = max(len(slotOf), rowStride)
+	m.fast.slots = make([]uint8, len(slotOf))
+	m.fast.feat = make([]int32, len(slotOf))
+	for fv, s := range slotOf {
+		m.fast.feat[s], m.fast.slots[s] = fv[0], uint8(fv[1])
+	}
+}
+
+// depth of the subtree at child reference i (0 for a leaf).
+func (m *Model) depth(i int32) int {
+	if i < 0 {
+		return 0
+	}
+	nd := &m.nodes[i]
+	return 1 + max(m.depth(nd.left), m.depth(nd.right))
+}
+
+func (m *Model) finite(i int32) bool {
+	if i < 0 {
+		return true
+	}
+	nd := &m.nodes[i]
+	return !math.IsInf(nd.thr, 0) && !math.IsNaN(nd.thr) && m.finite(nd.left) && m.finite(nd.right)
+}
+
+func viewOf(nd *node) int {
+	switch {
+	case nd.missing == missZero && nd.defaultLeft:
+		return viewZeroLeft
+	case nd.missing == missZero:
+		return viewZeroRight
+	case nd.missing == missNaN && nd.defaultLeft:
+		return viewNaNLeft
+	case nd.missing == missNaN:
+		return viewNaNRight
+	}
+	return viewPlain
+}
+
+// fill places the subtree at child reference i at heap position pos
+// (level lvl).
+func (m *Model) fill(ct *ctree, i int32, pos, lvl int, slotOf map[[2]int32]int) {
+	if lvl == ct.depth { // bottom level: pos indexes a leaf
+		ct.leaves[pos-(1<<ct.depth)] = m.leaves[^i]
+		return
+	}
+	if i < 0 { // a leaf above the bottom: both subtrees repeat it
+		m.fill(ct, i, 2*pos, lvl+1, slotOf)
+		m.fill(ct, i, 2*pos+1, lvl+1, slotOf)
+		return
+	}
+	nd := &m.nodes[i]
+	fv := [2]int32{nd.feat, int32(viewOf(nd))}
+	s, ok := slotOf[fv]
+	if !ok {
+		s = len(slotOf)
+		slotOf[fv] = s
+	}
+	ct.keys[pos], ct.slots[pos] = key(nd.thr), uint64(s)
+	m.fill(ct, nd.left, 2*pos, lvl+1, slotOf)
+	m.fill(ct, nd.right, 2*pos+1, lvl+1, slotOf)
+}
+
+// expand writes rows rows of x as keys, stride slots apart.
+func (f *fastLayout) expand(x []float64, rows, nf int, dst []uint64) {
+	w := f.stride
+	for r := 0; r < rows; r++ {
+		row := x[r*nf : (r+1)*nf : (r+1)*nf]
+		d := dst[r*w : r*w+f.width : r*w+f.width]
+		for s, view := range f.slots {
+			v := input(row[f.feat[s]])
+			var k uint64
+			switch {
+			case v == v && (v != 0 || view < viewZeroLeft || view > viewZeroRight):
+				k = key(v)
+			case view == viewZeroLeft || view == viewNaNLeft:
+				k = keyNegInf
+			case view == viewZeroRight || view == viewNaNRight:
+				k = keyPosInf
+			default: // NaN at a None split: 0.0
+				k = keyZero
+			}
+			d[s] = k
+		}
+	}
+}
+
+// walk adds tree t's leaf for each of rows expanded rows to acc[r*k].
+func (f *fastLayout) walk(t int, keys []uint64, rows int, acc []float64, k int) {
+	ct := &f.trees[t]
+	d, w := ct.depth, f.stride
+	base := 1 << d
+	kb := unsafe.Pointer(unsafe.SliceData(ct.keys))
+	sb := unsafe.Pointer(unsafe.SliceData(ct.slots))
+	xb := unsafe.Pointer(unsafe.SliceData(keys))
+	leaves := ct.leaves
+	// No bounds checks in the walks: after j ≤ depth steps a heap index is
+	// below 2^(j+1), keys and slots have 2^depth entries and are read only
+	// for j < depth; slots are below the row width.
+	r := 0
+	if groups := rows / 8; w == rowStride && groups > 0 {
+		walkTree(kb, sb, xb, d, groups, unsafe.Pointer(unsafe.SliceData(leaves)), unsafe.Pointer(&acc[0]), uintptr(8*k))
+		r = 8 * groups
+	}
+	for ; r+8 <= rows; r += 8 {
+		is := walk8(kb, sb, unsafe.Add(xb, 8*r*w), uintptr(8*w), d)
+		for j, i := range is {
+			acc[(r+j)*k] += leaves[int(i)-base]
+		}
+	}
+	for ; r < rows; r++ {
+		xr := unsafe.Add(xb, 8*r*w)
+		var i uintptr = 1
+		for range d {
+			i = 2*i + right(xr, kb, sb, i)
+		}
+		acc[r*k] += leaves[int(i)-base]
+	}
+}
+
+// walk8 takes eight expanded rows (s bytes apart) through one complete
+// tree of depth d and returns their bottom-level heap indices.
+func walk8(kb, sb, xb unsafe.Pointer, s uintptr, d int) [8]uintptr {
+	x1, x2, x3 := unsafe.Add(xb, s), unsafe.Add(xb, 2*s), unsafe.Add(xb, 3*s)
+	x4, x5, x6, x7 := unsafe.Add(xb, 4*s), unsafe.Add(xb, 5*s), unsafe.Add(xb, 6*s), unsafe.Add(xb, 7*s)
+	var i0, i1, i2, i3, i4, i5, i6, i7 uintptr = 1, 1, 1, 1, 1, 1, 1, 1
+	for range d {
+		i0 = 2*i0 + right(xb, kb, sb, i0)
+		i1 = 2*i1 + right(x1, kb, sb, i1)
+		i2 = 2*i2 + right(x2, kb, sb, i2)
+		i3 = 2*i3 + right(x3, kb, sb, i3)
+		i4 = 2*i4 + right(x4, kb, sb, i4)
+		i5 = 2*i5 + right(x5, kb, sb, i5)
+		i6 = 2*i6 + right(x6, kb, sb, i6)
+		i7 = 2*i7 + right(x7, kb, sb, i7)
+	}
+	return [8]uintptr{i0, i1, i2, i3, i4, i5, i6, i7}
+}
+
+// walkTreeGo walks groups of eight rows (stride rowStride, groups ≥ 1)
+// through one tree and adds each row's leaf to its float64 accumulator;
+// accumulators are stride bytes apart from acc on. On amd64, walkTree is
+// the same computation in assembly (walk_amd64.s); elsewhere walkTree is
+// walkTreeGo.
+func walkTreeGo(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr) {
+	for grp := range groups {
+		is := walk8(kb, sb, unsafe.Add(xb, grp*8*8*rowStride), 8*rowStride, d)
+		for j, i := range is {
+			a := (*float64)(unsafe.Add(acc, uintptr(grp*8+j)*stride))
+			*a += *(*float64)(unsafe.Add(leaves, 8*(int(i)-1<<d)))
+		}
+	}
+}
+
+// right is 1 when the row at xr goes right at split i: key(x) >
+// key(threshold), the borrow of key(threshold) − key(x).
+func right(xr, kb, sb unsafe.Pointer, i uintptr) uintptr {
+	k := *(*uint64)(unsafe.Add(kb, 8*i))
+	s := *(*uint64)(unsafe.Add(sb, 8*i))
+	_, borrow := bits.Sub64(k, *(*uint64)(unsafe.Add(xr, 8*uintptr(s))), 0)
+	return uintptr(borrow)
+}

@@ -1,0 +1,10 @@
+//go:build amd64 && !purego
+
+package lightgbm
+
+import "unsafe"
+
+// walkTree is walkTreeGo in assembly: see walk_amd64.s.
+//
+//go:noescape
+func walkTree(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr)

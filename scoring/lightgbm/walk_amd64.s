@@ -1,0 +1,77 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Eight-row walks through one complete tree, in registers: the same
+// computation as walkTreeGo in complete.go. Split i (1-based heap order)
+// has its threshold key at keys[i] and its slot at slots[i]; row k's
+// uint64 keys start at rows + k*256 (rowStride 32). Per row and level
+// i = 2*i + (x[slot] > key ? 1 : 0): CMPQ key, x borrows exactly when
+// x > key (unsigned), and ADCQ adds that carry while doubling i.
+//
+// AX keys, DI slots, BX rows, CX levels left, R8..R15 the eight heap
+// indices, DX and SI scratch.
+
+#define STEP(I, OFF) \
+	MOVQ (DI)(I*8), SI \
+	MOVQ (AX)(I*8), DX \
+	CMPQ DX, OFF(BX)(SI*8) \
+	ADCQ I, I
+
+// Add the leaf of chain I to the float64 at SI, then step SI to the next
+// row's accumulator (CX bytes on). DX = leaves - 8*2^depth.
+#define ACC(I) \
+	MOVSD (DX)(I*8), X0 \
+	ADDSD (SI), X0 \
+	MOVSD X0, (SI) \
+	ADDQ CX, SI
+
+// func walkTree(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr)
+TEXT ·walkTree(SB), NOSPLIT, $0-64
+	MOVQ kb+0(FP), AX
+	MOVQ sb+8(FP), DI
+	MOVQ xb+16(FP), BX
+group:
+	MOVQ $1, R8
+	MOVQ $1, R9
+	MOVQ $1, R10
+	MOVQ $1, R11
+	MOVQ $1, R12
+	MOVQ $1, R13
+	MOVQ $1, R14
+	MOVQ $1, R15
+	MOVQ d+24(FP), CX
+	TESTQ CX, CX
+	JLE leaves
+levels:
+	STEP(R8, 0)
+	STEP(R9, 256)
+	STEP(R10, 512)
+	STEP(R11, 768)
+	STEP(R12, 1024)
+	STEP(R13, 1280)
+	STEP(R14, 1536)
+	STEP(R15, 1792)
+	DECQ CX
+	JNZ levels
+leaves:
+	MOVQ d+24(FP), CX
+	MOVQ $8, SI
+	SHLQ CX, SI
+	MOVQ leaves+40(FP), DX
+	SUBQ SI, DX
+	MOVQ acc+48(FP), SI
+	MOVQ stride+56(FP), CX
+	ACC(R8)
+	ACC(R9)
+	ACC(R10)
+	ACC(R11)
+	ACC(R12)
+	ACC(R13)
+	ACC(R14)
+	ACC(R15)
+	MOVQ SI, acc+48(FP)
+	ADDQ $2048, BX
+	DECQ groups+32(FP)
+	JNZ group
+	RET

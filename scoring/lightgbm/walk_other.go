@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package lightgbm
+
+import "unsafe"
+
+func walkTree(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr) {
+	walkTreeGo(kb, sb, xb, d, groups, leaves, acc, stride)
+}
