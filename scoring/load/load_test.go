@@ -36,6 +36,21 @@ func TestDetectAndLoad(t *testing.T) {
 	if m, err := Model(p, Auto, "rf"); err != nil || m.Info().Format != "onnx" {
 		t.Errorf("onnx by content: %v", err)
 	}
+	lgb, err := os.ReadFile(filepath.Join("..", "lightgbm", "testdata", "golden_binary.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = filepath.Join(dir, "booster.model")
+	os.WriteFile(p, lgb, 0o644)
+	if m, err := Model(p, Auto, ""); err != nil || m.Info().Format != "lightgbm" {
+		t.Errorf("lightgbm by content: %v", err)
+	}
+	if m, err := Model(p, LightGBM, ""); err != nil || m.Info().Format != "lightgbm" {
+		t.Errorf("MODEL_FORMAT=lightgbm: %v", err)
+	}
+	if _, err := Model(filepath.Join("..", "xgboost", "testdata", "xgb_reg.json"), LightGBM, ""); err == nil || !strings.Contains(err.Error(), "as a LightGBM model") {
+		t.Errorf("an XGBoost file as LightGBM: %v", err)
+	}
 	junk := filepath.Join(dir, "junk.bin")
 	os.WriteFile(junk, []byte("hello"), 0o644)
 	if _, err := Model(junk, Auto, ""); err == nil || !strings.Contains(err.Error(), "MODEL_FORMAT") {
@@ -54,6 +69,8 @@ func TestDescribe(t *testing.T) {
 		{"../xgboost/testdata/xgb_fraud.json", "trees:    200"},
 		{"../onnxml/testdata/sk_rf_pipeline.onnx", "graph:    Scaler -> TreeEnsembleClassifier -> ZipMap"},
 		{"testdata/churn.linear.json", "features: 4: f0, f1, f2, f3"},
+		{"../lightgbm/testdata/golden_binary.txt", "lightgbm: v4 header, objective binary sigmoid:1, 41 iterations × 1 trees"},
+		{"../lightgbm/testdata/linear.txt", "linear_tree (2 linear trees)"},
 	} {
 		m, err := Model(tc.path, Auto, "")
 		if err != nil {
