@@ -88,6 +88,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 	info := o.Scorer.Info()
 	predCols := Columns(info)
+	raw := marginColumns(o.Scorer)
+	predCols = append(predCols, raw...)
 	var w writer
 	if outKind == "csv" {
 		w = newCSVWriter(out, predCols)
@@ -105,7 +107,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	evs := make([]*schemas.Event, 0, o.BatchSize)
 	idx := make([]int, 0, o.BatchSize)
-	var batch scoring.Batch
+	batch := scoring.Batch{WantMargins: raw != nil}
 	kept := make([]cell, 0, 32)
 	for done := false; !done; {
 		if err := ctx.Err(); err != nil {
