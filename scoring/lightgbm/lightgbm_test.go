@@ -309,6 +309,20 @@ func TestAveragedForests(t *testing.T) {
 	}
 }
 
+// TestV2MultiClassForestRefused: what LightGBM 2.x predicted for a
+// multi-class random forest whose leaves hold probabilities is pinned by
+// no reference, so such a file is refused rather than guessed.
+func TestV2MultiClassForestRefused(t *testing.T) {
+	leaves := [][2]float64{{0.2, 0.7}, {0.5, 0.1}, {0.3, 0.2}, {0.1, 0.6}, {0.7, 0.3}, {0.2, 0.1}}
+	_, err := Parse([]byte(treesModel("v2", "multiclass num_class:3", "average_output\n", 3, leaves)), "rf")
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "multi-class random forest") {
+		t.Errorf("v2 multi-class forest: %v", err)
+	}
+	if _, err := Parse([]byte(treesModel("v3", "multiclass num_class:3", "average_output\n", 3, leaves)), "rf"); err != nil {
+		t.Errorf("v3 multi-class forest: %v", err)
+	}
+}
+
 // TestDART: a DART model's file holds the already normalised trees, and
 // LightGBM's DART predicts with GBDT::Predict: the plain sum, then the
 // transform (no v3/v4 DART model with LightGBM's own predictions exists in
