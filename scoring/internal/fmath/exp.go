@@ -36,7 +36,7 @@ func Exp(x float64) float64 {
 		}
 		abstop = 0 // large |x|: the special case below
 	}
-	z := expInvLn2N * x
+	z := float64(expInvLn2N * x) // rounded: no fusion with the shift
 	kd := z + expShift
 	ki := math.Float64bits(kd)
 	kd -= expShift
