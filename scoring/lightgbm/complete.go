@@ -73,7 +73,7 @@ type fastLayout struct {
 type ctree struct {
 	depth  int
 	keys   []uint64
-	slots  []uint64
+	slots  []uint32
 	leaves []float64 // 2^depth
 }
 
@@ -106,7 +106,7 @@ func (m *Model) buildFast() {
 		if d > maxCompleteDepth || !m.finite(tr.nodeOff) {
 			continue
 		}
-		ct := ctree{depth: d, keys: make([]uint64, 1<<d), slots: make([]uint64, 1<<d), leaves: make([]float64, 1<<d)}
+		ct := ctree{depth: d, keys: make([]uint64, 1<<d), slots: make([]uint32, 1<<d), leaves: make([]float64, 1<<d)}
 		m.fill(&ct, tr.nodeOff, 1, 0, slotOf)
 		tr.fast = int32(len(out))
 		out = append(out, ct)
@@ -174,7 +174,7 @@ func (m *Model) fill(ct *ctree, i int32, pos, lvl int, slotOf map[[2]int32]int) 
 		s = len(slotOf)
 		slotOf[fv] = s
 	}
-	ct.keys[pos], ct.slots[pos] = key(nd.thr), uint64(s)
+	ct.keys[pos], ct.slots[pos] = key(nd.thr), uint32(s)
 	m.fill(ct, nd.left, 2*pos, lvl+1, slotOf)
 	m.fill(ct, nd.right, 2*pos+1, lvl+1, slotOf)
 }
@@ -274,7 +274,7 @@ func walkTreeGo(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Poi
 // key(threshold), the borrow of key(threshold) − key(x).
 func right(xr, kb, sb unsafe.Pointer, i uintptr) uintptr {
 	k := *(*uint64)(unsafe.Add(kb, 8*i))
-	s := *(*uint64)(unsafe.Add(sb, 8*i))
+	s := *(*uint32)(unsafe.Add(sb, 4*i))
 	_, borrow := bits.Sub64(k, *(*uint64)(unsafe.Add(xr, 8*uintptr(s))), 0)
 	return uintptr(borrow)
 }
