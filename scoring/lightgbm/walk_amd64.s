@@ -5,8 +5,8 @@
 // Eight-row walks through one complete tree, in registers: the same
 // computation as walkTreeGo in complete.go. Split i (1-based heap order)
 // has its threshold key at keys[i] (uint64) and its slot at slots[i]
-// (uint32); row k's
-// uint64 keys start at rows + k*256 (rowStride 32). Per row and level
+// (uint32); row k's uint64 keys start at rows + k*256 (rowStride 32).
+// Per row and level
 // i = 2*i + (x[slot] > key ? 1 : 0): CMPQ key, x borrows exactly when
 // x > key (unsigned), and ADCQ adds that carry while doubling i.
 //
