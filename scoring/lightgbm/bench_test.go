@@ -64,3 +64,15 @@ func BenchmarkPredict200x6Categorical(b *testing.B) {
 	m, x, n := benchModel(b, o, 1000)
 	benchPredict(b, m, x, n)
 }
+
+// BenchmarkPredict200x6Wide is the complete-tree walk over 100 features
+// (rows of more slots than XGBoost's fixed 32-slot stride serves).
+func BenchmarkPredict200x6Wide(b *testing.B) {
+	o := bench200x6
+	o.feats = 100
+	m, x, n := benchModel(b, o, 5000)
+	if len(m.fast.trees) != 200 || m.fast.width <= 32 {
+		b.Fatalf("%d fast trees, %d slots", len(m.fast.trees), m.fast.width)
+	}
+	benchPredict(b, m, x, n)
+}

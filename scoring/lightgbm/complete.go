@@ -36,18 +36,14 @@ import (
 // Rows are walked eight at a time through one tree (independent chains the
 // CPU overlaps), trees in file order, so each row's float64 sum is still
 // in tree order; trees that do not qualify (categorical splits, linear
-// leaves, deep trees) are walked by walkTree in the same order. On amd64
-// the eight-row walk of rows up to rowStride slots wide is a small
-// assembly kernel (walk_amd64.s); elsewhere, with -tags purego or for
-// wider rows, the same loop in Go.
+// leaves, deep trees) are walked by walkTree in the same order. Expanded
+// rows are stored in groups of eight, slot-major (the eight keys of a slot
+// side by side), so one base register serves the eight rows of a walk
+// whatever the number of slots. On amd64 the walk is a small assembly
+// kernel (walk_amd64.s); elsewhere, or with -tags purego, the same loop in
+// Go.
 
-const (
-	maxCompleteDepth = 10
-	// rowStride is the width, in slots, of an expanded row of up to
-	// rowStride slots: a constant stride lets the eight rows of a walk
-	// share one base register.
-	rowStride = 32
-)
+const maxCompleteDepth = 10
 
 // Views of a feature (see above).
 const (
@@ -60,16 +56,16 @@ const (
 )
 
 type fastLayout struct {
-	trees  []ctree
-	width  int     // slots per expanded row
-	stride int     // slots between expanded rows: max(width, rowStride)
-	slots  []uint8 // view of each slot
-	feat   []int32 // feature of each slot
+	trees []ctree
+	width int     // slots per expanded row
+	slots []uint8 // view of each slot
+	feat  []int32 // feature of each slot
 }
 
 // ctree is one complete tree: split i (1-based heap order, index 0
-// unused) goes right when the key in slot slots[i] exceeds keys[i], the
-// key of its threshold.
+// unused) goes right when the key in slot slots[i]/8 exceeds keys[i], the
+// key of its threshold (slots hold 8·slot: the byte offset of the slot's
+// keys in a group, divided by the 8 the walk scales it by).
 type ctree struct {
 	depth  int
 	keys   []uint64
@@ -116,7 +112,6 @@ func (m *Model) buildFast() {
 	}
 	m.fast.trees = out
 	m.fast.width = len(slotOf)
-	m.fast.stride = max(len(slotOf), rowStride)
 	m.fast.slots = make([]uint8, len(slotOf))
 	m.fast.feat = make([]int32, len(slotOf))
 	for fv, s := range slotOf {
@@ -174,17 +169,22 @@ func (m *Model) fill(ct *ctree, i int32, pos, lvl int, slotOf map[[2]int32]int) 
 		s = len(slotOf)
 		slotOf[fv] = s
 	}
-	ct.keys[pos], ct.slots[pos] = key(nd.thr), uint32(s)
+	ct.keys[pos], ct.slots[pos] = key(nd.thr), uint32(8*s)
 	m.fill(ct, nd.left, 2*pos, lvl+1, slotOf)
 	m.fill(ct, nd.right, 2*pos+1, lvl+1, slotOf)
 }
 
-// expand writes rows rows of x as keys, stride slots apart.
+// groupWords is the size, in keys, of a group of eight expanded rows.
+func (f *fastLayout) groupWords() int { return 8 * f.width }
+
+// expand writes rows rows of x as keys: row r's key of slot s at
+// dst[(r/8)·groupWords + 8·s + r%8]. dst holds ⌈rows/8⌉ groups; the
+// slots of the rows that pad the last group are left as they are.
 func (f *fastLayout) expand(x []float64, rows, nf int, dst []uint64) {
-	w := f.stride
+	g := f.groupWords()
 	for r := 0; r < rows; r++ {
 		row := x[r*nf : (r+1)*nf : (r+1)*nf]
-		d := dst[r*w : r*w+f.width : r*w+f.width]
+		d := dst[(r/8)*g+r%8 : (r/8+1)*g : (r/8+1)*g]
 		for s, view := range f.slots {
 			v := input(row[f.feat[s]])
 			var k uint64
@@ -198,7 +198,7 @@ func (f *fastLayout) expand(x []float64, rows, nf int, dst []uint64) {
 			default: // NaN at a None split: 0.0
 				k = keyZero
 			}
-			d[s] = k
+			d[8*s] = k
 		}
 	}
 }
@@ -206,63 +206,52 @@ func (f *fastLayout) expand(x []float64, rows, nf int, dst []uint64) {
 // walk adds tree t's leaf for each of rows expanded rows to acc[r*k].
 func (f *fastLayout) walk(t int, keys []uint64, rows int, acc []float64, k int) {
 	ct := &f.trees[t]
-	d, w := ct.depth, f.stride
+	d := ct.depth
 	base := 1 << d
 	kb := unsafe.Pointer(unsafe.SliceData(ct.keys))
 	sb := unsafe.Pointer(unsafe.SliceData(ct.slots))
 	xb := unsafe.Pointer(unsafe.SliceData(keys))
-	leaves := ct.leaves
+	gb := uintptr(8 * f.groupWords()) // bytes per group
 	// No bounds checks in the walks: after j ≤ depth steps a heap index is
 	// below 2^(j+1), keys and slots have 2^depth entries and are read only
 	// for j < depth; slots are below the row width.
-	r := 0
-	if groups := rows / 8; w == rowStride && groups > 0 {
-		walkTree(kb, sb, xb, d, groups, unsafe.Pointer(unsafe.SliceData(leaves)), unsafe.Pointer(&acc[0]), uintptr(8*k))
-		r = 8 * groups
+	full := rows / 8
+	if full > 0 {
+		walkTree(kb, sb, xb, gb, d, full, unsafe.Pointer(unsafe.SliceData(ct.leaves)), unsafe.Pointer(&acc[0]), uintptr(8*k))
 	}
-	for ; r+8 <= rows; r += 8 {
-		is := walk8(kb, sb, unsafe.Add(xb, 8*r*w), uintptr(8*w), d)
-		for j, i := range is {
-			acc[(r+j)*k] += leaves[int(i)-base]
+	if r := 8 * full; r < rows { // the last, partial group
+		is := walk8(kb, sb, unsafe.Add(xb, uintptr(full)*gb), d)
+		for j := 0; r+j < rows; j++ {
+			acc[(r+j)*k] += ct.leaves[int(is[j])-base]
 		}
-	}
-	for ; r < rows; r++ {
-		xr := unsafe.Add(xb, 8*r*w)
-		var i uintptr = 1
-		for range d {
-			i = 2*i + right(xr, kb, sb, i)
-		}
-		acc[r*k] += leaves[int(i)-base]
 	}
 }
 
-// walk8 takes eight expanded rows (s bytes apart) through one complete
-// tree of depth d and returns their bottom-level heap indices.
-func walk8(kb, sb, xb unsafe.Pointer, s uintptr, d int) [8]uintptr {
-	x1, x2, x3 := unsafe.Add(xb, s), unsafe.Add(xb, 2*s), unsafe.Add(xb, 3*s)
-	x4, x5, x6, x7 := unsafe.Add(xb, 4*s), unsafe.Add(xb, 5*s), unsafe.Add(xb, 6*s), unsafe.Add(xb, 7*s)
+// walk8 takes a group of eight expanded rows through one complete tree of
+// depth d and returns their bottom-level heap indices.
+func walk8(kb, sb, xg unsafe.Pointer, d int) [8]uintptr {
 	var i0, i1, i2, i3, i4, i5, i6, i7 uintptr = 1, 1, 1, 1, 1, 1, 1, 1
 	for range d {
-		i0 = 2*i0 + right(xb, kb, sb, i0)
-		i1 = 2*i1 + right(x1, kb, sb, i1)
-		i2 = 2*i2 + right(x2, kb, sb, i2)
-		i3 = 2*i3 + right(x3, kb, sb, i3)
-		i4 = 2*i4 + right(x4, kb, sb, i4)
-		i5 = 2*i5 + right(x5, kb, sb, i5)
-		i6 = 2*i6 + right(x6, kb, sb, i6)
-		i7 = 2*i7 + right(x7, kb, sb, i7)
+		i0 = 2*i0 + right(xg, kb, sb, i0)
+		i1 = 2*i1 + right(unsafe.Add(xg, 8), kb, sb, i1)
+		i2 = 2*i2 + right(unsafe.Add(xg, 16), kb, sb, i2)
+		i3 = 2*i3 + right(unsafe.Add(xg, 24), kb, sb, i3)
+		i4 = 2*i4 + right(unsafe.Add(xg, 32), kb, sb, i4)
+		i5 = 2*i5 + right(unsafe.Add(xg, 40), kb, sb, i5)
+		i6 = 2*i6 + right(unsafe.Add(xg, 48), kb, sb, i6)
+		i7 = 2*i7 + right(unsafe.Add(xg, 56), kb, sb, i7)
 	}
 	return [8]uintptr{i0, i1, i2, i3, i4, i5, i6, i7}
 }
 
-// walkTreeGo walks groups of eight rows (stride rowStride, groups ≥ 1)
-// through one tree and adds each row's leaf to its float64 accumulator;
-// accumulators are stride bytes apart from acc on. On amd64, walkTree is
-// the same computation in assembly (walk_amd64.s); elsewhere walkTree is
-// walkTreeGo.
-func walkTreeGo(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr) {
+// walkTreeGo walks groups full groups of eight expanded rows (gb bytes
+// apart, groups ≥ 1) through one tree and adds each row's leaf to its
+// float64 accumulator; accumulators are stride bytes apart from acc on.
+// On amd64, walkTree is the same computation in assembly (walk_amd64.s);
+// elsewhere walkTree is walkTreeGo.
+func walkTreeGo(kb, sb, xb unsafe.Pointer, gb uintptr, d, groups int, leaves, acc unsafe.Pointer, stride uintptr) {
 	for grp := range groups {
-		is := walk8(kb, sb, unsafe.Add(xb, grp*8*8*rowStride), 8*rowStride, d)
+		is := walk8(kb, sb, unsafe.Add(xb, uintptr(grp)*gb), d)
 		for j, i := range is {
 			a := (*float64)(unsafe.Add(acc, uintptr(grp*8+j)*stride))
 			*a += *(*float64)(unsafe.Add(leaves, 8*(int(i)-1<<d)))
@@ -270,11 +259,12 @@ func walkTreeGo(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Poi
 	}
 }
 
-// right is 1 when the row at xr goes right at split i: key(x) >
-// key(threshold), the borrow of key(threshold) − key(x).
+// right is 1 when the row whose keys start at xr goes right at split i:
+// key(x) > key(threshold), the borrow of key(threshold) − key(x). The
+// slot's key for this row is at xr + 8·slots[i]·8.
 func right(xr, kb, sb unsafe.Pointer, i uintptr) uintptr {
 	k := *(*uint64)(unsafe.Add(kb, 8*i))
-	s := *(*uint32)(unsafe.Add(sb, 4*i))
-	_, borrow := bits.Sub64(k, *(*uint64)(unsafe.Add(xr, 8*uintptr(s))), 0)
+	s8 := *(*uint32)(unsafe.Add(sb, 4*i))
+	_, borrow := bits.Sub64(k, *(*uint64)(unsafe.Add(xr, 8*uintptr(s8))), 0)
 	return uintptr(borrow)
 }

@@ -385,7 +385,7 @@ func TestAgainstReference(t *testing.T) {
 		{trees: 30, depth: 6, feats: 8, objective: "binary sigmoid:1"},
 		{trees: 30, depth: 5, feats: 5, objective: "binary sigmoid:1", missing: true, grid: true},
 		{trees: 20, depth: 7, feats: 6, objective: "regression", random: true, missing: true, grid: true},
-		{trees: 20, depth: 6, feats: 9, objective: "regression", missing: true, mixed: true, grid: true}, // rows wider than rowStride
+		{trees: 20, depth: 6, feats: 9, objective: "regression", missing: true, mixed: true, grid: true}, // several views of a feature
 		{trees: 20, depth: 4, feats: 4, objective: "poisson", cats: true, missing: true},
 		{trees: 15, depth: 3, feats: 3, objective: "regression", linear: true, missing: true, grid: true},
 		{trees: 10, depth: 12, feats: 6, objective: "regression", random: true, missing: true}, // too deep for the fast walk
@@ -639,31 +639,37 @@ func TestGolden(t *testing.T) {
 }
 
 // TestWalkKernels runs the assembly kernel (on amd64) and its Go
-// definition on the same expanded rows: the same leaves, added in the
-// same order.
+// definition on the same expanded rows, narrow and wide (more slots than
+// any fixed row stride): the same leaves, added in the same order.
 func TestWalkKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	m, err := Parse([]byte(genModel(rng, genOpts{trees: 12, depth: 8, feats: 7, random: true, missing: true, objective: "regression"})), "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.fast.stride != rowStride {
-		t.Fatalf("stride %d", m.fast.stride)
-	}
-	const rows = 40
-	x := genRows(rng, rows, 7, false)
-	keys := make([]uint64, rows*m.fast.stride)
-	m.fast.expand(x, rows, 7, keys)
-	for ti, ct := range m.fast.trees {
-		for _, k := range []int{1, 3} {
-			a, b := make([]float64, rows*k), make([]float64, rows*k)
-			kb, sb := unsafe.Pointer(unsafe.SliceData(ct.keys)), unsafe.Pointer(unsafe.SliceData(ct.slots))
-			lp, xb := unsafe.Pointer(unsafe.SliceData(ct.leaves)), unsafe.Pointer(unsafe.SliceData(keys))
-			walkTree(kb, sb, xb, ct.depth, rows/8, lp, unsafe.Pointer(&a[k-1]), uintptr(8*k))
-			walkTreeGo(kb, sb, xb, ct.depth, rows/8, lp, unsafe.Pointer(&b[k-1]), uintptr(8*k))
-			if !sameBits(a, b) {
-				t.Fatalf("tree %d, stride %d: kernel %v, Go %v", ti, k, a, b)
+	for _, o := range []genOpts{
+		{trees: 12, depth: 8, feats: 7, random: true, missing: true, objective: "regression"},
+		{trees: 12, depth: 6, feats: 40, missing: true, mixed: true, objective: "regression"},
+	} {
+		m, err := Parse([]byte(genModel(rng, o)), "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const rows = 40
+		x := genRows(rng, rows, o.feats, false)
+		keys := make([]uint64, rows*m.fast.width)
+		m.fast.expand(x, rows, o.feats, keys)
+		gb := uintptr(8 * m.fast.groupWords())
+		for ti, ct := range m.fast.trees {
+			for _, k := range []int{1, 3} {
+				a, b := make([]float64, rows*k), make([]float64, rows*k)
+				kb, sb := unsafe.Pointer(unsafe.SliceData(ct.keys)), unsafe.Pointer(unsafe.SliceData(ct.slots))
+				lp, xb := unsafe.Pointer(unsafe.SliceData(ct.leaves)), unsafe.Pointer(unsafe.SliceData(keys))
+				walkTree(kb, sb, xb, gb, ct.depth, rows/8, lp, unsafe.Pointer(&a[k-1]), uintptr(8*k))
+				walkTreeGo(kb, sb, xb, gb, ct.depth, rows/8, lp, unsafe.Pointer(&b[k-1]), uintptr(8*k))
+				if !sameBits(a, b) {
+					t.Fatalf("%d slots, tree %d, stride %d: kernel %v, Go %v", m.fast.width, ti, k, a, b)
+				}
 			}
+		}
+		if o.feats == 40 && m.fast.width <= 64 {
+			t.Errorf("only %d slots: not a wide row", m.fast.width)
 		}
 	}
 }

@@ -224,7 +224,7 @@ func (m *Model) score(x, out []float64, n int, s *scratch, final bool) {
 		xb := x[start*m.nfeat : (start+rows)*m.nfeat]
 		ob := out[start*m.k : (start+rows)*m.k]
 		if m.fast.trees != nil {
-			s.key = grow(s.key, block*m.fast.stride)
+			s.key = grow(s.key, block*m.fast.width)
 			m.fast.expand(xb, rows, m.nfeat, s.key)
 		}
 		for t := range m.trees {

@@ -7,4 +7,4 @@ import "unsafe"
 // walkTree is walkTreeGo in assembly: see walk_amd64.s.
 //
 //go:noescape
-func walkTree(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr)
+func walkTree(kb, sb, xb unsafe.Pointer, gb uintptr, d, groups int, leaves, acc unsafe.Pointer, stride uintptr)

@@ -4,13 +4,14 @@
 
 // Eight-row walks through one complete tree, in registers: the same
 // computation as walkTreeGo in complete.go. Split i (1-based heap order)
-// has its threshold key at keys[i] (uint64) and its slot at slots[i]
-// (uint32); row k's uint64 keys start at rows + k*256 (rowStride 32).
-// Per row and level
-// i = 2*i + (x[slot] > key ? 1 : 0): CMPQ key, x borrows exactly when
-// x > key (unsigned), and ADCQ adds that carry while doubling i.
+// has its threshold key at keys[i] (uint64) and 8·slot at slots[i]
+// (uint32); a group of eight expanded rows holds, for each slot, the
+// eight rows' uint64 keys side by side, so row k's key of a slot is at
+// group + 8·(8·slot) + 8k. Per row and level i = 2*i + (x[slot] > key ?
+// 1 : 0): CMPQ key, x borrows exactly when x > key (unsigned), and ADCQ
+// adds that carry while doubling i.
 //
-// AX keys, DI slots, BX rows, CX levels left, R8..R15 the eight heap
+// AX keys, DI slots, BX the group, CX levels left, R8..R15 the eight heap
 // indices, DX and SI scratch.
 
 #define STEP(I, OFF) \
@@ -27,8 +28,12 @@
 	MOVSD X0, (SI) \
 	ADDQ CX, SI
 
-// func walkTree(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr)
-TEXT ·walkTree(SB), NOSPLIT, $0-64
+// func walkTree(kb, sb, xb unsafe.Pointer, gb uintptr, d, groups int, leaves, acc unsafe.Pointer, stride uintptr)
+//
+// For each of groups groups of eight rows (groups gb bytes apart): walk
+// the tree, then add each row's leaf to its accumulator (rows'
+// accumulators are stride bytes apart, starting at acc). groups >= 1.
+TEXT ·walkTree(SB), NOSPLIT, $0-72
 	MOVQ kb+0(FP), AX
 	MOVQ sb+8(FP), DI
 	MOVQ xb+16(FP), BX
@@ -41,28 +46,28 @@ group:
 	MOVQ $1, R13
 	MOVQ $1, R14
 	MOVQ $1, R15
-	MOVQ d+24(FP), CX
+	MOVQ d+32(FP), CX
 	TESTQ CX, CX
 	JLE leaves
 levels:
 	STEP(R8, 0)
-	STEP(R9, 256)
-	STEP(R10, 512)
-	STEP(R11, 768)
-	STEP(R12, 1024)
-	STEP(R13, 1280)
-	STEP(R14, 1536)
-	STEP(R15, 1792)
+	STEP(R9, 8)
+	STEP(R10, 16)
+	STEP(R11, 24)
+	STEP(R12, 32)
+	STEP(R13, 40)
+	STEP(R14, 48)
+	STEP(R15, 56)
 	DECQ CX
 	JNZ levels
 leaves:
-	MOVQ d+24(FP), CX
+	MOVQ d+32(FP), CX
 	MOVQ $8, SI
 	SHLQ CX, SI
-	MOVQ leaves+40(FP), DX
+	MOVQ leaves+48(FP), DX
 	SUBQ SI, DX
-	MOVQ acc+48(FP), SI
-	MOVQ stride+56(FP), CX
+	MOVQ acc+56(FP), SI
+	MOVQ stride+64(FP), CX
 	ACC(R8)
 	ACC(R9)
 	ACC(R10)
@@ -71,8 +76,8 @@ leaves:
 	ACC(R13)
 	ACC(R14)
 	ACC(R15)
-	MOVQ SI, acc+48(FP)
-	ADDQ $2048, BX
-	DECQ groups+32(FP)
+	MOVQ SI, acc+56(FP)
+	ADDQ gb+24(FP), BX
+	DECQ groups+40(FP)
 	JNZ group
 	RET

@@ -4,6 +4,6 @@ package lightgbm
 
 import "unsafe"
 
-func walkTree(kb, sb, xb unsafe.Pointer, d, groups int, leaves, acc unsafe.Pointer, stride uintptr) {
-	walkTreeGo(kb, sb, xb, d, groups, leaves, acc, stride)
+func walkTree(kb, sb, xb unsafe.Pointer, gb uintptr, d, groups int, leaves, acc unsafe.Pointer, stride uintptr) {
+	walkTreeGo(kb, sb, xb, gb, d, groups, leaves, acc, stride)
 }
