@@ -7,9 +7,9 @@ import (
 )
 
 // The fast evaluator, the float64 counterpart of scoring/xgboost's. A tree
-// of depth ≤ maxCompleteDepth with numerical splits only, finite thresholds
-// and constant leaves is padded to a complete binary tree in 1-based heap
-// order, so a row takes exactly depth steps of
+// of depth ≤ maxCompleteDepth with finite thresholds and constant leaves
+// is padded to a complete binary tree in 1-based heap order, so a row
+// takes exactly depth steps of
 //
 //	i = 2*i + (x[slot[i]] > threshold[i] ? 1 : 0)
 //
@@ -33,17 +33,30 @@ import (
 // Values are compared as order-preserving uint64 keys, so that "x >
 // threshold" is the borrow of one subtraction.
 //
+// A categorical split reads a slot of its own (shared by the splits with
+// the same feature and bitset) that holds CategoricalDecision already
+// taken: 0 when the row's category is in the bitset (left), 1 otherwise
+// (NaN, negative, out of the int range, beyond the bitset, bit clear), and
+// the split's threshold is 0. A model whose categorical splits would need
+// more slots than maxCatSlots per tree keeps its categorical trees on the
+// node walk (expanding a slot per bitset would then cost more than
+// walking).
+//
 // Rows are walked eight at a time through one tree (independent chains the
 // CPU overlaps), trees in file order, so each row's float64 sum is still
-// in tree order; trees that do not qualify (categorical splits, linear
-// leaves, deep trees) are walked by walkTree in the same order. Expanded
+// in tree order; trees that do not qualify (linear leaves, deep trees,
+// infinite thresholds) are walked by walkTree in the same order. Expanded
 // rows are stored in groups of eight, slot-major (the eight keys of a slot
 // side by side), so one base register serves the eight rows of a walk
 // whatever the number of slots. On amd64 the walk is a small assembly
 // kernel (walk_amd64.s); elsewhere, or with -tags purego, the same loop in
 // Go.
 
-const maxCompleteDepth = 10
+const (
+	maxCompleteDepth = 10
+	// maxCatSlots bounds the categorical slots per qualifying tree.
+	maxCatSlots = 8
+)
 
 // Views of a feature (see above).
 const (
@@ -52,14 +65,23 @@ const (
 	viewZeroRight
 	viewNaNLeft
 	viewNaNRight
-	numViews
+	viewCategory // 0 in the split's bitset, 1 not
 )
 
 type fastLayout struct {
 	trees []ctree
-	width int     // slots per expanded row
-	slots []uint8 // view of each slot
-	feat  []int32 // feature of each slot
+	width int        // slots per expanded row
+	slots []uint8    // view of each slot
+	feat  []int32    // feature of each slot
+	sets  [][]uint32 // bitset of each viewCategory slot
+}
+
+// slotKey identifies a slot: a feature, a view and, for viewCategory, the
+// bitset's words.
+type slotKey struct {
+	feat int32
+	view int
+	set  string
 }
 
 // ctree is one complete tree: split i (1-based heap order, index 0
@@ -87,15 +109,44 @@ var (
 	keyNegInf = key(math.Inf(-1))
 	keyPosInf = key(math.Inf(1))
 	keyZero   = key(0)
+	keyOne    = key(1)
 )
 
+// inSet is CategoricalDecision's test: whether v's category is in the
+// bitset (see Model.categorical).
+func inSet(v float64, set []uint32) bool {
+	if v != v || !(v > -2147483649 && v < 2147483648) {
+		return false
+	}
+	c := int32(v)
+	return c >= 0 && int(c/32) < len(set) && (set[c/32]>>(uint32(c)%32))&1 != 0
+}
+
 func (m *Model) buildFast() {
-	slotOf := map[[2]int32]int{}
+	slotOf := map[slotKey]int{}
 	var out []ctree
+	ncat, nfast := 0, 0
 	for t := range m.trees {
 		tr := &m.trees[t]
 		tr.fast = -1
-		if tr.hasCat || tr.isLinear || tr.nLeaves < 2 {
+		if tr.isLinear || tr.nLeaves < 2 {
+			continue
+		}
+		d := m.depth(tr.nodeOff)
+		if d > maxCompleteDepth || !m.finite(tr.nodeOff) {
+			continue
+		}
+		nfast++
+		for i := tr.nodeOff; i < tr.nodeOff+tr.nLeaves-1; i++ {
+			if m.nodes[i].categorical {
+				ncat++ // at most this many slots
+			}
+		}
+	}
+	cats := ncat <= maxCatSlots*max(nfast, 1)
+	for t := range m.trees {
+		tr := &m.trees[t]
+		if tr.isLinear || tr.nLeaves < 2 || (tr.hasCat && !cats) {
 			continue
 		}
 		d := m.depth(tr.nodeOff)
@@ -114,8 +165,16 @@ func (m *Model) buildFast() {
 	m.fast.width = len(slotOf)
 	m.fast.slots = make([]uint8, len(slotOf))
 	m.fast.feat = make([]int32, len(slotOf))
-	for fv, s := range slotOf {
-		m.fast.feat[s], m.fast.slots[s] = fv[0], uint8(fv[1])
+	m.fast.sets = make([][]uint32, len(slotOf))
+	for sk, s := range slotOf {
+		m.fast.feat[s], m.fast.slots[s] = sk.feat, uint8(sk.view)
+		if sk.view == viewCategory {
+			set := make([]uint32, len(sk.set)/4)
+			for w := range set {
+				set[w] = uint32(sk.set[4*w]) | uint32(sk.set[4*w+1])<<8 | uint32(sk.set[4*w+2])<<16 | uint32(sk.set[4*w+3])<<24
+			}
+			m.fast.sets[s] = set
+		}
 	}
 }
 
@@ -133,7 +192,7 @@ func (m *Model) finite(i int32) bool {
 		return true
 	}
 	nd := &m.nodes[i]
-	return !math.IsInf(nd.thr, 0) && !math.IsNaN(nd.thr) && m.finite(nd.left) && m.finite(nd.right)
+	return (nd.categorical || !math.IsInf(nd.thr, 0) && !math.IsNaN(nd.thr)) && m.finite(nd.left) && m.finite(nd.right)
 }
 
 func viewOf(nd *node) int {
@@ -152,7 +211,7 @@ func viewOf(nd *node) int {
 
 // fill places the subtree at child reference i at heap position pos
 // (level lvl).
-func (m *Model) fill(ct *ctree, i int32, pos, lvl int, slotOf map[[2]int32]int) {
+func (m *Model) fill(ct *ctree, i int32, pos, lvl int, slotOf map[slotKey]int) {
 	if lvl == ct.depth { // bottom level: pos indexes a leaf
 		ct.leaves[pos-(1<<ct.depth)] = m.leaves[^i]
 		return
@@ -163,13 +222,22 @@ func (m *Model) fill(ct *ctree, i int32, pos, lvl int, slotOf map[[2]int32]int) 
 		return
 	}
 	nd := &m.nodes[i]
-	fv := [2]int32{nd.feat, int32(viewOf(nd))}
-	s, ok := slotOf[fv]
+	sk := slotKey{feat: nd.feat, view: viewOf(nd)}
+	thr := nd.thr
+	if nd.categorical {
+		sk.view, thr = viewCategory, 0
+		b := make([]byte, 0, 4*(nd.catHi-nd.catLo))
+		for _, w := range m.cats[nd.catLo:nd.catHi] {
+			b = append(b, byte(w), byte(w>>8), byte(w>>16), byte(w>>24))
+		}
+		sk.set = string(b)
+	}
+	s, ok := slotOf[sk]
 	if !ok {
 		s = len(slotOf)
-		slotOf[fv] = s
+		slotOf[sk] = s
 	}
-	ct.keys[pos], ct.slots[pos] = key(nd.thr), uint32(8*s)
+	ct.keys[pos], ct.slots[pos] = key(thr), uint32(8*s)
 	m.fill(ct, nd.left, 2*pos, lvl+1, slotOf)
 	m.fill(ct, nd.right, 2*pos+1, lvl+1, slotOf)
 }
@@ -189,6 +257,11 @@ func (f *fastLayout) expand(x []float64, rows, nf int, dst []uint64) {
 			v := input(row[f.feat[s]])
 			var k uint64
 			switch {
+			case view == viewCategory:
+				k = keyOne
+				if inSet(v, f.sets[s]) {
+					k = keyZero
+				}
 			case v == v && (v != 0 || view < viewZeroLeft || view > viewZeroRight):
 				k = key(v)
 			case view == viewZeroLeft || view == viewNaNLeft:

@@ -235,3 +235,22 @@ func readInput(t *testing.T, path string, nf int) ([]float64, int) {
 	}
 	return x, len(recs) - 1
 }
+
+// BenchmarkReferenceAudit scores the 1,899 Audit rows with LightGBM 4.6.0's
+// ClassificationAudit model (31 trees, pandas categorical splits), on the
+// complete-tree walk and on the node walk.
+func BenchmarkReferenceAudit(b *testing.B) {
+	t := &testing.T{}
+	dir := os.Getenv("LIGHTGBM_REFERENCE")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "reference", "lightgbm")
+	}
+	m, err := Load(filepath.Join(dir, "models", "jpmml-4.6.0-ClassificationAudit.txt"), "")
+	if err != nil {
+		b.Skip(err)
+	}
+	x, n := readInput(t, filepath.Join(dir, "inputs", "jpmml-Audit.csv"), m.nfeat)
+	for _, mm := range []*Model{m, withoutFast(m)} {
+		b.Run(strconv.Itoa(len(mm.fast.trees))+"-fast-trees", func(b *testing.B) { benchPredict(b, mm, x, n) })
+	}
+}
