@@ -53,7 +53,12 @@ import (
 // Go.
 
 const (
+	// maxCompleteDepth bounds the padded trees; deeper or lopsided trees
+	// (2^depth above maxPadding times their node count) are sparse, up to
+	// maxSparseDepth steps.
 	maxCompleteDepth = 10
+	maxPadding       = 4
+	maxSparseDepth   = 48
 	// maxCatSlots bounds the categorical slots per qualifying tree.
 	maxCatSlots = 8
 )
@@ -88,11 +93,20 @@ type slotKey struct {
 // unused) goes right when the key in slot slots[i]/8 exceeds keys[i], the
 // key of its threshold (slots hold 8·slot: the byte offset of the slot's
 // keys in a group, divided by the 8 the walk scales it by).
+//
+// A sparse tree (next != nil: too deep or too lopsided to pad, as
+// LightGBM's leaf-wise trees often are) keeps its own nodes, splits then
+// leaves, with explicit children: a step is i = next[2i + right], and a
+// leaf is a node that goes to itself whatever the row (key MaxUint64:
+// nothing exceeds it), so every row still takes exactly depth steps with
+// no branch, and ends on its leaf; leaves then holds every node's value
+// (0 for splits).
 type ctree struct {
 	depth  int
 	keys   []uint64
 	slots  []uint32
-	leaves []float64 // 2^depth
+	leaves []float64 // 2^depth; a sparse tree: one per node
+	next   []uint32  // a sparse tree: the two children of each node
 }
 
 // key maps a non-NaN float64 to a uint64 of the same order; −0 and +0 map
@@ -122,6 +136,19 @@ func inSet(v float64, set []uint32) bool {
 	return c >= 0 && int(c/32) < len(set) && (set[c/32]>>(uint32(c)%32))&1 != 0
 }
 
+// fastKind says how tree tr is walked: complete, sparse or not at all
+// (node walk).
+func (m *Model) fastKind(tr *tree) (complete, sparse bool) {
+	if tr.isLinear || tr.nLeaves < 2 || !m.finite(tr.nodeOff) {
+		return false, false
+	}
+	d := m.depth(tr.nodeOff)
+	if d <= maxCompleteDepth && 1<<d <= maxPadding*(2*int(tr.nLeaves)-1) {
+		return true, false
+	}
+	return false, d <= maxSparseDepth
+}
+
 func (m *Model) buildFast() {
 	slotOf := map[slotKey]int{}
 	var out []ctree
@@ -129,11 +156,7 @@ func (m *Model) buildFast() {
 	for t := range m.trees {
 		tr := &m.trees[t]
 		tr.fast = -1
-		if tr.isLinear || tr.nLeaves < 2 {
-			continue
-		}
-		d := m.depth(tr.nodeOff)
-		if d > maxCompleteDepth || !m.finite(tr.nodeOff) {
+		if c, sp := m.fastKind(tr); !c && !sp {
 			continue
 		}
 		nfast++
@@ -146,15 +169,18 @@ func (m *Model) buildFast() {
 	cats := ncat <= maxCatSlots*max(nfast, 1)
 	for t := range m.trees {
 		tr := &m.trees[t]
-		if tr.isLinear || tr.nLeaves < 2 || (tr.hasCat && !cats) {
+		complete, sparse := m.fastKind(tr)
+		if !complete && !sparse || (tr.hasCat && !cats) {
 			continue
 		}
 		d := m.depth(tr.nodeOff)
-		if d > maxCompleteDepth || !m.finite(tr.nodeOff) {
-			continue
+		var ct ctree
+		if complete {
+			ct = ctree{depth: d, keys: make([]uint64, 1<<d), slots: make([]uint32, 1<<d), leaves: make([]float64, 1<<d)}
+			m.fill(&ct, tr.nodeOff, 1, 0, slotOf)
+		} else {
+			ct = m.sparse(tr, d, slotOf)
 		}
-		ct := ctree{depth: d, keys: make([]uint64, 1<<d), slots: make([]uint32, 1<<d), leaves: make([]float64, 1<<d)}
-		m.fill(&ct, tr.nodeOff, 1, 0, slotOf)
 		tr.fast = int32(len(out))
 		out = append(out, ct)
 	}
@@ -176,6 +202,53 @@ func (m *Model) buildFast() {
 			m.fast.sets[s] = set
 		}
 	}
+}
+
+// sparse lays out tree tr (depth d) as a sparse tree: split j is node j,
+// leaf l is node splits+l.
+func (m *Model) sparse(tr *tree, d int, slotOf map[slotKey]int) ctree {
+	ns := int(tr.nLeaves - 1)
+	n := ns + int(tr.nLeaves)
+	ct := ctree{depth: d, keys: make([]uint64, n), slots: make([]uint32, n), leaves: make([]float64, n), next: make([]uint32, 2*n)}
+	ref := func(c int32) uint32 {
+		if c >= 0 {
+			return uint32(c - tr.nodeOff)
+		}
+		return uint32(ns) + uint32(^c-tr.leafOff)
+	}
+	for j := 0; j < ns; j++ {
+		nd := &m.nodes[tr.nodeOff+int32(j)]
+		ct.keys[j], ct.slots[j] = m.slot(nd, slotOf)
+		ct.next[2*j], ct.next[2*j+1] = ref(nd.left), ref(nd.right)
+	}
+	for l := 0; l < int(tr.nLeaves); l++ {
+		j := ns + l
+		ct.keys[j] = math.MaxUint64 // no key exceeds it: always next[2j] = j
+		ct.next[2*j], ct.next[2*j+1] = uint32(j), uint32(j)
+		ct.leaves[j] = m.leaves[tr.leafOff+int32(l)]
+	}
+	return ct
+}
+
+// slot returns the threshold key and the 8·slot a split reads, creating
+// the slot on first use.
+func (m *Model) slot(nd *node, slotOf map[slotKey]int) (uint64, uint32) {
+	sk := slotKey{feat: nd.feat, view: viewOf(nd)}
+	thr := nd.thr
+	if nd.categorical {
+		sk.view, thr = viewCategory, 0
+		b := make([]byte, 0, 4*(nd.catHi-nd.catLo))
+		for _, w := range m.cats[nd.catLo:nd.catHi] {
+			b = append(b, byte(w), byte(w>>8), byte(w>>16), byte(w>>24))
+		}
+		sk.set = string(b)
+	}
+	s, ok := slotOf[sk]
+	if !ok {
+		s = len(slotOf)
+		slotOf[sk] = s
+	}
+	return key(thr), uint32(8 * s)
 }
 
 // depth of the subtree at child reference i (0 for a leaf).
@@ -222,22 +295,7 @@ func (m *Model) fill(ct *ctree, i int32, pos, lvl int, slotOf map[slotKey]int) {
 		return
 	}
 	nd := &m.nodes[i]
-	sk := slotKey{feat: nd.feat, view: viewOf(nd)}
-	thr := nd.thr
-	if nd.categorical {
-		sk.view, thr = viewCategory, 0
-		b := make([]byte, 0, 4*(nd.catHi-nd.catLo))
-		for _, w := range m.cats[nd.catLo:nd.catHi] {
-			b = append(b, byte(w), byte(w>>8), byte(w>>16), byte(w>>24))
-		}
-		sk.set = string(b)
-	}
-	s, ok := slotOf[sk]
-	if !ok {
-		s = len(slotOf)
-		slotOf[sk] = s
-	}
-	ct.keys[pos], ct.slots[pos] = key(thr), uint32(8*s)
+	ct.keys[pos], ct.slots[pos] = m.slot(nd, slotOf)
 	m.fill(ct, nd.left, 2*pos, lvl+1, slotOf)
 	m.fill(ct, nd.right, 2*pos+1, lvl+1, slotOf)
 }
@@ -289,13 +347,58 @@ func (f *fastLayout) walk(t int, keys []uint64, rows int, acc []float64, k int) 
 	// below 2^(j+1), keys and slots have 2^depth entries and are read only
 	// for j < depth; slots are below the row width.
 	full := rows / 8
+	lp := unsafe.Pointer(unsafe.SliceData(ct.leaves))
+	if ct.next != nil {
+		nb := unsafe.Pointer(unsafe.SliceData(ct.next))
+		if full > 0 {
+			walkSparse(kb, sb, nb, xb, gb, d, full, lp, unsafe.Pointer(&acc[0]), uintptr(8*k))
+		}
+		if r := 8 * full; r < rows {
+			is := walk8Sparse(kb, sb, nb, unsafe.Add(xb, uintptr(full)*gb), d)
+			for j := 0; r+j < rows; j++ {
+				acc[(r+j)*k] += ct.leaves[is[j]]
+			}
+		}
+		return
+	}
 	if full > 0 {
-		walkTree(kb, sb, xb, gb, d, full, unsafe.Pointer(unsafe.SliceData(ct.leaves)), unsafe.Pointer(&acc[0]), uintptr(8*k))
+		walkTree(kb, sb, xb, gb, d, full, lp, unsafe.Pointer(&acc[0]), uintptr(8*k))
 	}
 	if r := 8 * full; r < rows { // the last, partial group
 		is := walk8(kb, sb, unsafe.Add(xb, uintptr(full)*gb), d)
 		for j := 0; r+j < rows; j++ {
 			acc[(r+j)*k] += ct.leaves[int(is[j])-base]
+		}
+	}
+}
+
+// walk8Sparse takes a group of eight expanded rows through a sparse tree
+// and returns the nodes (leaves) they end on.
+func walk8Sparse(kb, sb, nb, xg unsafe.Pointer, d int) [8]uintptr {
+	var i0, i1, i2, i3, i4, i5, i6, i7 uintptr
+	for range d {
+		i0 = next(nb, 2*i0+right(xg, kb, sb, i0))
+		i1 = next(nb, 2*i1+right(unsafe.Add(xg, 8), kb, sb, i1))
+		i2 = next(nb, 2*i2+right(unsafe.Add(xg, 16), kb, sb, i2))
+		i3 = next(nb, 2*i3+right(unsafe.Add(xg, 24), kb, sb, i3))
+		i4 = next(nb, 2*i4+right(unsafe.Add(xg, 32), kb, sb, i4))
+		i5 = next(nb, 2*i5+right(unsafe.Add(xg, 40), kb, sb, i5))
+		i6 = next(nb, 2*i6+right(unsafe.Add(xg, 48), kb, sb, i6))
+		i7 = next(nb, 2*i7+right(unsafe.Add(xg, 56), kb, sb, i7))
+	}
+	return [8]uintptr{i0, i1, i2, i3, i4, i5, i6, i7}
+}
+
+func next(nb unsafe.Pointer, j uintptr) uintptr { return uintptr(*(*uint32)(unsafe.Add(nb, 4*j))) }
+
+// walkSparseGo is walkTreeGo for sparse trees (leaves indexed by node); on
+// amd64 walkSparse is the same computation in assembly.
+func walkSparseGo(kb, sb, nb, xb unsafe.Pointer, gb uintptr, d, groups int, leaves, acc unsafe.Pointer, stride uintptr) {
+	for grp := range groups {
+		is := walk8Sparse(kb, sb, nb, unsafe.Add(xb, uintptr(grp)*gb), d)
+		for j, i := range is {
+			a := (*float64)(unsafe.Add(acc, uintptr(grp*8+j)*stride))
+			*a += *(*float64)(unsafe.Add(leaves, 8*i))
 		}
 	}
 }

@@ -53,12 +53,16 @@
 // types or tree fields LightGBM does not write, malformed trees) is refused
 // at load with an error that names it.
 //
-// Trees of depth ≤ 10 without categorical splits or linear leaves are padded
-// to complete binary trees and walked eight rows at a time with no branch on
-// the data (see complete.go; on amd64 a small assembly kernel, elsewhere or
-// with -tags purego the same loop in Go); the others use a flat node walk.
-// All give the same bits, checked against each other and against a
-// brute-force reference.
+// Trees are walked eight rows at a time with no branch on the data (see
+// complete.go): balanced trees of depth ≤ 10 padded to complete binary
+// trees, deeper or lopsided ones (LightGBM's leaf-wise trees) as sparse
+// trees whose leaves absorb the walk, up to depth 48; missing values and
+// categorical splits are resolved when each row is expanded into slots (on
+// amd64 small assembly kernels, elsewhere or with -tags purego the same
+// loops in Go). Linear trees, deeper trees and models with more than 8
+// distinct categorical bitsets per tree use a flat node walk. All give the
+// same bits, checked against each other and against a brute-force
+// reference.
 //
 // Checked against LightGBM's own predictions with the reference set in
 // /work/shared/reference/lightgbm (go test -tags external): 81 of 81

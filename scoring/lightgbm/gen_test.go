@@ -14,6 +14,7 @@ type genOpts struct {
 	k                   int    // trees per iteration (classes)
 	objective           string // objective= line ("" for none)
 	random              bool   // random shapes below depth (else complete trees)
+	chain               bool   // one child of every split a leaf (a tree of depth = splits)
 	missing             bool   // random missing types per feature (None/Zero/NaN, as LightGBM's bin mappers), default left/right per split
 	mixed               bool   // with missing: a random missing type per split instead
 	cats                bool   // some categorical splits
@@ -69,9 +70,9 @@ func genTree(rng *rand.Rand, o genOpts, miss []int) string {
 	var leaves []float64
 	var words []uint32
 	var bounds = []int{0}
-	var build func(d int) int
-	build = func(d int) int {
-		if d == o.depth || (o.random && d > 0 && rng.IntN(4) == 0) {
+	var build func(d int, leaf bool) int
+	build = func(d int, leaf bool) int {
+		if leaf || d == o.depth || (o.random && d > 0 && rng.IntN(4) == 0) {
 			leaves = append(leaves, math.Round(rng.NormFloat64()*1e6)/1e7+rng.NormFloat64()*1e-9)
 			return ^(len(leaves) - 1)
 		}
@@ -101,12 +102,13 @@ func genTree(rng *rand.Rand, o genOpts, miss []int) string {
 				nd.dt = 2 // what LightGBM writes for a feature without missing values
 			}
 		}
-		nd.left = build(d + 1)
-		nd.right = build(d + 1)
+		side := rng.IntN(2)
+		nd.left = build(d+1, o.chain && side == 0)
+		nd.right = build(d+1, o.chain && side == 1)
 		nodes[i] = nd
 		return i
 	}
-	root := build(0)
+	root := build(0, false)
 	var b strings.Builder
 	nl := len(leaves)
 	fmt.Fprintf(&b, "num_leaves=%d\nnum_cat=%d\n", nl, len(bounds)-1)

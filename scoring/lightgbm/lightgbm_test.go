@@ -392,7 +392,8 @@ func TestAgainstReference(t *testing.T) {
 		{trees: 20, depth: 6, feats: 9, objective: "regression", missing: true, mixed: true, grid: true}, // several views of a feature
 		{trees: 20, depth: 4, feats: 4, objective: "poisson", cats: true, missing: true},
 		{trees: 15, depth: 3, feats: 3, objective: "regression", linear: true, missing: true, grid: true},
-		{trees: 10, depth: 12, feats: 6, objective: "regression", random: true, missing: true}, // too deep for the fast walk
+		{trees: 10, depth: 12, feats: 6, objective: "regression", random: true, missing: true}, // sparse trees
+		{trees: 10, depth: 55, feats: 6, objective: "regression", chain: true, missing: true},  // too deep for any fast walk
 		{trees: 18, depth: 4, feats: 5, k: 3, objective: "multiclass num_class:3", missing: true, cats: true},
 		{trees: 10, depth: 3, feats: 3, objective: "cross_entropy_lambda", missing: true},
 	}
@@ -649,9 +650,11 @@ func TestGolden(t *testing.T) {
 // any fixed row stride): the same leaves, added in the same order.
 func TestWalkKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
+	sparse, complete := 0, 0
 	for _, o := range []genOpts{
 		{trees: 12, depth: 8, feats: 7, random: true, missing: true, objective: "regression"},
 		{trees: 12, depth: 6, feats: 40, missing: true, mixed: true, objective: "regression"},
+		{trees: 12, depth: 16, feats: 5, random: true, missing: true, cats: true, objective: "regression"},
 	} {
 		m, err := Parse([]byte(genModel(rng, o)), "k")
 		if err != nil {
@@ -667,8 +670,16 @@ func TestWalkKernels(t *testing.T) {
 				a, b := make([]float64, rows*k), make([]float64, rows*k)
 				kb, sb := unsafe.Pointer(unsafe.SliceData(ct.keys)), unsafe.Pointer(unsafe.SliceData(ct.slots))
 				lp, xb := unsafe.Pointer(unsafe.SliceData(ct.leaves)), unsafe.Pointer(unsafe.SliceData(keys))
-				walkTree(kb, sb, xb, gb, ct.depth, rows/8, lp, unsafe.Pointer(&a[k-1]), uintptr(8*k))
-				walkTreeGo(kb, sb, xb, gb, ct.depth, rows/8, lp, unsafe.Pointer(&b[k-1]), uintptr(8*k))
+				if ct.next != nil {
+					nb := unsafe.Pointer(unsafe.SliceData(ct.next))
+					walkSparse(kb, sb, nb, xb, gb, ct.depth, rows/8, lp, unsafe.Pointer(&a[k-1]), uintptr(8*k))
+					walkSparseGo(kb, sb, nb, xb, gb, ct.depth, rows/8, lp, unsafe.Pointer(&b[k-1]), uintptr(8*k))
+					sparse++
+				} else {
+					walkTree(kb, sb, xb, gb, ct.depth, rows/8, lp, unsafe.Pointer(&a[k-1]), uintptr(8*k))
+					walkTreeGo(kb, sb, xb, gb, ct.depth, rows/8, lp, unsafe.Pointer(&b[k-1]), uintptr(8*k))
+					complete++
+				}
 				if !sameBits(a, b) {
 					t.Fatalf("%d slots, tree %d, stride %d: kernel %v, Go %v", m.fast.width, ti, k, a, b)
 				}
@@ -676,6 +687,44 @@ func TestWalkKernels(t *testing.T) {
 		}
 		if o.feats == 40 && m.fast.width <= 64 {
 			t.Errorf("only %d slots: not a wide row", m.fast.width)
+		}
+	}
+	if sparse == 0 || complete == 0 {
+		t.Errorf("%d sparse and %d complete tree walks: want both", sparse, complete)
+	}
+}
+
+// TestLayoutChoice: balanced trees are padded, deep or lopsided ones
+// sparse, chains beyond maxSparseDepth and linear trees walk the nodes.
+func TestLayoutChoice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, tc := range []struct {
+		o                      genOpts
+		complete, sparse, node int
+	}{
+		{genOpts{trees: 5, depth: 6, feats: 4}, 5, 0, 0},
+		{genOpts{trees: 5, depth: 20, feats: 4, chain: true}, 0, 5, 0},
+		{genOpts{trees: 5, depth: 55, feats: 4, chain: true}, 0, 0, 5},
+		{genOpts{trees: 5, depth: 4, feats: 4, linear: true}, 0, 0, 5},
+	} {
+		tc.o.objective = "regression"
+		m, err := Parse([]byte(genModel(rng, tc.o)), "l")
+		if err != nil {
+			t.Fatal(err)
+		}
+		complete, sparse, node := 0, 0, 0
+		for _, tr := range m.trees {
+			switch {
+			case tr.fast < 0:
+				node++
+			case m.fast.trees[tr.fast].next != nil:
+				sparse++
+			default:
+				complete++
+			}
+		}
+		if complete != tc.complete || sparse != tc.sparse || node != tc.node {
+			t.Errorf("%+v: %d complete, %d sparse, %d node walks; want %d, %d, %d", tc.o, complete, sparse, node, tc.complete, tc.sparse, tc.node)
 		}
 	}
 }

@@ -81,3 +81,63 @@ leaves:
 	DECQ groups+40(FP)
 	JNZ group
 	RET
+
+// A sparse tree step: i = next[2*i + (x[slot] > key ? 1 : 0)]. CX holds
+// next; the level count lives in the frame.
+#define SSTEP(I, OFF) \
+	MOVL (DI)(I*4), SI \
+	MOVQ (AX)(I*8), DX \
+	CMPQ DX, OFF(BX)(SI*8) \
+	ADCQ I, I \
+	MOVL (CX)(I*4), I
+
+// func walkSparse(kb, sb, nb, xb unsafe.Pointer, gb uintptr, d, groups int, leaves, acc unsafe.Pointer, stride uintptr)
+//
+// walkTree for sparse trees: chains start at node 0 and end on their
+// leaf's node, whose value is leaves[node]. groups >= 1.
+TEXT ·walkSparse(SB), NOSPLIT, $8-80
+	MOVQ kb+0(FP), AX
+	MOVQ sb+8(FP), DI
+	MOVQ xb+24(FP), BX
+sgroup:
+	MOVQ nb+16(FP), CX
+	XORQ R8, R8
+	XORQ R9, R9
+	XORQ R10, R10
+	XORQ R11, R11
+	XORQ R12, R12
+	XORQ R13, R13
+	XORQ R14, R14
+	XORQ R15, R15
+	MOVQ d+40(FP), DX
+	MOVQ DX, n-8(SP)
+	TESTQ DX, DX
+	JLE sleaves
+slevels:
+	SSTEP(R8, 0)
+	SSTEP(R9, 8)
+	SSTEP(R10, 16)
+	SSTEP(R11, 24)
+	SSTEP(R12, 32)
+	SSTEP(R13, 40)
+	SSTEP(R14, 48)
+	SSTEP(R15, 56)
+	DECQ n-8(SP)
+	JNZ slevels
+sleaves:
+	MOVQ leaves+56(FP), DX
+	MOVQ acc+64(FP), SI
+	MOVQ stride+72(FP), CX
+	ACC(R8)
+	ACC(R9)
+	ACC(R10)
+	ACC(R11)
+	ACC(R12)
+	ACC(R13)
+	ACC(R14)
+	ACC(R15)
+	MOVQ SI, acc+64(FP)
+	ADDQ gb+32(FP), BX
+	DECQ groups+48(FP)
+	JNZ sgroup
+	RET
