@@ -272,7 +272,7 @@ func (m *Model) Describe() []string {
 	if m.v2Forest {
 		flags = append(flags, "LightGBM 2.x forest (leaf outputs averaged, no transform)")
 	}
-	nlin, ncat, nfast := 0, 0, 0
+	nlin, ncat, npad, nsparse := 0, 0, 0, 0
 	for _, t := range m.trees {
 		if t.isLinear {
 			nlin++
@@ -280,8 +280,11 @@ func (m *Model) Describe() []string {
 		if t.hasCat {
 			ncat++
 		}
-		if t.fast >= 0 {
-			nfast++
+		switch {
+		case t.fast >= 0 && m.fast.trees[t.fast].next != nil:
+			nsparse++
+		case t.fast >= 0:
+			npad++
 		}
 	}
 	if nlin > 0 {
@@ -290,7 +293,7 @@ func (m *Model) Describe() []string {
 	if ncat > 0 {
 		flags = append(flags, fmt.Sprintf("%d trees with categorical splits", ncat))
 	}
-	flags = append(flags, fmt.Sprintf("%d of %d trees on the complete-tree walk", nfast, len(m.trees)))
+	flags = append(flags, fmt.Sprintf("branch-free walk: %d padded, %d sparse trees; node walk: %d", npad, nsparse, len(m.trees)-npad-nsparse))
 	lines = append(lines, "          "+strings.Join(flags, "; "))
 	var cats []string
 	for i, c := range m.info.Categories {
