@@ -25,7 +25,10 @@ const (
 	// its shortest decimal form) to its code: its index in Categories, or in
 	// the model's own category list for the feature (Info.Categories). A
 	// value not in the list is missing (NaN), as pandas codes an unseen
-	// category -1 and XGBoost and LightGBM then see a missing value.
+	// category -1 and XGBoost and LightGBM then see a missing value. With
+	// the model's own list (no categories in the features file) of a model
+	// whose library reads numeric categorical inputs as codes
+	// (Info.NumbersAreCodes: LightGBM), a number is the code itself.
 	TransformCategory = "category"
 )
 
@@ -88,6 +91,7 @@ type column struct {
 	def        float64
 	hasDef     bool
 	codes      map[string]int // category → code (TransformCategory)
+	numIsCode  bool           // the model's own list: a number is the code
 }
 
 // Plan is compiled feature code: it fills one model input row from an event.
@@ -161,6 +165,7 @@ func CompileFor(info Info, specs []FeatureSpec) (*Plan, error) {
 				return nil, err
 			}
 			c.codes = codes
+			c.numIsCode = s.Categories == nil && info.NumbersAreCodes
 		default:
 			return nil, fmt.Errorf("feature %q: unknown transform %q (want hour_of_day, day_of_week, log1p, bool, one_hot or category)", s.Name, s.Transform)
 		}
@@ -288,7 +293,20 @@ func (c *column) apply(v schemas.Value) (float64, error) {
 		case schemas.String:
 			k = v.Str
 		case schemas.Number:
+			if c.numIsCode {
+				if math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
+					return 0, fmt.Errorf("non-finite number %v", v.Num)
+				}
+				return v.Num, nil
+			}
 			k = strconv.FormatFloat(v.Num, 'g', -1, 64)
+		case schemas.Bool:
+			// a boolean category: the list must have it (pandas bool
+			// categories are listed as true/false)
+			k = strconv.FormatBool(v.Num != 0)
+			if _, ok := c.codes[k]; !ok {
+				return 0, fmt.Errorf("category wants a string, got %s", v.Kind)
+			}
 		default:
 			return 0, fmt.Errorf("category wants a string, got %s", v.Kind)
 		}

@@ -47,7 +47,12 @@ type Info struct {
 	// feeding an encoder), nil for every other input. The feature plan maps
 	// an event's category to its index in the list (TransformCategory).
 	Categories [][]string
-	Output     OutputKind
+	// NumbersAreCodes says that a number given for one of those inputs is
+	// the category's code itself, as the model's library reads a numeric
+	// categorical input (LightGBM); otherwise a number is matched by value
+	// against the list (XGBoost's stored categories may be numbers).
+	NumbersAreCodes bool
+	Output          OutputKind
 	// Classes is the number of classes of a classifier (2 for Binary) and 1
 	// for Regression.
 	Classes int
@@ -109,6 +114,26 @@ type Float64Model interface {
 type WidthFitter interface {
 	Model
 	FitWidth(n int) (Model, error)
+}
+
+// Float64OutputModel is implemented by Float64Models whose results are
+// float64 (LightGBM computes its score in double). Predict64To64 follows
+// Predict64's contract with float64 outputs; when Float64Input reports true
+// the Scorer calls it instead of Predict64, so the score reaches the
+// prediction without a rounding to float32.
+type Float64OutputModel interface {
+	Float64Model
+	Predict64To64(x []float64, out []float64) error
+}
+
+// MarginModel is implemented by models that can also report their raw
+// scores: the margins before the objective's transform (LightGBM's
+// predict(raw_score=True)). Margins is their number per row;
+// PredictMargins64 follows Predict64To64's contract with Margins() values
+// per row. File scoring writes them as raw_0 … raw_<Margins-1>.
+type MarginModel interface {
+	Margins() int
+	PredictMargins64(x []float64, out []float64) error
 }
 
 // CheckShape validates a Predict call for evaluators and returns n.

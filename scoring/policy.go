@@ -47,7 +47,13 @@ type Decision struct {
 // score > Threshold. For MultiClass the
 // score is the top class probability and the label its index (the first
 // index on a tie). The score is the float32 output widened exactly.
-func (p Policy) Decide(kind OutputKind, row []float32) Decision {
+func (p Policy) Decide(kind OutputKind, row []float32) Decision { return decide(p, kind, row) }
+
+// Decide64 is Decide for a model whose outputs are float64: the score is
+// the output itself.
+func (p Policy) Decide64(kind OutputKind, row []float64) Decision { return decide(p, kind, row) }
+
+func decide[T float32 | float64](p Policy, kind OutputKind, row []T) Decision {
 	var d Decision
 	switch kind {
 	case MultiClass:

@@ -14,7 +14,8 @@ import (
 // another model's features. A Scorer is immutable and safe for concurrent use.
 type Scorer struct {
 	model  Model
-	m64    Float64Model // non-nil when the model computes in float64
+	m64    Float64Model       // non-nil when the model computes in float64
+	m64o   Float64OutputModel // non-nil when its outputs are float64 too
 	info   Info
 	plan   *Plan
 	policy Policy
@@ -43,6 +44,7 @@ func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 	s := &Scorer{model: m, info: info, plan: plan, policy: policy}
 	if f, ok := m.(Float64Model); ok && f.Float64Input() {
 		s.m64 = f
+		s.m64o, _ = m.(Float64OutputModel)
 	}
 	return s, nil
 }
@@ -68,8 +70,15 @@ type Result struct {
 	// multi-class model, every target's output of a multi-target model
 	// (Info.MultiTarget), nil otherwise. Valid until the Batch is reused.
 	Probs []float32
-	Err   error
-	Stage string // "features" or "score" when Err is set
+	// Probs64 is Probs at full precision for a model whose outputs are
+	// float64 (Float64OutputModel), nil otherwise; valid as long as Probs.
+	Probs64 []float64
+	// Margins are the row's raw scores when the Batch asked for them
+	// (WantMargins) and the model reports them (MarginModel), nil
+	// otherwise; valid as long as Probs.
+	Margins []float64
+	Err     error
+	Stage   string // "features" or "score" when Err is set
 }
 
 // Batch is reusable scratch space for Score. It grows to the largest batch
@@ -77,9 +86,13 @@ type Result struct {
 // concurrent use; use one per goroutine.
 type Batch struct {
 	Results []Result
-	x, out  []float32
-	x64     []float64
-	rows    []int // index of the event of each dense row
+	// WantMargins asks Score to fill Result.Margins for a MarginModel that
+	// computes in float64 (file scoring writes them).
+	WantMargins bool
+	x, out      []float32
+	x64         []float64
+	out64, raw  []float64
+	rows        []int // index of the event of each dense row
 }
 
 // Score extracts features for every event, scores the events whose features
@@ -115,7 +128,15 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 		return
 	}
 	var err error
-	if s.m64 != nil {
+	var margins int
+	if s.m64o != nil {
+		b.out64 = grow(b.out64, n*no)
+		if err = s.m64o.Predict64To64(b.x64[:n*nf], b.out64[:n*no]); err == nil {
+			for k, v := range b.out64[:n*no] {
+				b.out[k] = float32(v)
+			}
+		}
+	} else if s.m64 != nil {
 		err = s.m64.Predict64(b.x64[:n*nf], b.out[:n*no])
 	} else {
 		err = s.model.Predict(b.x[:n*nf], b.out[:n*no])
@@ -126,17 +147,51 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 		}
 		return
 	}
-	for r, i := range b.rows {
-		out := b.out[r*no : (r+1)*no]
-		if !finite(out) {
-			b.Results[i] = Result{Err: errNonFinite, Stage: "score"}
-			continue
-		}
-		b.Results[i].Decision = s.policy.Decide(s.info.Output, out)
-		if s.info.Output == MultiClass || s.info.MultiTarget() {
-			b.Results[i].Probs = out
+	if mm, ok := s.model.(MarginModel); ok && b.WantMargins && s.m64 != nil {
+		margins = mm.Margins()
+		b.raw = grow(b.raw, n*margins)
+		if err := mm.PredictMargins64(b.x64[:n*nf], b.raw); err != nil {
+			for _, i := range b.rows {
+				b.Results[i] = Result{Err: fmt.Errorf("model %s: raw scores: %w", s.info.Name, err), Stage: "score"}
+			}
+			return
 		}
 	}
+	for r, i := range b.rows {
+		out := b.out[r*no : (r+1)*no]
+		if s.m64o != nil {
+			out64 := b.out64[r*no : (r+1)*no]
+			if !finite64(out64) {
+				b.Results[i] = Result{Err: errNonFinite, Stage: "score"}
+				continue
+			}
+			b.Results[i].Decision = s.policy.Decide64(s.info.Output, out64)
+			if s.info.Output == MultiClass || s.info.MultiTarget() {
+				b.Results[i].Probs, b.Results[i].Probs64 = out, out64
+			}
+		} else {
+			if !finite(out) {
+				b.Results[i] = Result{Err: errNonFinite, Stage: "score"}
+				continue
+			}
+			b.Results[i].Decision = s.policy.Decide(s.info.Output, out)
+			if s.info.Output == MultiClass || s.info.MultiTarget() {
+				b.Results[i].Probs = out
+			}
+		}
+		if margins > 0 {
+			b.Results[i].Margins = b.raw[r*margins : (r+1)*margins]
+		}
+	}
+}
+
+func finite64(xs []float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // errNonFinite is the reason given for a row whose model output is NaN or
@@ -201,7 +256,10 @@ func (s *Scorer) FillPrediction(p *schemas.Prediction, ev *schemas.Event, r *Res
 		ScoredAt:     scoredAt,
 		Source:       src,
 	}
-	if r.Probs != nil {
+	switch {
+	case r.Probs64 != nil:
+		p.Scores = append(scores, r.Probs64...)
+	case r.Probs != nil:
 		for _, v := range r.Probs {
 			scores = append(scores, float64(v))
 		}

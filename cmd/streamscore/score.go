@@ -20,9 +20,9 @@ type modelFlags struct {
 }
 
 func (f *modelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.model, "model", "", "model file (XGBoost JSON/UBJSON, ONNX, streamscore-linear JSON)")
+	fs.StringVar(&f.model, "model", "", "model file (XGBoost JSON/UBJSON, ONNX, LightGBM text, streamscore-linear JSON)")
 	fs.StringVar(&f.features, "features", "", "features file (YAML) mapping fields to model inputs")
-	fs.StringVar(&f.format, "format", "auto", "model format: auto, xgboost, onnx or linear")
+	fs.StringVar(&f.format, "format", "auto", "model format: auto, xgboost, onnx, linear or lightgbm")
 	fs.StringVar(&f.name, "name", "", "model name (default: file name without extension)")
 }
 

@@ -93,6 +93,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 	info := o.Scorer.Info()
 	predCols := Columns(info)
+	raw := marginColumns(o.Scorer)
+	predCols = append(predCols, raw...)
 	var w writer
 	if outKind == "csv" {
 		w = newCSVWriter(out, predCols)
@@ -111,6 +113,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return Summary{}, err
 	}
 	batch := core.NewBatch()
+	batch.WantMargins(raw != nil)
 	rows := make([]*row, o.BatchSize)
 	for i := range rows {
 		rows[i] = &row{}

@@ -19,6 +19,9 @@ const (
 	ColScoredAt     = "scored_at"
 	ColProbPrefix   = "prob_"   // prob_0 … prob_<K-1>, multi-class only
 	ColTargetPrefix = "target_" // target_0 … target_<K-1>, multi-target only
+	// ColRawPrefix names the raw scores raw_0 … raw_<M-1> that `score`
+	// adds for a model that reports them (scoring.MarginModel: LightGBM).
+	ColRawPrefix = "raw_"
 )
 
 // Columns lists the prediction columns for a model: for a multi-class
@@ -40,17 +43,42 @@ func Columns(info scoring.Info) []string {
 }
 
 // predictionValues renders a scored row's prediction columns as text
-// (JSON output writes score, label, probabilities and targets as numbers).
+// (JSON output writes score, label, probabilities, targets and raw
+// scores as numbers), then its raw scores when it has them.
 func predictionValues(r *scoring.Result, version, scoredAt string) []string {
 	out := []string{
 		strconv.FormatFloat(r.Score, 'g', -1, 64),
 		strconv.Itoa(int(r.Label)),
 		r.Segment, version, scoredAt,
 	}
-	for _, p := range r.Probs {
-		out = append(out, strconv.FormatFloat(float64(p), 'g', -1, 64))
+	if r.Probs64 != nil {
+		for _, p := range r.Probs64 {
+			out = append(out, strconv.FormatFloat(p, 'g', -1, 64))
+		}
+	} else {
+		for _, p := range r.Probs {
+			out = append(out, strconv.FormatFloat(float64(p), 'g', -1, 64))
+		}
+	}
+	for _, v := range r.Margins {
+		out = append(out, strconv.FormatFloat(v, 'g', -1, 64))
 	}
 	return out
+}
+
+// marginColumns are the raw-score columns of a scorer whose model reports
+// them in float64, or nil.
+func marginColumns(s *scoring.Scorer) []string {
+	mm, ok := s.Model().(scoring.MarginModel)
+	f, ok64 := s.Model().(scoring.Float64Model)
+	if !ok || !ok64 || !f.Float64Input() {
+		return nil
+	}
+	cols := make([]string, mm.Margins())
+	for k := range cols {
+		cols[k] = ColRawPrefix + strconv.Itoa(k)
+	}
+	return cols
 }
 
 // writer writes scored rows.

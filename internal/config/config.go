@@ -239,9 +239,9 @@ func (c *Config) Validate() error {
 		bad("MODEL_RELOAD_INTERVAL", c.ModelReloadInterval, "want 0 (no polling; SIGHUP still reloads) or at least 100ms")
 	}
 	switch c.ModelFormat {
-	case "auto", "xgboost", "onnx", "linear":
+	case "auto", "xgboost", "onnx", "linear", "lightgbm":
 	default:
-		bad("MODEL_FORMAT", c.ModelFormat, "want auto, xgboost, onnx or linear")
+		bad("MODEL_FORMAT", c.ModelFormat, "want auto, xgboost, onnx, linear or lightgbm")
 	}
 	if math.IsNaN(c.ScoreThreshold) || math.IsInf(c.ScoreThreshold, 0) {
 		bad("SCORE_THRESHOLD", c.ScoreThreshold, "want a finite number")

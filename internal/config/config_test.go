@@ -77,3 +77,18 @@ func TestInputsKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestModelFormats(t *testing.T) {
+	for _, f := range []string{"auto", "xgboost", "onnx", "linear", "lightgbm"} {
+		env := base()
+		env["MODEL_FORMAT"] = f
+		if c, err := Load(env); err != nil || c.ModelFormat != f {
+			t.Errorf("MODEL_FORMAT=%s: %v", f, err)
+		}
+	}
+	env := base()
+	env["MODEL_FORMAT"] = "pmml"
+	if _, err := Load(env); err == nil || !strings.Contains(err.Error(), "linear or lightgbm") {
+		t.Errorf("MODEL_FORMAT=pmml: %v", err)
+	}
+}

@@ -33,7 +33,7 @@ func (k *encodingSink) Prediction(_ *Item[int64], pred *schemas.Prediction, _ st
 }
 
 func (k *encodingSink) DeadLetter(*Item[int64], string, error) { k.done.Done() }
-func (k *encodingSink) Abandon(*kgo.Record, int64)          { k.done.Done() }
+func (k *encodingSink) Abandon(*kgo.Record, int64)             { k.done.Done() }
 
 // BenchmarkRecordPath is the whole per-record path of a lane — decode →
 // window → features → the bundled fraud model → encode — on loadgen's
@@ -97,4 +97,3 @@ func BenchmarkRecordPath(b *testing.B) {
 		})
 	}
 }
-

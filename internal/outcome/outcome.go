@@ -189,6 +189,10 @@ type Batch struct {
 // NewBatch returns scratch for Score.
 func (c *Core) NewBatch() *Batch { return &Batch{core: c} }
 
+// WantMargins asks Score for the raw scores of models that report them
+// (scoring.MarginModel), which file scoring writes.
+func (b *Batch) WantMargins(want bool) { b.sb.WantMargins = want }
+
 // Score gives every decoded record of recs (those that are not dead
 // letters already) its outcome. Records are scored route by route, each
 // route with the scorer in service when Score starts (a reload takes

@@ -87,5 +87,10 @@ func Describe(m scoring.Model) string {
 	if f, ok := m.(scoring.Float64Model); ok && f.Float64Input() {
 		b.WriteString("input:    double (computed in float64)\n")
 	}
+	if d, ok := m.(interface{ Describe() []string }); ok {
+		for _, l := range d.Describe() {
+			b.WriteString(l + "\n")
+		}
+	}
 	return b.String()
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/lightgbm"
 	"github.com/streamscore/streamscore/scoring/linear"
 	"github.com/streamscore/streamscore/scoring/onnxml"
 	"github.com/streamscore/streamscore/scoring/xgboost"
@@ -18,10 +19,11 @@ import (
 
 // Formats accepted by Model's format argument.
 const (
-	Auto    = "auto"
-	XGBoost = "xgboost"
-	ONNX    = "onnx"
-	Linear  = "linear"
+	Auto     = "auto"
+	XGBoost  = "xgboost"
+	ONNX     = "onnx"
+	Linear   = "linear"
+	LightGBM = "lightgbm"
 )
 
 // Model loads the model at path. format is Auto or a format name; name is
@@ -58,8 +60,14 @@ func Model(path, format, name string) (scoring.Model, error) {
 			return nil, fmt.Errorf("load %s as a linear model: %w", path, err)
 		}
 		return m, nil
+	case LightGBM:
+		m, err := lightgbm.Parse(data, name)
+		if err != nil {
+			return nil, fmt.Errorf("load %s as a LightGBM model: %w", path, err)
+		}
+		return m, nil
 	}
-	return nil, fmt.Errorf("model format %q is not supported (want auto, xgboost, onnx or linear)", format)
+	return nil, fmt.Errorf("model format %q is not supported (want auto, xgboost, onnx, linear or lightgbm)", format)
 }
 
 // Detect names the format of a model file. An XGBoost model in the legacy
@@ -81,6 +89,9 @@ func Detect(path string, data []byte) (string, error) {
 	if len(data) > 1 && data[0] == 0x08 && data[1] < 0x80 {
 		return ONNX, nil
 	}
+	if lightgbm.IsText(data) { // "tree" then "version=v…"
+		return LightGBM, nil
+	}
 	if linear.IsLinear(data) {
 		return Linear, nil
 	}
@@ -90,5 +101,5 @@ func Detect(path string, data []byte) (string, error) {
 	if len(data) > 0 && data[0] == '{' && !xgboost.IsJSON(data) { // UBJSON object
 		return XGBoost, nil
 	}
-	return "", fmt.Errorf("cannot tell the format of %s: not an XGBoost JSON or UBJSON, ONNX or streamscore-linear model (set MODEL_FORMAT)", path)
+	return "", fmt.Errorf("cannot tell the format of %s: not an XGBoost JSON or UBJSON, ONNX, LightGBM text or streamscore-linear model (set MODEL_FORMAT)", path)
 }

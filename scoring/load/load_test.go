@@ -39,6 +39,21 @@ func TestDetectAndLoad(t *testing.T) {
 	if m, err := Model(p, Auto, "rf"); err != nil || m.Info().Format != "onnx" {
 		t.Errorf("onnx by content: %v", err)
 	}
+	lgb, err := os.ReadFile(filepath.Join("..", "lightgbm", "testdata", "golden_binary.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = filepath.Join(dir, "booster.model")
+	os.WriteFile(p, lgb, 0o644)
+	if m, err := Model(p, Auto, ""); err != nil || m.Info().Format != "lightgbm" {
+		t.Errorf("lightgbm by content: %v", err)
+	}
+	if m, err := Model(p, LightGBM, ""); err != nil || m.Info().Format != "lightgbm" {
+		t.Errorf("MODEL_FORMAT=lightgbm: %v", err)
+	}
+	if _, err := Model(filepath.Join("..", "xgboost", "testdata", "xgb_reg.json"), LightGBM, ""); err == nil || !strings.Contains(err.Error(), "as a LightGBM model") {
+		t.Errorf("an XGBoost file as LightGBM: %v", err)
+	}
 	junk := filepath.Join(dir, "junk.bin")
 	os.WriteFile(junk, []byte("hello"), 0o644)
 	if _, err := Model(junk, Auto, ""); err == nil || !strings.Contains(err.Error(), "MODEL_FORMAT") {
@@ -64,6 +79,8 @@ func TestDescribe(t *testing.T) {
 		{"../onnxml/testdata/encoders_pipeline.onnx", "city: categories paris, london, rome"},
 		{"../onnxml/testdata/tree_ensemble_v5.onnx", "features: as many as the features file lists (the model's input has no fixed column count; at least 3)"},
 		{"../onnxml/testdata/tree_ensemble_v5.onnx", "2 targets, each a regression (target_0 … target_1"},
+		{"../lightgbm/testdata/golden_binary.txt", "lightgbm: v4 header, objective binary sigmoid:1, 41 iterations × 1 trees"},
+		{"../lightgbm/testdata/linear.txt", "linear_tree (2 linear trees)"},
 	} {
 		m, err := Model(tc.path, Auto, "")
 		if err != nil {

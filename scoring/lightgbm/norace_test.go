@@ -1,0 +1,5 @@
+//go:build !race
+
+package lightgbm
+
+const raceEnabled = false
