@@ -32,6 +32,17 @@ type jsonReader struct {
 	buf   bytes.Buffer
 	dec   jsontext.Decoder
 	names map[string]string // interned field names (the same in every record)
+	// slots remembers, per position in the object, the last name seen
+	// there and whether the field set kept it: records of a topic list
+	// their fields in the same order, so most names are matched by one
+	// comparison, without hashing.
+	slots []nameSlot
+}
+
+type nameSlot struct {
+	raw  string // the name as written (no escapes)
+	snap *fieldSnapshot
+	kept bool
 }
 
 // maxInterned bounds a reader's interned names: records with ever new
@@ -69,7 +80,6 @@ func decodeJSON(value []byte, ev *Event, keep *FieldSet, names FieldNames) error
 	r.dec.Reset(&r.buf, jsonOpts...)
 	err := r.readObject(ev, keep, names)
 	r.buf = bytes.Buffer{} // the pooled reader keeps no reference to value
-	r.dec.Reset(&r.buf)
 	if err != nil {
 		return fmt.Errorf("%w: json: %v", ErrMalformed, err)
 	}
@@ -98,16 +108,16 @@ func (r *jsonReader) readObject(ev *Event, set *FieldSet, names FieldNames) erro
 	if _, err := dec.ReadToken(); err != nil {
 		return err
 	}
-	for dec.PeekKind() != '}' {
+	for pos := 0; dec.PeekKind() != '}'; pos++ {
 		raw, err := dec.ReadValue() // the name
 		if err != nil {
 			return err
 		}
-		name, err := r.name(ev, raw)
+		name, kept, err := r.field(ev, raw, pos, keep, names)
 		if err != nil {
 			return err
 		}
-		if !keep.keeps(name, names) {
+		if !kept {
 			if err := dec.SkipValue(); err != nil {
 				return err
 			}
@@ -133,6 +143,32 @@ func (r *jsonReader) readObject(ev *Event, set *FieldSet, names FieldNames) erro
 		return err
 	}
 	return nil
+}
+
+// field resolves the name at position pos and whether keep keeps it,
+// from the position's slot when the same name was there last time.
+func (r *jsonReader) field(ev *Event, raw jsontext.Value, pos int, keep *fieldSnapshot, names FieldNames) (string, bool, error) {
+	inner := raw[1 : len(raw)-1]
+	if pos < len(r.slots) {
+		if sl := &r.slots[pos]; sl.raw == string(inner) && sl.snap == keep {
+			return sl.raw, sl.kept, nil
+		}
+	}
+	name, err := r.name(ev, raw)
+	if err != nil {
+		return "", false, err
+	}
+	kept := keep.keeps(name, names)
+	if pos < maxInterned && bytes.IndexByte(inner, '\\') < 0 {
+		for len(r.slots) <= pos {
+			r.slots = append(r.slots, nameSlot{})
+		}
+		r.slots[pos] = nameSlot{raw: r.names[name], snap: keep, kept: kept}
+		if r.slots[pos].raw == "" { // not interned (too many names): no slot
+			r.slots[pos] = nameSlot{}
+		}
+	}
+	return name, kept, nil
 }
 
 // name resolves a field name: interned when it has no escapes, else

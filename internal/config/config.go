@@ -65,6 +65,7 @@ type Config struct {
 	HTTPMaxBodyBytes    int64         `env:"HTTP_MAX_BODY_BYTES" envDefault:"1048576"`
 	HTTPMaxBatch        int           `env:"HTTP_MAX_BATCH" envDefault:"1000"`
 	HTTPAddr            string        `env:"HTTP_ADDR" envDefault:":8080"`
+	HTTPPprof           bool          `env:"HTTP_PPROF" envDefault:"false"`
 	LogLevel            string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat           string        `env:"LOG_FORMAT" envDefault:"json"`
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type Options struct {
 	Metrics      *metrics.Metrics
 	MaxBodyBytes int64 // default 1 MiB
 	MaxBatch     int   // events or rows per request; default 1000
+	Pprof        bool  // serve Go's profiles under /debug/pprof/ (HTTP_PPROF)
 	Logger       *slog.Logger
 }
 
@@ -95,6 +97,11 @@ func New(o Options) (http.Handler, error) {
 	handle("GET /v2/models/{name}", "oip_metadata", s.oipMetadata)
 	handle("GET /v2/models/{name}/ready", "oip_model_ready", s.oipModelReady)
 	handle("POST /v2/models/{name}/infer", "oip_infer", s.oipInfer)
+	if o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})

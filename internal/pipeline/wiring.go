@@ -415,5 +415,5 @@ func (p *Pipeline) Handler() (http.Handler, error) {
 		ins = append(ins, httpapi.Input{Topic: in.Topic, Type: in.Type})
 	}
 	return httpapi.New(httpapi.Options{Models: p.models, Inputs: ins, Names: p.cfg.FieldNames(), Ready: p.Ready,
-		Metrics: p.obs, MaxBodyBytes: p.cfg.HTTPMaxBodyBytes, MaxBatch: p.cfg.HTTPMaxBatch, Logger: p.log})
+		Metrics: p.obs, MaxBodyBytes: p.cfg.HTTPMaxBodyBytes, MaxBatch: p.cfg.HTTPMaxBatch, Pprof: p.cfg.HTTPPprof, Logger: p.log})
 }
