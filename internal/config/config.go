@@ -49,7 +49,7 @@ type Config struct {
 	EventIDField        string        `env:"EVENT_ID_FIELD" envDefault:"event_id"`
 	EventTimeField      string        `env:"EVENT_TIME_FIELD" envDefault:"event_time"`
 	BatchMaxSize        int           `env:"BATCH_MAX_SIZE" envDefault:"500"`
-	BatchInterval       time.Duration `env:"BATCH_INTERVAL" envDefault:"250ms"`
+	BatchInterval       time.Duration `env:"BATCH_INTERVAL" envDefault:"20ms"`
 	MaxInFlightRecords  int           `env:"MAX_IN_FLIGHT_RECORDS" envDefault:"20000"`
 	MaxInFlightBytes    int           `env:"MAX_IN_FLIGHT_BYTES" envDefault:"67108864"`
 	ShutdownTimeout     time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`

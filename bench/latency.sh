@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Latency at a fixed offered rate: devkafka, `streamscore run` with the
+# bundled fraud model (waited for until /readyz answers 200), then loadgen
+# offers RATE transactions/s (JSON) for DURATION; afterwards bench/latency
+# joins every prediction to its input and prints p50/p99 from the input
+# record's timestamp to the prediction record's, for the whole run and for
+# its first two seconds. Extra environment (BATCH_INTERVAL=50ms, ...) is
+# passed to streamscore.
+# Usage: bench/latency.sh [RATE] [DURATION]   (default 500 20s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RATE=${1:-500}
+DURATION=${2:-20s}
+bin=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
+for c in streamscore devkafka loadgen; do go build -o "$bin/$c" ./cmd/$c; done
+go build -o "$bin/latency" ./bench/latency
+port=$((20000 + RANDOM % 20000)); http=$((port + 1))
+"$bin/devkafka" --port "$port" --topics transactions:6,predictions:6,predictions-dlq:1 > "$bin/dk.log" &
+until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
+broker=127.0.0.1:$port
+KAFKA_BROKERS=$broker MODEL_PATH=models/fraud.json FEATURES_PATH=models/fraud.features.yaml LOG_LEVEL=warn \
+  INPUT_ENCODING=json OUTPUT_ENCODING=json HTTP_ADDR=127.0.0.1:$http "$bin/streamscore" run >"$bin/run.log" 2>&1 &
+ss=$!
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$http/readyz")" = 200 ]; do
+  kill -0 $ss 2>/dev/null || { cat "$bin/run.log" >&2; exit 1; }
+  sleep 0.05
+done
+"$bin/loadgen" --brokers "$broker" --rate "$RATE" --duration "$DURATION" --encoding json --activity-share 0 | tail -1
+sleep 2
+kill -TERM $ss; wait $ss || true
+echo "rate $RATE/s for $DURATION, BATCH_INTERVAL=${BATCH_INTERVAL:-default} BATCH_MAX_SIZE=${BATCH_MAX_SIZE:-default}"
+"$bin/latency" --brokers "$broker" --encoding json
