@@ -15,7 +15,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchMaxSize != 500 || c.BatchInterval != 250*time.Millisecond || c.GroupID != "streamscore" ||
+	if c.BatchMaxSize != 500 || c.BatchInterval != 20*time.Millisecond || c.GroupID != "streamscore" ||
 		c.StartOffset != "earliest" || c.OutputTopic != "predictions" || c.DLQTopic != "predictions-dlq" ||
 		c.InputEncoding != "avro" || c.ShutdownTimeout != 30*time.Second || c.Compression != "lz4" ||
 		c.Policy().Threshold != 0.5 || c.Policy().Bands != [2]float64{0.3, 0.6} || c.HTTPAddr != ":8080" {
