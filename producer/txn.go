@@ -15,8 +15,8 @@ import (
 // decides what the next attempt writes (a dead letter for a prediction
 // refused as a record, a truncated dead letter for a refused dead letter).
 // Each Prediction, DeadLetter or TruncatedDeadLetter call ends in exactly
-// one call of done, from a franz-go goroutine, with the output's kind and
-// the broker's verdict (nil: written in the open transaction). Records and
+// one call of done, from a franz-go goroutine, with the output's kind, its
+// topic and the broker's verdict (nil: written in the open transaction). Records and
 // their buffers are pooled as in Sender.
 type TxnSender[T any] struct {
 	ctx     context.Context
@@ -25,7 +25,7 @@ type TxnSender[T any] struct {
 	topic   string
 	dlq     string
 	limits  *Limits
-	done    func(ref T, kind Kind, err error)
+	done    func(ref T, kind Kind, topic string, err error)
 	promise func(*kgo.Record, error)
 	pool    envelopes[T]
 }
@@ -34,7 +34,7 @@ type TxnSender[T any] struct {
 // client) that reports to done. Sends live in ctx: when it ends, a send
 // blocked on a full buffer returns and buffered records fail (done hears
 // the context's error).
-func NewTxnSender[T any](ctx context.Context, cl *kgo.Client, enc schemas.PredictionEncoder, topic, dlq string, limits *Limits, done func(ref T, kind Kind, err error)) *TxnSender[T] {
+func NewTxnSender[T any](ctx context.Context, cl *kgo.Client, enc schemas.PredictionEncoder, topic, dlq string, limits *Limits, done func(ref T, kind Kind, topic string, err error)) *TxnSender[T] {
 	s := &TxnSender[T]{ctx: ctx, cl: cl, enc: enc, topic: topic, dlq: dlq, limits: limits, done: done}
 	s.promise = s.answered
 	return s
@@ -78,7 +78,7 @@ func (s *TxnSender[T]) TruncatedDeadLetter(src *kgo.Record, stage string, cause,
 
 func (s *TxnSender[T]) answered(r *kgo.Record, err error) {
 	e := r.Context.(*envelope[T])
-	ref, kind := e.ref, e.kind
+	ref, kind, topic := e.ref, e.kind, r.Topic
 	s.pool.put(e)
-	s.done(ref, kind, err)
+	s.done(ref, kind, topic, err)
 }

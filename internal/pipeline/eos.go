@@ -113,17 +113,23 @@ type txn struct {
 	done    chan struct{}
 	err     error              // the first failure
 	refused map[srcKey]refusal // outputs refused as records
+	gone    map[string]bool    // topics that answered UNKNOWN_TOPIC_ID (deleted, maybe recreated)
 }
 
-func newTxn() *txn { return &txn{done: make(chan struct{}), refused: map[srcKey]refusal{}} }
+func newTxn() *txn {
+	return &txn{done: make(chan struct{}), refused: map[srcKey]refusal{}, gone: map[string]bool{}}
+}
 
 // answered records one output's answer.
-func (t *txn) answered(rec *kgo.Record, r refusal, err error) {
+func (t *txn) answered(rec *kgo.Record, r refusal, topic string, err error) {
 	// r describes the output; on a refusal it also says what to write next
 	if err != nil {
 		t.mu.Lock()
 		if t.err == nil {
 			t.err = err
+		}
+		if errors.Is(err, kerr.UnknownTopicID) {
+			t.gone[topic] = true
 		}
 		if producer.RecordRefused(err) {
 			r.err = err
@@ -291,7 +297,7 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 		}
 		if err := e.lanes.Push(lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, Records: part.Records, Refs: refs}); err != nil {
 			t.pending.Add(1)
-			t.answered(part.Records[0], refusal{}, err)
+			t.answered(part.Records[0], refusal{}, "", err)
 		}
 		e.p.obs.SetLag(part.Topic, part.Partition, max(0, part.HighWatermark-part.Records[len(part.Records)-1].Offset-1))
 	})
@@ -391,7 +397,15 @@ func (e *exactlyOnce) abortBackoff(ctx context.Context, n int, cause error, t *t
 		e.refused[k] = r
 	}
 	refused := len(t.refused)
+	var gone []string
+	for topic := range t.gone {
+		gone = append(gone, topic)
+	}
 	t.mu.Unlock()
+	if len(gone) > 0 { // between transactions: forget the old topic ids, so the next one loads the recreated topics
+		e.p.log.Info("output topics unknown to the broker (deleted or recreated); reloading their metadata", "topics", gone)
+		e.sess.Client().PurgeTopicsFromProducing(gone...)
+	}
 	e.aborts++
 	if e.aborts >= 3 {
 		e.p.health.report(txnCondition, fmt.Sprintf("transactions keep aborting (%d in a row; last cause: %v); the input offsets do not advance",
@@ -498,9 +512,9 @@ func (k *eosSink) replace(it *lane.Item[txnRef]) bool {
 func (k *eosSink) Abandon(*kgo.Record, txnRef) {}
 
 // answered runs in producer callbacks.
-func (k *eosSink) answered(ref txnRef, kind producer.Kind, err error) {
+func (k *eosSink) answered(ref txnRef, kind producer.Kind, topic string, err error) {
 	if err != nil {
-		k.e.p.produceError("", err)
+		k.e.p.produceError(topic, err)
 	}
-	ref.t.answered(ref.rec, refusal{kind: kind, stage: ref.stage, cause: ref.cause, limit: ref.limit}, err)
+	ref.t.answered(ref.rec, refusal{kind: kind, stage: ref.stage, cause: ref.cause, limit: ref.limit}, topic, err)
 }

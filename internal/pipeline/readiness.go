@@ -64,6 +64,10 @@ func (p *Pipeline) recheckTopics() {
 // failure to write a dead letter or prediction (its partition's offset
 // cannot advance while it is held).
 func (p *Pipeline) produceError(topic string, err error) {
+	if errors.Is(err, kerr.UnknownTopicID) { // an output topic deleted, maybe recreated: followed, not a restart
+		p.health.report("client/topic/"+topic, fmt.Sprintf("topic %q was deleted (%v); its outputs are held and written once it exists again", topic, err), false)
+		return
+	}
 	if p.health.clientError(topic, err) {
 		return
 	}
