@@ -110,6 +110,8 @@ func avroValue(v any) Value {
 		return NumberValue(float64(x))
 	case string:
 		return StringValue(x)
+	case []byte: // Avro promotes bytes to string (goavro reads them as a fresh slice)
+		return StringValue(string(x))
 	case bool:
 		return BoolValue(x)
 	case time.Time:

@@ -40,8 +40,61 @@ type confluentDecoder struct {
 	reader []avroField
 	header sr.ConfluentHeader
 
-	mu    sync.RWMutex
-	cache map[int]*writerCodec
+	mu     sync.RWMutex
+	cache  map[int]*writerCodec
+	tokens float64   // lookups of ids not in the cache allowed now (see lookupRate)
+	refill time.Time // when tokens were last topped up
+}
+
+// The schema cache holds at most maxCachedSchemas ids; lookups of ids not
+// in it are limited to lookupRate per second (bursts of lookupBurst), so
+// that a topic full of ids the registry does not know (another encoding
+// misread as avro-confluent, garbage) cannot send one registry request per
+// record: past the limit a record waits (ErrUnavailable) as it does for a
+// registry that does not answer. A lookup gives up after lookupTimeout.
+const (
+	maxCachedSchemas = 1024
+	lookupRate       = 10.0
+	lookupBurst      = 20.0
+	lookupTimeout    = 5 * time.Second
+)
+
+// errThrottled is the reason of a record whose schema id is looked up too
+// late: too many unknown ids were looked up just before.
+var errThrottled = errors.New("too many schema ids not seen before were looked up in the last seconds; lookups are paced")
+
+// allowLookup takes one lookup token. Called with d.mu held.
+func (d *confluentDecoder) allowLookup(now time.Time) bool {
+	if d.refill.IsZero() {
+		d.tokens, d.refill = lookupBurst, now
+	}
+	d.tokens = min(lookupBurst, d.tokens+now.Sub(d.refill).Seconds()*lookupRate)
+	d.refill = now
+	if d.tokens < 1 {
+		return false
+	}
+	d.tokens--
+	return true
+}
+
+// store caches a verdict, evicting another id when the cache is full
+// (expired errors first).
+func (d *confluentDecoder) store(id int, wc *writerCodec) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.cache[id]; !ok && len(d.cache) >= maxCachedSchemas {
+		victim, now := -1, time.Now()
+		for k, v := range d.cache {
+			if victim < 0 || v.err != nil && now.After(v.expires) {
+				victim = k
+				if v.err != nil && now.After(v.expires) {
+					break
+				}
+			}
+		}
+		delete(d.cache, victim)
+	}
+	d.cache[id] = wc
 }
 
 type writerCodec struct {
@@ -102,8 +155,14 @@ func (d *confluentDecoder) writer(id int) *writerCodec {
 	if wc != nil && (wc.err == nil || time.Now().Before(wc.expires)) {
 		return wc
 	}
+	d.mu.Lock()
+	ok := d.allowLookup(time.Now())
+	d.mu.Unlock()
+	if !ok {
+		return &writerCodec{err: fmt.Errorf("%w: %v", ErrUnavailable, errThrottled)}
+	}
 	wc = &writerCodec{}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
 	s, err := d.reg.SchemaByID(ctx, id)
 	switch {
@@ -123,9 +182,7 @@ func (d *confluentDecoder) writer(id int) *writerCodec {
 	if wc.err != nil {
 		wc.codec, wc.expires = nil, time.Now().Add(30*time.Second)
 	}
-	d.mu.Lock()
-	d.cache[id] = wc
-	d.mu.Unlock()
+	d.store(id, wc)
 	return wc
 }
 

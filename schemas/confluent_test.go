@@ -37,6 +37,10 @@ const (
 		{"name":"promo_code","type":["null","string"],"default":null}]}`
 	writerNoCustomer = `{"type":"record","name":"Transaction","fields":[
 		{"name":"event_id","type":"string"},{"name":"event_time","type":"long"}]}`
+	// bytes where the reader has strings: Avro promotes bytes to string
+	writerBytes = `{"type":"record","name":"Transaction","fields":[
+		{"name":"event_id","type":"string"},{"name":"customer_id","type":"bytes"},
+		{"name":"event_time","type":"long"},{"name":"channel","type":["null","bytes"],"default":null}]}`
 	writerBadType = `{"type":"record","name":"Transaction","fields":[
 		{"name":"event_id","type":"string"},{"name":"customer_id","type":"string"},{"name":"event_time","type":"long"},
 		{"name":"amount","type":"string"}]}`
@@ -81,6 +85,7 @@ func TestConfluentDecoderResolvesWriterSchemas(t *testing.T) {
 	evolved := register(writerEvolved)
 	noCustomer := register(writerNoCustomer)
 	badType := register(writerBadType)
+	asBytes := register(writerBytes)
 	tests := []struct {
 		name    string
 		value   []byte
@@ -106,6 +111,13 @@ func TestConfluentDecoderResolvesWriterSchemas(t *testing.T) {
 				}
 				if v, _ := ev.Field("promo_code"); v.Str != "BF26" {
 					t.Errorf("a field the writer added is %+v", v)
+				}
+			}},
+		{"bytes promoted to string", frame(t, asBytes, writerBytes, map[string]any{"event_id": "e6", "customer_id": []byte("c6"),
+			"event_time": int64(1), "channel": goavro.Union("bytes", []byte("web"))}), nil,
+			func(ev *Event) {
+				if v, _ := ev.Field("channel"); ev.Entity != "c6" || v != StringValue("web") {
+					t.Errorf("entity %q, channel %+v, want c6 and the string web", ev.Entity, v)
 				}
 			}},
 		{"writer lacks a required field", frame(t, noCustomer, writerNoCustomer, map[string]any{"event_id": "e3", "event_time": int64(1)}), ErrSchema,
@@ -215,5 +227,45 @@ func TestConfluentDecoderRegistryUnavailable(t *testing.T) {
 		"event_time": time.UnixMilli(1795787100000), "amount": 12, "channel": nil, "promo_code": nil})
 	if err := dec.Decode(unknown, &ev); !errors.Is(err, ErrSchema) {
 		t.Fatalf("unknown id: %v, want ErrSchema", err)
+	}
+}
+
+// TestConfluentDecoderPacesUnknownIDs: records with ever new schema ids
+// (another encoding misread as avro-confluent) do not send one registry
+// request per record: lookups of new ids are paced, the records beyond
+// the pace wait (ErrUnavailable), and the cache stays bounded.
+func TestConfluentDecoderPacesUnknownIDs(t *testing.T) {
+	fake, cl := registry(t)
+	var lookups atomic.Int64
+	fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		lookups.Add(1)
+		return false
+	})
+	d, err := NewConfluentDecoder(Transaction, DefaultFieldNames, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev Event
+	schemaErrs, waits := 0, 0
+	for id := 1; id <= 200; id++ {
+		v := append([]byte{0, 0, 0, byte(id >> 8), byte(id)}, 2, 'x')
+		switch err := d.Decode(v, &ev); {
+		case errors.Is(err, ErrSchema):
+			schemaErrs++
+		case errors.Is(err, ErrUnavailable):
+			waits++
+		default:
+			t.Fatalf("id %d: %v", id, err)
+		}
+	}
+	if n := lookups.Load(); n > 25 || schemaErrs != int(n) || waits != 200-int(n) {
+		t.Fatalf("%d registry lookups for 200 unknown ids (%d dead letters, %d waits), want at most the burst", n, schemaErrs, waits)
+	}
+	cd := d.(*confluentDecoder)
+	for id := 0; id < 3*maxCachedSchemas; id++ {
+		cd.store(id, &writerCodec{err: errThrottled})
+	}
+	if len(cd.cache) > maxCachedSchemas {
+		t.Fatalf("cache holds %d ids", len(cd.cache))
 	}
 }
