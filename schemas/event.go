@@ -82,13 +82,17 @@ type Event struct {
 	// KeptGen is the FieldSet generation the decoder kept fields by (0:
 	// every field was kept).
 	KeptGen uint64
-	arena   []byte // string bytes of Fields (see str)
+	// Aggs are the values of the entity aggregates the scoring plan reads,
+	// in its order (scoring.Plan.Aggregates), computed from the entity's
+	// history before the event is scored; Null is missing.
+	Aggs  []Value
+	arena []byte // string bytes of Fields (see str)
 }
 
 // Reset clears the event for reuse, keeping its capacity.
 func (e *Event) Reset() {
 	clear(e.Fields)
-	*e = Event{Fields: e.Fields[:0], arena: e.arena[:0]}
+	*e = Event{Fields: e.Fields[:0], Aggs: e.Aggs[:0], arena: e.arena[:0]}
 }
 
 // str copies b into the event's arena and returns it as a string that

@@ -43,6 +43,10 @@ type FeatureSpec struct {
 	// Categories lists the categories of a category transform in code
 	// order (code = index); optional when the model stores its own.
 	Categories []string `yaml:"categories"`
+	// Aggregate makes the feature a windowed aggregate over the entity's
+	// history instead of an event field (see AggregateSpec); transform and
+	// default apply on top.
+	Aggregate *AggregateSpec `yaml:"aggregate"`
 }
 
 // UnmarshalYAML accepts a plain name as well as a mapping.
@@ -91,6 +95,7 @@ type column struct {
 	def        float64
 	hasDef     bool
 	codes      map[string]int // category → code (TransformCategory)
+	agg        int            // index of the feature's aggregate in Plan.aggs, or -1
 	numIsCode  bool           // the model's own list: a number is the code
 }
 
@@ -98,6 +103,7 @@ type column struct {
 // A Plan is immutable and safe for concurrent use.
 type Plan struct {
 	cols []column
+	aggs []Aggregate // the distinct aggregates the columns read
 }
 
 // Compile builds the plan of a model whose inputs are modelFeatures (see
@@ -143,9 +149,24 @@ func CompileFor(info Info, specs []FeatureSpec) (*Plan, error) {
 		if modelCats != nil && s.Transform == TransformNone {
 			s.Transform = TransformCategory // the model's own categories
 		}
-		c := column{name: s.Name, from: s.From, transform: s.Transform, value: s.Value}
+		c := column{name: s.Name, from: s.From, transform: s.Transform, value: s.Value, agg: -1}
 		if c.from == "" {
 			c.from = s.Name
+		}
+		if s.Aggregate != nil {
+			if s.From != "" {
+				return nil, fmt.Errorf("%w: feature %q: from and aggregate exclude each other (an aggregate names its field inside)", ErrAggregate, s.Name)
+			}
+			a, err := compileAggregate(s.Name, s.Aggregate)
+			if err != nil {
+				return nil, err
+			}
+			c.agg = slices.IndexFunc(p.aggs, func(x Aggregate) bool { return x.Key() == a.Key() })
+			if c.agg < 0 {
+				c.agg = len(p.aggs)
+				p.aggs = append(p.aggs, a)
+			}
+			c.from = a.Key()
 		}
 		if s.Transform != TransformCategory && s.Categories != nil {
 			return nil, fmt.Errorf("feature %q: categories are only for transform category", s.Name)
@@ -216,12 +237,13 @@ func (p *Plan) Names() []string {
 }
 
 // Sources are the event fields the plan reads (each once, in first-use
-// order).
+// order); aggregates read the entity's history, not the event (their
+// fields are Aggregates' concern).
 func (p *Plan) Sources() []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, c := range p.cols {
-		if !seen[c.from] {
+		if c.agg < 0 && !seen[c.from] {
 			seen[c.from] = true
 			out = append(out, c.from)
 		}
@@ -271,7 +293,14 @@ func (p *Plan) Extract64(ev *schemas.Event, row []float64) error {
 }
 
 func (c *column) extract(ev *schemas.Event) (float64, error) {
-	v, _ := ev.Field(c.from)
+	var v schemas.Value
+	if c.agg >= 0 {
+		if c.agg < len(ev.Aggs) {
+			v = ev.Aggs[c.agg]
+		}
+	} else {
+		v, _ = ev.Field(c.from)
+	}
 	if v.Kind == schemas.Null {
 		if c.hasDef {
 			return c.def, nil
