@@ -40,6 +40,15 @@ type Options struct {
 	// OnLost is called when partitions are lost (session expired, fenced):
 	// nothing of them is committed.
 	OnLost func(tps []TopicPartition)
+	// OnAssign, if set, is called when partitions are assigned, after they
+	// are tracked and before any of their records is polled (the pipeline
+	// starts rebuilding their entity state). It must not block for long:
+	// the rebalance waits for it.
+	OnAssign func(ctx context.Context, tps []TopicPartition)
+	// Balancer is the group balancer (default cooperative-sticky). Entity
+	// features need partition p of every input topic at one member: the
+	// range balancer gives that for topics of equal partition counts.
+	Balancer kgo.GroupBalancer
 	// OnFetchError, if set, receives the errors returned to polls (the
 	// client retries them); topic is "" and partition -1 for errors of the
 	// group itself, such as a group authorization failure. Without it they
@@ -79,11 +88,15 @@ func NewGroup(o Options) (*Group, error) {
 	if o.StartAtEnd {
 		start = kgo.NewOffset().AtEnd()
 	}
+	balancer := o.Balancer
+	if balancer == nil {
+		balancer = kgo.CooperativeStickyBalancer()
+	}
 	opts := append([]kgo.Opt{}, o.Conn...)
 	opts = append(opts,
 		kgo.ConsumerGroup(o.Group),
 		kgo.ConsumeTopics(o.Topics...),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.Balancers(balancer),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(start),
@@ -122,9 +135,12 @@ func toTPs(m map[string][]int32) []TopicPartition {
 	return out
 }
 
-func (g *Group) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+func (g *Group) onAssigned(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
 	tps := toTPs(m)
 	g.tracker.Assign(tps...)
+	if g.opts.OnAssign != nil && len(tps) > 0 {
+		g.opts.OnAssign(ctx, tps)
+	}
 	g.log.Info("partitions assigned", "partitions", len(tps), "assigned", m)
 	g.once.Do(func() { close(g.assigned) })
 }
@@ -171,7 +187,8 @@ func (g *Group) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 
 // Fetch is one poll's records of one partition, in offset order, with
 // their tokens (Tokens[i] tracks Records[i]). HighWatermark is the
-// partition's high watermark when it was fetched.
+// partition's high watermark when it was fetched. A fetch of a caught-up
+// partition has no records, only its high watermark.
 type Fetch struct {
 	TP            TopicPartition
 	Records       []*kgo.Record
@@ -203,6 +220,9 @@ func (g *Group) Poll(ctx context.Context, maxRecords int) ([]Fetch, error) {
 	var out []Fetch
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
+			if p.Err == nil && p.HighWatermark >= 0 { // caught up: its high watermark still tells the lanes
+				out = append(out, Fetch{TP: TopicPartition{p.Topic, p.Partition}, HighWatermark: p.HighWatermark})
+			}
 			return
 		}
 		if g.opts.OnLag != nil {

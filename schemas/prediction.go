@@ -3,6 +3,8 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -32,7 +34,38 @@ type Prediction struct {
 	ScoredAt     Millis    `json:"scored_at"`
 	Source       Source    `json:"source"`
 	Scores       []float64 `json:"scores,omitempty"`
+	// Features, when feature logging is on (PREDICTION_FEATURES), are the
+	// model's inputs as it saw them, by name in model order; a missing
+	// input is null.
+	Features *FeatureVector `json:"features,omitempty"`
+	// Reasons, when reason codes are on (REASONS_TOP_K), are the features
+	// with the largest absolute contributions to this score's margin.
+	Reasons []Reason `json:"reasons,omitempty"`
 }
+
+// Reason is one feature's contribution to a prediction's margin (exact
+// TreeSHAP): its name, the value the model saw (NaN: missing, written as
+// null) and its contribution.
+type Reason struct {
+	Feature      string
+	Value        float64
+	Contribution float64
+}
+
+// MarshalJSON writes {"feature", "value", "contribution"}, a missing value
+// as null.
+func (r Reason) MarshalJSON() ([]byte, error) { return appendReason(nil, &r), nil }
+
+// FeatureVector is a prediction's feature values: Values[i] is the input
+// named Names[i] (NaN = missing). In JSON it is an object in model order.
+type FeatureVector struct {
+	Names  []string
+	Values []float64
+}
+
+// MarshalJSON writes the vector as an object, in input order, a missing
+// value as null.
+func (f FeatureVector) MarshalJSON() ([]byte, error) { return appendFeatureVector(nil, &f), nil }
 
 // Millis is a time carried at millisecond precision. In JSON it is RFC 3339
 // UTC with exactly three fractional digits.
@@ -177,9 +210,41 @@ func (a avroPrediction) Append(dst []byte, p *Prediction) ([]byte, error) {
 	src["offset"] = p.Source.Offset
 	rec["source"] = src
 	rec["scores"] = scores
+	rec["features"], rec["reasons"] = nil, nil
+	if f := p.Features; f != nil {
+		m := make(map[string]any, len(f.Names))
+		for i, n := range f.Names {
+			m[n] = optionalDouble(f.Values[i])
+		}
+		rec["features"] = goavro.Union("map", m)
+	}
+	if len(p.Reasons) > 0 {
+		rs := make([]any, len(p.Reasons))
+		for i, r := range p.Reasons {
+			rs[i] = map[string]any{"feature": r.Feature, "value": optionalDouble(r.Value), "contribution": r.Contribution}
+		}
+		rec["reasons"] = goavro.Union("array", rs)
+	}
 	out, err := a.c.BinaryFromNative(dst, rec)
-	rec["event_id"], rec["entity_id"], rec["scores"] = nil, nil, nil // keep no caller strings alive
+	rec["event_id"], rec["entity_id"], rec["scores"], rec["features"], rec["reasons"] = nil, nil, nil, nil, nil // keep no caller strings alive
 	return out, err
+}
+
+// optionalDouble is a ["null","double"] value: NaN is null.
+func optionalDouble(v float64) any {
+	if v != v {
+		return nil
+	}
+	return goavro.Union("double", v)
+}
+
+func fromOptionalDouble(v any) float64 {
+	if u, ok := v.(map[string]any); ok {
+		if d, ok := u["double"].(float64); ok {
+			return d
+		}
+	}
+	return math.NaN()
 }
 
 func toAny(xs []float64) []any {
@@ -220,6 +285,26 @@ func (a avroPrediction) Decode(value []byte) (Prediction, error) {
 	if u, ok := m["scores"].(map[string]any); ok {
 		for _, x := range u["array"].([]any) {
 			p.Scores = append(p.Scores, x.(float64))
+		}
+	}
+	if u, ok := m["features"].(map[string]any); ok {
+		fm, _ := u["map"].(map[string]any)
+		p.Features = &FeatureVector{}
+		names := make([]string, 0, len(fm))
+		for n := range fm {
+			names = append(names, n)
+		}
+		sort.Strings(names) // an Avro map has no order
+		for _, n := range names {
+			p.Features.Names = append(p.Features.Names, n)
+			p.Features.Values = append(p.Features.Values, fromOptionalDouble(fm[n]))
+		}
+	}
+	if u, ok := m["reasons"].(map[string]any); ok {
+		for _, x := range u["array"].([]any) {
+			r := x.(map[string]any)
+			p.Reasons = append(p.Reasons, Reason{Feature: r["feature"].(string), Value: fromOptionalDouble(r["value"]),
+				Contribution: r["contribution"].(float64)})
 		}
 	}
 	return p, nil

@@ -53,7 +53,48 @@ func goldenPredictions() []Prediction {
 	})
 	add(func(p *Prediction) { p.Scores = []float64{} })
 	add(func(p *Prediction) { p.Scores = []float64{1e-7, 1e21, 0} })
+	// The optional fields of the evolved schema: features and reasons.
+	add(func(p *Prediction) {
+		p.Features = &FeatureVector{Names: []string{"amount", "hour", "tx_count_1h", "<odd \"name\">"},
+			Values: []float64{12.5, math.NaN(), 3, float64(float32(0.1))}}
+	})
+	add(func(p *Prediction) {
+		p.Label, p.Score = 1, 0.97
+		p.Reasons = []Reason{{Feature: "amount", Value: 950, Contribution: 2.25}, {Feature: "hour", Value: math.NaN(), Contribution: -0.5}}
+		p.Features = &FeatureVector{Names: []string{"amount", "hour"}, Values: []float64{950, math.NaN()}}
+	})
 	return out
+}
+
+// v1Predictions is how many of goldenPredictions predictions.v1.avro.golden
+// holds: the wave-1 encoder's bytes, before features and reasons existed.
+const v1Predictions = 32
+
+// TestPredictionSchemaEvolution: the evolved prediction schema only adds
+// optional fields at the end (features, reasons: null by default), so a
+// prediction without them encodes as the wave-1 bytes followed by the two
+// null union branches (0x00 0x00), and readers of the old schema read it
+// unchanged.
+func TestPredictionSchemaEvolution(t *testing.T) {
+	old, err := os.ReadFile(filepath.Join("testdata", "predictions.v1.avro.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(old)), "\n")
+	if len(lines) != v1Predictions {
+		t.Fatalf("%d wave-1 lines", len(lines))
+	}
+	e, _ := NewPredictionEncoder(Avro)
+	preds := goldenPredictions()
+	for i, want := range lines {
+		got, err := e.Append(nil, &preds[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hex.EncodeToString(got) != want+"0000" {
+			t.Errorf("prediction %d:\n got %x\nwant %s + 0000", i, got, want)
+		}
+	}
 }
 
 // TestPredictionGolden checks the prediction encoders byte for byte
@@ -80,6 +121,15 @@ func TestPredictionGolden(t *testing.T) {
 				b = b[len("prefix"):]
 				if enc == JSON {
 					lines = append(lines, string(b))
+				} else if preds[i].Features != nil {
+					// An Avro map has no order (goavro writes it in Go's map
+					// order): the golden bytes are those without it, and the
+					// map must read back.
+					checkFeaturesRoundTrip(t, e, &preds[i])
+					p := preds[i]
+					p.Features = nil
+					nb, _ := e.Append(nil, &p)
+					lines = append(lines, "without features: "+hex.EncodeToString(nb))
 				} else {
 					lines = append(lines, hex.EncodeToString(b))
 				}
@@ -105,6 +155,35 @@ func TestPredictionGolden(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func checkFeaturesRoundTrip(t *testing.T, e PredictionEncoder, p *Prediction) {
+	t.Helper()
+	b, err := e.Append(nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := NewPredictionDecoder(Avro)
+	got, err := d.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{}
+	for i, n := range p.Features.Names {
+		want[n] = p.Features.Values[i]
+	}
+	if got.Features == nil || len(got.Features.Names) != len(want) {
+		t.Fatalf("features read back: %+v", got.Features)
+	}
+	for i, n := range got.Features.Names {
+		w, v := want[n], got.Features.Values[i]
+		if w != v && !(math.IsNaN(w) && math.IsNaN(v)) {
+			t.Errorf("feature %q read back as %v, want %v", n, v, w)
+		}
+	}
+	if len(got.Reasons) != len(p.Reasons) {
+		t.Errorf("reasons read back: %+v", got.Reasons)
 	}
 }
 
@@ -176,6 +255,21 @@ func randomPrediction(r *rand.Rand) Prediction {
 		p.Scores = make([]float64, r.IntN(4))
 		for i := range p.Scores {
 			p.Scores[i] = randomFloat(r)
+		}
+	}
+	if r.IntN(3) == 0 {
+		p.Features = &FeatureVector{}
+		for range r.IntN(4) {
+			v := randomFloat(r)
+			if r.IntN(4) == 0 {
+				v = math.NaN()
+			}
+			p.Features.Names, p.Features.Values = append(p.Features.Names, randomString(r)), append(p.Features.Values, v)
+		}
+	}
+	if r.IntN(3) == 0 {
+		for range r.IntN(3) {
+			p.Reasons = append(p.Reasons, Reason{Feature: randomString(r), Value: randomFloat(r), Contribution: randomFloat(r)})
 		}
 	}
 	return p

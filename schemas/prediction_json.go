@@ -1,11 +1,16 @@
 package schemas
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The JSON form of a prediction is defined as json.Marshal of Prediction.
@@ -62,7 +67,56 @@ func appendJSONPrediction(b []byte, p *Prediction) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
+	if p.Features != nil {
+		b = append(b, `,"features":`...)
+		b = appendFeatureVector(b, p.Features)
+	}
+	if len(p.Reasons) > 0 {
+		b = append(b, `,"reasons":[`...)
+		for i := range p.Reasons {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendReason(b, &p.Reasons[i])
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}'), nil
+}
+
+func appendReason(b []byte, r *Reason) []byte {
+	b = append(b, `{"feature":`...)
+	b = appendJSONString(b, r.Feature)
+	b = append(b, `,"value":`...)
+	if finite(r.Value) {
+		b = appendJSONFloat(b, r.Value)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"contribution":`...)
+	if finite(r.Contribution) {
+		b = appendJSONFloat(b, r.Contribution)
+	} else {
+		b = append(b, '0')
+	}
+	return append(b, '}')
+}
+
+func appendFeatureVector(b []byte, f *FeatureVector) []byte {
+	b = append(b, '{')
+	for i, name := range f.Names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, name)
+		b = append(b, ':')
+		if v := f.Values[i]; finite(v) {
+			b = appendJSONFloat(b, v)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, '}')
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
@@ -197,4 +251,53 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// UnmarshalJSON reads a feature vector written by MarshalJSON, in its
+// order (null is NaN).
+func (f *FeatureVector) UnmarshalJSON(b []byte) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return fmt.Errorf("features: want an object")
+	}
+	*f = FeatureVector{}
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := tok.String() // the token is voided by the next read
+		v, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		x := math.NaN()
+		if v.Kind() == '0' {
+			if x, err = v.Float(); err != nil {
+				return err
+			}
+		} else if v.Kind() != 'n' {
+			return fmt.Errorf("features: %q is not a number or null", name)
+		}
+		f.Names, f.Values = append(f.Names, name), append(f.Values, x)
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// UnmarshalJSON reads a reason written by MarshalJSON (null value: NaN).
+func (r *Reason) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Feature      string   `json:"feature"`
+		Value        *float64 `json:"value"`
+		Contribution float64  `json:"contribution"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*r = Reason{Feature: raw.Feature, Value: math.NaN(), Contribution: raw.Contribution}
+	if raw.Value != nil {
+		r.Value = *raw.Value
+	}
+	return nil
 }

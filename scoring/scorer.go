@@ -79,6 +79,7 @@ type Result struct {
 	Margins []float64
 	Err     error
 	Stage   string // "features" or "score" when Err is set
+	row     int    // the event's dense row in the batch (valid when Err is nil)
 }
 
 // Batch is reusable scratch space for Score. It grows to the largest batch
@@ -120,6 +121,7 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 			b.Results[i] = Result{Err: err, Stage: "features"}
 			continue
 		}
+		b.Results[i].row = len(b.rows)
 		b.rows = append(b.rows, i)
 	}
 	n := len(b.rows)
@@ -183,6 +185,26 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 			b.Results[i].Margins = b.raw[r*margins : (r+1)*margins]
 		}
 	}
+}
+
+// AppendFeatures appends to dst the model inputs of result i of the last
+// Score — the exact values the model saw (float32 inputs widened exactly)
+// — and returns the extended slice; dst is returned unchanged for a result
+// whose features failed. Valid until the Batch is reused.
+func (b *Batch) AppendFeatures(dst []float64, s *Scorer, i int) []float64 {
+	if i >= len(b.Results) || b.Results[i].Stage == "features" {
+		return dst
+	}
+	r := &b.Results[i]
+	nf := s.plan.Len()
+	lo := r.row * nf
+	if s.m64 != nil {
+		return append(dst, b.x64[lo:lo+nf]...)
+	}
+	for _, v := range b.x[lo : lo+nf] {
+		dst = append(dst, float64(v))
+	}
+	return dst
 }
 
 func finite64(xs []float64) bool {

@@ -53,6 +53,11 @@ type Config struct {
 	MaxInFlightRecords  int           `env:"MAX_IN_FLIGHT_RECORDS" envDefault:"20000"`
 	MaxInFlightBytes    int           `env:"MAX_IN_FLIGHT_BYTES" envDefault:"67108864"`
 	ShutdownTimeout     time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
+	EntityMaxIdle       time.Duration `env:"ENTITY_MAX_IDLE" envDefault:"50ms"`
+	EntityStateMaxBytes int64         `env:"ENTITY_STATE_MAX_BYTES" envDefault:"536870912"`
+	EntityRebuildSlack  time.Duration `env:"ENTITY_REBUILD_SLACK" envDefault:"5m"`
+	EntityPartitioner   string        `env:"ENTITY_PARTITIONER" envDefault:"murmur2"`
+	PredictionFeatures  bool          `env:"PREDICTION_FEATURES" envDefault:"false"`
 	Delivery            string        `env:"DELIVERY" envDefault:"at-least-once"`
 	ModelPath           string        `env:"MODEL_PATH"`
 	ModelFormat         string        `env:"MODEL_FORMAT" envDefault:"auto"`
@@ -108,7 +113,7 @@ func kindOf(t reflect.Type) string {
 	switch {
 	case t == reflect.TypeOf(time.Duration(0)):
 		return "a Go duration such as 250ms or 30s"
-	case t.Kind() == reflect.Int:
+	case t.Kind() == reflect.Int, t.Kind() == reflect.Int64:
 		return "an integer"
 	case t.Kind() == reflect.Float64:
 		return "a number"
@@ -220,6 +225,20 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout < time.Second {
 		bad("SHUTDOWN_TIMEOUT", c.ShutdownTimeout, "want at least 1s")
+	}
+	if c.EntityMaxIdle < 0 || c.EntityMaxIdle > time.Minute {
+		bad("ENTITY_MAX_IDLE", c.EntityMaxIdle, "want 0 to 1m")
+	}
+	if c.EntityStateMaxBytes < 0 {
+		bad("ENTITY_STATE_MAX_BYTES", c.EntityStateMaxBytes, "want 0 (no bound) or a number of bytes")
+	}
+	if c.EntityRebuildSlack < 0 || c.EntityRebuildSlack > 24*time.Hour {
+		bad("ENTITY_REBUILD_SLACK", c.EntityRebuildSlack, "want 0 to 24h")
+	}
+	switch c.EntityPartitioner {
+	case "murmur2", "crc32":
+	default:
+		bad("ENTITY_PARTITIONER", c.EntityPartitioner, "want murmur2 (Java clients, franz-go, Kafka Streams) or crc32 (librdkafka's consistent partitioner)")
 	}
 	if c.CommitInterval < 10*time.Millisecond || c.CommitInterval > time.Minute {
 		bad("COMMIT_INTERVAL", c.CommitInterval, "want 10ms to 1m")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/entity"
 	"github.com/streamscore/streamscore/window"
 )
 
@@ -22,6 +24,14 @@ type Chunk[R any] struct {
 	Partition int32
 	Records   []*kgo.Record
 	Refs      []R
+	// HighWatermark is the partition's high watermark when the records
+	// were fetched (-1 unknown): a lane merging by event time waits, up
+	// to MaxIdle, for a partition that has nothing buffered but is behind
+	// it.
+	HighWatermark int64
+	// StateOnly marks records replayed into the entity state only (a
+	// rebuild, a backfill's warm-up): they get no outcome and no Refs.
+	StateOnly bool
 }
 
 // Item is one record travelling through a lane: its outcome-core record,
@@ -73,11 +83,29 @@ type Config struct {
 	Interval time.Duration // BATCH_INTERVAL
 	Hooks    Hooks
 	Log      *slog.Logger
+	// With entity aggregates: how long the merge waits for a partition
+	// that is behind (ENTITY_MAX_IDLE), the state's bounds, and whether
+	// the state expires old events only when a transaction commits
+	// (exactly-once: an abort takes the transaction's records back out).
+	MaxIdle        time.Duration
+	State          entity.Options
+	ExpireAtCommit bool
+	// Features puts each prediction's model inputs in it
+	// (PREDICTION_FEATURES).
+	Features bool
 }
 
 // ErrStopped is the error of a control that a lane could not carry out
 // because it had stopped.
 var ErrStopped = errors.New("lane stopped")
+
+// ErrWaiting is Sync's answer when a lane's event-time merge waits for a
+// partition that is behind its high watermark.
+var ErrWaiting = errors.New("waiting for a partition that is behind")
+
+// ErrRebuilding is a barrier's error when a lane's entity state is still
+// being rebuilt: its records were not scored, the transaction must abort.
+var ErrRebuilding = errors.New("entity state still being rebuilt")
 
 type ctlKind uint8
 
@@ -87,6 +115,12 @@ const (
 	ctlBarrier                // finish everything, close the batch (a transaction ends)
 	ctlStop                   // finish everything, close the batch, exit
 	ctlFinish                 // like stop, but what waits for the registry is waited for: handled in order, never early
+	ctlRebuild                // the listed partitions' state is being rebuilt: score nothing until ctlRebuilt
+	ctlRebuilt                // the listed partitions' state is rebuilt
+	ctlCommit                 // exactly-once: the transaction committed
+	ctlAbort                  // exactly-once: the transaction aborted
+	ctlSync                   // answer once everything before is processed: ErrWaiting if the merge waits for a partition
+	ctlAssign                 // the listed partitions are assigned: the merge waits for their first records
 )
 
 type control struct {
@@ -160,16 +194,25 @@ type Lane[R any] struct {
 	stall   *stall
 	exited  chan struct{}
 	pred    schemas.Prediction // the prediction handed to the sink, reused
+	ent     *entityMode[R]     // entity state and event-time merge; nil without aggregates
+	idleAt  time.Time          // when the merge stops waiting for a partition
+	fv      schemas.FeatureVector
+	names   map[*scoring.Scorer][]string // each scorer's input names (feature logging)
 }
 
 func newLane[R any](cfg *Config, sink Sink[R]) (*Lane[R], error) {
-	l := &Lane[R]{cfg: cfg, sink: sink, batch: cfg.Core.NewBatch(), exited: make(chan struct{})}
+	l := &Lane[R]{cfg: cfg, sink: sink, batch: cfg.Core.NewBatch(), exited: make(chan struct{}), names: map[*scoring.Scorer][]string{}}
+	l.batch.KeepFeatures(cfg.Features)
 	l.q.wake = make(chan struct{}, 1)
 	win, err := window.New(cfg.MaxSize, cfg.Interval, l.process)
 	if err != nil {
 		return nil, err
 	}
 	l.win = win
+	if len(cfg.Core.Spec().Aggregates()) > 0 {
+		l.ent = newEntityMode(l)
+		l.batch.SetState(l.ent.state)
+	}
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
 	go l.run()
@@ -187,6 +230,9 @@ func (l *Lane[R]) run() {
 		select {
 		case <-l.q.wake:
 		case now := <-l.timer.C:
+			if l.ent != nil {
+				l.idleAt = l.ent.drain(now, false)
+			}
 			l.win.Tick(now)
 		}
 	}
@@ -202,6 +248,9 @@ func (l *Lane[R]) arm() {
 	if l.stall != nil && (at.IsZero() || l.stall.retry.Before(at)) {
 		at = l.stall.retry
 	}
+	if !l.idleAt.IsZero() && (at.IsZero() || l.idleAt.Before(at)) {
+		at = l.idleAt
+	}
 	if at.IsZero() {
 		l.timer.Stop()
 		return
@@ -213,7 +262,32 @@ func (l *Lane[R]) arm() {
 // stalled; control messages always (a stalled lane gives up what a
 // control concerns). It reports whether the lane stopped.
 func (l *Lane[R]) step() (stopped bool) {
+	defer func() {
+		if !stopped && l.ent != nil && l.stall == nil {
+			l.idleAt = l.ent.drain(time.Now(), false)
+		}
+	}()
 	for len(l.backlog) > 0 {
+		if l.ent != nil && l.ent.isRebuilding() && l.stall == nil {
+			// Live records wait for the rebuild; state-only chunks and
+			// controls go on, wherever they are queued.
+			j := slices.IndexFunc(l.backlog, func(m msg[R]) bool {
+				return m.ctl != nil && m.ctl.kind != ctlFinish || m.ctl == nil && m.chunk.StateOnly
+			})
+			if j < 0 {
+				return false
+			}
+			m := l.backlog[j]
+			l.pop(j)
+			if m.ctl == nil {
+				l.ent.observe(&m.chunk)
+				continue
+			}
+			if l.control(m.ctl, j) {
+				return true
+			}
+			continue
+		}
 		if l.stall == nil {
 			m := &l.backlog[0]
 			if m.ctl != nil {
@@ -256,11 +330,24 @@ func (l *Lane[R]) pop(i int) {
 // record must wait for the schema registry.
 func (l *Lane[R]) records(m *msg[R]) {
 	c := &m.chunk
+	if c.StateOnly {
+		if l.ent != nil {
+			l.ent.observe(c)
+		}
+		m.pos = len(c.Records)
+		return
+	}
+	if len(c.Records) == 0 { // a caught-up partition's high watermark
+		if l.ent != nil {
+			l.ent.caughtUp(c)
+		}
+		return
+	}
 	now := time.Now() // a chunk arrives at once
 	for m.pos < len(c.Records) {
 		rec := c.Records[m.pos]
 		it := l.item()
-		it.Topic, it.Value, it.Kafka, it.Ref = rec.Topic, rec.Value, rec, c.Refs[m.pos]
+		it.Topic, it.Value, it.Kafka, it.Offset, it.Ref = rec.Topic, rec.Value, rec, rec.Offset, c.Refs[m.pos]
 		if err := l.cfg.Core.Decode(&it.Record); err != nil {
 			l.recycle(it)
 			l.stallOn(c, err)
@@ -272,6 +359,10 @@ func (l *Lane[R]) records(m *msg[R]) {
 		m.pos++
 		// A record that failed to decode goes through the window too, so
 		// that a partition's outcomes settle in offset order.
+		if l.ent != nil {
+			l.ent.enqueue(it, c)
+			continue
+		}
 		l.win.Add(it, now)
 	}
 }
@@ -314,25 +405,86 @@ func (l *Lane[R]) unstall() {
 // lane stops.
 func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 	var err error
+	drain := func() {
+		if l.ent != nil && !l.ent.isRebuilding() {
+			l.ent.drain(time.Now(), true)
+		}
+	}
 	switch ctl.kind {
 	case ctlFlush:
 		l.abandon(before, ctl.tps)
+		drain()
 		l.win.Close(window.Revoke)
+		if l.ent != nil { // the partitions' next owner rebuilds their state
+			l.ent.reset()
+			for k := range ctl.tps {
+				l.ent.setRebuilding(k, false)
+			}
+		}
 	case ctlDrop:
 		l.drop(before, ctl.tps)
+		if l.ent != nil {
+			l.ent.reset()
+			for k := range ctl.tps {
+				l.ent.setRebuilding(k, false)
+			}
+		}
 	case ctlBarrier:
 		if l.stall != nil {
 			err = l.stall.err
+		} else if l.ent != nil && l.ent.isRebuilding() {
+			err = ErrRebuilding
 		}
 		l.abandon(before, nil)
+		drain()
 		l.win.Close(window.Transaction)
 	case ctlStop:
 		l.abandon(before, nil)
+		drain()
 		l.win.Close(window.Shutdown)
 		stop = true
 	case ctlFinish: // reached in order: nothing before it waits
+		drain()
 		l.win.Close(window.Shutdown)
 		stop = true
+	case ctlRebuild:
+		if l.ent != nil {
+			for k := range ctl.tps {
+				l.ent.setRebuilding(k, true)
+			}
+		}
+	case ctlRebuilt:
+		if l.ent != nil {
+			for k := range ctl.tps {
+				l.ent.setRebuilding(k, false)
+			}
+		}
+	case ctlCommit:
+		if l.ent != nil {
+			l.ent.committed()
+		}
+	case ctlAbort:
+		if l.ent != nil {
+			l.ent.aborted()
+		}
+	case ctlAssign:
+		if l.ent != nil {
+			now := time.Now()
+			for k := range ctl.tps {
+				q := l.ent.queue(k)
+				if q.next < 0 {
+					q.hwm, q.emptySince = unknownHWM, now
+				}
+			}
+		}
+	case ctlSync:
+		if l.ent != nil && l.stall == nil {
+			if l.ent.isRebuilding() {
+				err = ErrRebuilding
+			} else if l.idleAt = l.ent.drain(time.Now(), false); !l.idleAt.IsZero() {
+				err = ErrWaiting
+			}
+		}
 	}
 	if ctl.done != nil {
 		ctl.done(err)
@@ -340,16 +492,16 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 	return stop
 }
 
-// abandon gives up, on a stalled lane, the unprocessed records of the
-// listed partitions (all when tps is nil) queued before backlog[before].
-// A lane that is not stalled has none.
+// abandon gives up, on a stalled lane or one whose entity state is being
+// rebuilt, the unprocessed live records of the listed partitions (all
+// when tps is nil) queued before backlog[before]. Any other lane has none.
 func (l *Lane[R]) abandon(before int, tps map[partitionKey]bool) {
-	if l.stall == nil {
+	if l.stall == nil && (l.ent == nil || !l.ent.isRebuilding()) {
 		return
 	}
 	for i := before - 1; i >= 0; i-- { // newest first
 		m := &l.backlog[i]
-		if m.ctl != nil || (tps != nil && !tps[partitionKey{m.chunk.Topic, m.chunk.Partition}]) {
+		if m.ctl != nil || m.chunk.StateOnly || (tps != nil && !tps[partitionKey{m.chunk.Topic, m.chunk.Partition}]) {
 			continue
 		}
 		for k := len(m.chunk.Records) - 1; k >= m.pos; k-- {
@@ -357,7 +509,7 @@ func (l *Lane[R]) abandon(before int, tps map[partitionKey]bool) {
 		}
 		m.pos = len(m.chunk.Records)
 	}
-	if tps == nil || tps[partitionKey{l.stall.topic, l.stall.partition}] {
+	if l.stall != nil && (tps == nil || tps[partitionKey{l.stall.topic, l.stall.partition}]) {
 		l.unstall()
 	}
 	l.compact(before)
@@ -411,11 +563,18 @@ func (l *Lane[R]) process(b window.Batch[*Item[R]]) {
 			newest = it.Event.Time
 		}
 		it.FillPrediction(&l.pred, schemas.Source{Topic: it.Kafka.Topic, Partition: it.Kafka.Partition, Offset: it.Kafka.Offset}, scoredAt)
+		if l.cfg.Features {
+			l.fv.Names, l.fv.Values = l.inputNames(it.Scorer), it.Features
+			l.pred.Features = &l.fv
+		}
 		topic := ""
 		if r := models.For(it.Topic); r != nil {
 			topic = r.OutputTopic()
 		}
 		l.sink.Prediction(it, &l.pred, topic)
+	}
+	if l.ent != nil {
+		l.ent.scored(newest)
 	}
 	if l.cfg.Hooks.Batch != nil {
 		l.cfg.Hooks.Batch(b.Trigger, len(b.Items), b.Opened, newest)
@@ -424,6 +583,19 @@ func (l *Lane[R]) process(b window.Batch[*Item[R]]) {
 		l.recycle(it)
 	}
 	l.win.Recycle(b.Items)
+}
+
+// inputNames are a scorer's input names, kept per scorer.
+func (l *Lane[R]) inputNames(s *scoring.Scorer) []string {
+	n, ok := l.names[s]
+	if !ok {
+		if len(l.names) > 16 { // scorers reloaded away
+			clear(l.names)
+		}
+		n = s.Plan().Names()
+		l.names[s] = n
+	}
+	return n
 }
 
 func (l *Lane[R]) item() *Item[R] {

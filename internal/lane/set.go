@@ -119,6 +119,95 @@ func (s *Set[R]) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Sync waits until every lane has processed what was pushed so far and
+// returns ErrWaiting when a lane's event-time merge waits for a partition
+// that is behind (an exactly-once transaction then polls on before it
+// ends, so that its records are scored in event-time order), or
+// ErrRebuilding.
+func (s *Set[R]) Sync(ctx context.Context) error {
+	return s.broadcast(ctx, ctlSync, nil)
+}
+
+// Assign tells the lanes of newly assigned partitions about them, so that
+// an event-time merge waits (up to MaxIdle) for their first records
+// instead of scoring the other partitions' records ahead of them.
+func (s *Set[R]) Assign(tps []Partition) error { return s.each(tps, ctlAssign) }
+
+// StartRebuild tells the lanes of the given partitions that their entity
+// state is being rebuilt: until EndRebuild they score nothing (live
+// records wait) and take the state-only chunks given to PushState. Call
+// it before the partitions' first live chunk is pushed (from the
+// assignment callback).
+func (s *Set[R]) StartRebuild(tps []Partition) error {
+	return s.each(tps, ctlRebuild)
+}
+
+// PushState hands a state-only chunk (records replayed into the entity
+// state) to its partition's lane.
+func (s *Set[R]) PushState(c Chunk[R]) error {
+	c.StateOnly = true
+	return s.Push(c)
+}
+
+// EndRebuild ends the rebuild of the given partitions.
+func (s *Set[R]) EndRebuild(tps []Partition) error {
+	return s.each(tps, ctlRebuilt)
+}
+
+// Committed and Aborted tell every lane how an exactly-once transaction
+// ended, so that its entity state keeps or drops the transaction's
+// records.
+func (s *Set[R]) Committed() { _ = s.broadcast(context.Background(), ctlCommit, nil) }
+
+// Aborted is Committed's other outcome.
+func (s *Set[R]) Aborted() { _ = s.broadcast(context.Background(), ctlAbort, nil) }
+
+// each queues a control for the lanes of tps (starting them), without
+// waiting.
+func (s *Set[R]) each(tps []Partition, kind ctlKind) error {
+	byLane := map[int32]map[partitionKey]bool{}
+	for _, tp := range tps {
+		if byLane[tp.Partition] == nil {
+			byLane[tp.Partition] = map[partitionKey]bool{}
+		}
+		byLane[tp.Partition][partitionKey{tp.Topic, tp.Partition}] = true
+	}
+	for p, keys := range byLane {
+		l, err := s.lane(p)
+		if err != nil {
+			return err
+		}
+		l.q.push(msg[R]{ctl: &control{kind: kind, tps: keys}})
+	}
+	return nil
+}
+
+// EntityStats sums the lanes' entity state (zero without aggregates) and
+// the records their rebuilds replayed.
+func (s *Set[R]) EntityStats() (st EntityStats) {
+	for _, l := range s.started() {
+		if e := l.ent; e != nil {
+			st.Replayed += e.replayed.Load()
+			st.Rebuilding += e.rebuildingCount.Load()
+			st.Bytes += e.bytes.Load()
+			st.Entities += e.entities.Load()
+			st.Late += e.late.Load()
+			st.Evicted += e.evicted.Load()
+		}
+	}
+	return st
+}
+
+// EntityStats are the lanes' entity figures for metrics and readiness.
+type EntityStats struct {
+	Replayed   int64 // records replayed into the state by rebuilds
+	Rebuilding int64 // partitions whose state is being rebuilt
+	Bytes      int64 // the states' size
+	Entities   int64 // entities with history
+	Late       int64 // late records (they arrived after a later event of their entity was scored)
+	Evicted    int64 // lookups answered missing because the entity's history was evicted (ENTITY_STATE_MAX_BYTES)
+}
+
 // Finish is Stop for a source with no one to yield to (a backfill): a
 // record that waits for the schema registry is waited for. When ctx ends
 // first, the lanes stop at once as Stop does, giving up what waits, and

@@ -106,6 +106,39 @@ func New() *Metrics {
 	return m
 }
 
+// EntityFigures are what the entity metrics read, summed over the lanes.
+type EntityFigures struct {
+	Bytes, Entities, Late, Evicted, Replayed, Rebuilding int64
+	RebuildSeconds                                       float64
+}
+
+// WatchEntities registers the entity-state metrics, read from fn at every
+// scrape: streamscore_entity_state_bytes, _entity_state_entities,
+// _entity_late_records_total, _entity_evicted_lookups_total,
+// _entity_rebuild_records_total, _entity_rebuild_seconds_total and
+// _entity_rebuilding (rebuilds in progress).
+func (m *Metrics) WatchEntities(fn func() EntityFigures) {
+	gauge := func(name, help string, v func(EntityFigures) float64) {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(fn()) }))
+	}
+	counter := func(name, help string, v func(EntityFigures) float64) {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(fn()) }))
+	}
+	gauge("streamscore_entity_state_bytes", "Bytes of entity history kept by the lanes (bounded by ENTITY_STATE_MAX_BYTES).",
+		func(f EntityFigures) float64 { return float64(f.Bytes) })
+	gauge("streamscore_entity_state_entities", "Entities with history in the lanes' state.", func(f EntityFigures) float64 { return float64(f.Entities) })
+	gauge("streamscore_entity_rebuilding", "Entity-state rebuilds in progress (assigned partitions being read back).",
+		func(f EntityFigures) float64 { return float64(f.Rebuilding) })
+	counter("streamscore_entity_late_records_total", "Records that arrived after a later event of their entity was scored (they enter the state; their entity's earlier scores did not see them).",
+		func(f EntityFigures) float64 { return float64(f.Late) })
+	counter("streamscore_entity_evicted_lookups_total", "Aggregates answered missing because the entity's history was evicted at ENTITY_STATE_MAX_BYTES.",
+		func(f EntityFigures) float64 { return float64(f.Evicted) })
+	counter("streamscore_entity_rebuild_records_total", "Records replayed into the entity state by rebuilds.",
+		func(f EntityFigures) float64 { return float64(f.Replayed) })
+	counter("streamscore_entity_rebuild_seconds_total", "Time spent rebuilding the entity state.",
+		func(f EntityFigures) float64 { return f.RebuildSeconds })
+}
+
 // KafkaHooks are the kgo options that feed franz-go's client metrics for
 // one client (prefix streamscore_kafka_, label client_id). Each client
 // needs its own hooks and its own client id.

@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -97,7 +98,14 @@ func (r *Route) OutputTopic() string { return r.Spec.OutputTopic }
 type Set struct {
 	routes  []*Route
 	byTopic map[string]*Route
+	accept  atomic.Pointer[func(*scoring.Scorer) error]
 }
+
+// SetAccept makes every reload ask fn whether a freshly loaded scorer may
+// go into service; an error keeps the old one serving and is the reload's
+// error (the entity state refuses a features file with aggregates it does
+// not keep).
+func (s *Set) SetAccept(fn func(*scoring.Scorer) error) { s.accept.Store(&fn) }
 
 // Routes lists the routes.
 func (s *Set) Routes() []*Route { return s.routes }
@@ -218,18 +226,22 @@ type Result struct {
 // scorer where the files changed (or for every route when force is set).
 func (s *Set) Reload(force bool) []Result {
 	var out []Result
+	var accept func(*scoring.Scorer) error
+	if fn := s.accept.Load(); fn != nil {
+		accept = *fn
+	}
 	for _, r := range s.routes {
 		if r.Spec.Path == "" {
 			continue
 		}
-		if res, ok := r.reload(force); ok {
+		if res, ok := r.reload(force, accept); ok {
 			out = append(out, res)
 		}
 	}
 	return out
 }
 
-func (r *Route) reload(force bool) (Result, bool) {
+func (r *Route) reload(force bool, accept func(*scoring.Scorer) error) (Result, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	stamp, err := r.fileStamp()
@@ -243,6 +255,9 @@ func (r *Route) reload(force bool) (Result, bool) {
 		return res, true
 	}
 	sc, loaded, err := r.load()
+	if err == nil && accept != nil {
+		err = accept(sc)
+	}
 	if err != nil {
 		// Remember the stamp so a broken file is reported once, not at
 		// every poll; a fixed file has a new stamp and loads.

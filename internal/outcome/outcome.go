@@ -10,6 +10,7 @@ import (
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/entity"
 )
 
 // Stages of a dead letter (the values of the streamscore-stage header).
@@ -29,11 +30,13 @@ var ErrUnavailable = schemas.ErrUnavailable
 // ErrNoRoute is the reason of a record whose topic no model scores.
 var ErrNoRoute = errors.New("no model scores this topic")
 
-// Input is one topic the core reads, with its decoder.
+// Input is one topic the core reads, with its decoder. Its position in
+// the inputs given to New is its stream number in the entity state.
 type Input struct {
 	Topic   string
 	Kind    schemas.EventType
 	Decoder schemas.Decoder
+	stream  int32
 }
 
 // Core turns input records into outcomes: decode → route → features →
@@ -46,9 +49,17 @@ type Core struct {
 	models *modelset.Set
 	inputs map[string]Input
 	fields *schemas.FieldSet
+	spec   *entity.Spec // the aggregates every route reads; empty without any
 
 	needMu sync.Mutex
-	need   atomic.Pointer[map[*scoring.Scorer]uint64] // field-set generation each scorer needs
+	need   atomic.Pointer[map[*scoring.Scorer]*scorerNeeds]
+}
+
+// scorerNeeds is what the core keeps per scorer in service: the field-set
+// generation its plan needs, and where its aggregates are in the spec.
+type scorerNeeds struct {
+	gen  uint64
+	aggs []int // spec index of each of the plan's aggregates
 }
 
 // New returns the core of a model set and its inputs. fields, when not
@@ -58,16 +69,63 @@ type Core struct {
 // decoded reads a field its decoder skipped.
 func New(models *modelset.Set, inputs []Input, fields *schemas.FieldSet) (*Core, error) {
 	c := &Core{models: models, inputs: map[string]Input{}, fields: fields}
-	for _, in := range inputs {
+	for i, in := range inputs {
 		if in.Decoder == nil {
 			return nil, fmt.Errorf("outcome: input %q has no decoder", in.Topic)
 		}
+		in.stream = int32(i)
 		c.inputs[in.Topic] = in
 	}
+	var aggs []scoring.Aggregate
 	for _, r := range models.Routes() {
-		c.generationFor(r.Scorer())
+		aggs = append(aggs, r.Scorer().Plan().Aggregates()...)
+	}
+	c.spec = entity.NewSpec(aggs)
+	if err := c.checkKinds(inputs); err != nil {
+		return nil, err
+	}
+	if fields != nil {
+		for _, k := range c.spec.Kinds() {
+			fields.Add(c.spec.Fields(k)...)
+		}
+	}
+	for _, r := range models.Routes() {
+		c.needsOf(r.Scorer())
+	}
+	if len(c.spec.Aggregates()) > 0 {
+		models.SetAccept(c.Accepts)
 	}
 	return c, nil
+}
+
+// checkKinds fails when an aggregate reads a kind no input carries.
+func (c *Core) checkKinds(inputs []Input) error {
+	for _, a := range c.spec.Aggregates() {
+		found := false
+		for _, in := range inputs {
+			found = found || in.Kind == a.Of
+		}
+		if !found && len(inputs) > 0 {
+			return fmt.Errorf("%w: %s reads %s events, but no input topic carries them (INPUT_TOPICS kinds)", scoring.ErrAggregate, a.Key(), a.Of)
+		}
+	}
+	return nil
+}
+
+// Stream is the input's stream number in the entity state.
+func (in Input) Stream() int32 { return in.stream }
+
+// Spec is the entity aggregates the routes read (empty without any).
+func (c *Core) Spec() *entity.Spec { return c.spec }
+
+// Accepts reports whether a scorer can be put in service by a reload: its
+// aggregates must be ones the lanes' state already keeps, with no less
+// history (a new aggregate needs a restart, which rebuilds the state).
+func (c *Core) Accepts(s *scoring.Scorer) error {
+	if !c.spec.Covers(entity.NewSpec(s.Plan().Aggregates())) {
+		return fmt.Errorf("%w: the new features file reads aggregates the entity state does not keep; restart streamscore to rebuild the state for them", scoring.ErrAggregate)
+	}
+	return nil
 }
 
 // Models is the model set in service.
@@ -89,28 +147,32 @@ func FieldsFor(models *modelset.Set) []string {
 	return out
 }
 
-// generationFor is the field-set generation from which decoded events
-// hold every field s reads (0 when every field is kept). The answer is
-// cached per scorer; a new scorer (a reload) adds its fields to the set.
-func (c *Core) generationFor(s *scoring.Scorer) uint64 {
-	if c.fields == nil {
-		return 0
-	}
+// needsOf is what s needs of the core: the field-set generation from
+// which decoded events hold every field s reads (0 when every field is
+// kept), and its aggregates' places in the spec. The answer is cached per
+// scorer; a new scorer (a reload) adds its fields to the set.
+func (c *Core) needsOf(s *scoring.Scorer) *scorerNeeds {
 	if m := c.need.Load(); m != nil {
-		if g, ok := (*m)[s]; ok {
-			return g
+		if n, ok := (*m)[s]; ok {
+			return n
 		}
 	}
 	c.needMu.Lock()
 	defer c.needMu.Unlock()
 	old := c.need.Load()
 	if old != nil {
-		if g, ok := (*old)[s]; ok {
-			return g
+		if n, ok := (*old)[s]; ok {
+			return n
 		}
 	}
-	g := c.fields.Add(s.Plan().Sources()...)
-	m := map[*scoring.Scorer]uint64{}
+	n := &scorerNeeds{}
+	if c.fields != nil {
+		n.gen = c.fields.Add(s.Plan().Sources()...)
+	}
+	for _, a := range s.Plan().Aggregates() {
+		n.aggs = append(n.aggs, c.spec.Index(a)) // -1: not kept (Accepts refuses such a reload)
+	}
+	m := map[*scoring.Scorer]*scorerNeeds{}
 	if old != nil {
 		live := map[*scoring.Scorer]bool{}
 		for _, r := range c.models.Routes() {
@@ -122,23 +184,31 @@ func (c *Core) generationFor(s *scoring.Scorer) uint64 {
 			}
 		}
 	}
-	m[s] = g
+	m[s] = n
 	c.need.Store(&m)
-	return g
+	return n
 }
 
 // Record is one input record and, after Score, its outcome: a prediction
 // (Stage empty; Result and Scorer set) or a dead letter (Stage and Err
 // set). Callers embed it in their own per-record type and reuse it.
 type Record struct {
-	Topic string // routes the record and picks its decoder
-	Value []byte // the raw bytes, as received; never modified
-	Event schemas.Event
+	Topic  string // routes the record and picks its decoder
+	Value  []byte // the raw bytes, as received; never modified
+	Offset int64  // its place in its partition (the entity state orders ties by it)
+	// StateOnly marks a record replayed into the entity state only (a
+	// rebuild, a backfill's warm-up): Score observes it and gives it no
+	// outcome.
+	StateOnly bool
+	Event     schemas.Event
 
 	Stage  string
 	Err    error
 	Result scoring.Result
 	Scorer *scoring.Scorer
+	// Features are the model inputs as the model saw them, when the batch
+	// keeps them (KeepFeatures): feature logging, training export.
+	Features []float64
 }
 
 // Dead reports whether the record's outcome is a dead letter.
@@ -146,9 +216,9 @@ func (r *Record) Dead() bool { return r.Stage != "" }
 
 // Reset clears the outcome for reuse, keeping the event's storage.
 func (r *Record) Reset() {
-	ev := r.Event
+	ev, feats := r.Event, r.Features[:0]
 	ev.Reset()
-	*r = Record{Event: ev}
+	*r = Record{Event: ev, Features: feats}
 }
 
 // fail makes the outcome a dead letter.
@@ -177,14 +247,29 @@ func (c *Core) Decode(r *Record) error {
 }
 
 // Batch is per-goroutine scratch for scoring records; it grows to the
-// largest batch it has seen and then allocates nothing. Not safe for
-// concurrent use.
+// largest batch it has seen and then allocates nothing. With an entity
+// state (SetState), Score computes each record's aggregates from it and
+// then adds the record to it. Not safe for concurrent use.
 type Batch struct {
 	core   *Core
 	sb     scoring.Batch
 	recs   []*Record
 	events []*schemas.Event
+	state  *entity.State
+	keep   bool // fill Record.Features
+	// Observed counts what the entity state saw in this Batch's life:
+	// late records and lookups answered missing because of eviction.
+	Late, Evicted int64
 }
+
+// KeepFeatures makes Score fill every prediction's Record.Features.
+func (b *Batch) KeepFeatures(keep bool) { b.keep = keep }
+
+// SetState gives the batch the lane's entity state (nil: none).
+func (b *Batch) SetState(st *entity.State) { b.state = st }
+
+// State is the batch's entity state, or nil.
+func (b *Batch) State() *entity.State { return b.state }
 
 // NewBatch returns scratch for Score.
 func (c *Core) NewBatch() *Batch { return &Batch{core: c} }
@@ -201,12 +286,15 @@ func (b *Batch) WantMargins(want bool) { b.sb.WantMargins = want }
 // Result alias the batch's buffers: valid until the next Score.
 func (b *Batch) Score(recs []*Record) {
 	c := b.core
+	if b.state != nil && len(c.spec.Aggregates()) > 0 {
+		b.entities(recs)
+	}
 	for _, route := range c.models.Routes() {
 		s := route.Scorer()
-		gen := c.generationFor(s)
+		gen := c.needsOf(s).gen
 		b.recs, b.events = b.recs[:0], b.events[:0]
 		for _, r := range recs {
-			if r.Dead() || c.models.For(r.Topic) != route {
+			if r.Dead() || r.StateOnly || c.models.For(r.Topic) != route {
 				continue
 			}
 			if r.Event.KeptGen != 0 && r.Event.KeptGen < gen && r.Value != nil {
@@ -233,13 +321,52 @@ func (b *Batch) Score(recs []*Record) {
 				continue
 			}
 			r.Result, r.Scorer = *res, s
+			if b.keep {
+				r.Features = b.sb.AppendFeatures(r.Features[:0], s, i)
+			}
 		}
 	}
 	for _, r := range recs {
-		if !r.Dead() && r.Scorer == nil {
+		if !r.Dead() && !r.StateOnly && r.Scorer == nil {
 			r.fail(StageDecode, fmt.Errorf("%w: topic %q", ErrNoRoute, r.Topic))
 		}
 	}
+}
+
+// entities computes, in record order, each record's aggregates from the
+// entity state and then adds the record to it: a record sees the records
+// before it, never itself.
+func (b *Batch) entities(recs []*Record) {
+	c := b.core
+	for _, r := range recs {
+		if r.Dead() {
+			continue
+		}
+		in, ok := c.inputs[r.Topic]
+		if !ok {
+			continue
+		}
+		if !r.StateOnly {
+			if route := c.models.For(r.Topic); route != nil {
+				if idx := c.needsOf(route.Scorer()).aggs; len(idx) > 0 {
+					r.Event.Aggs = growValues(r.Event.Aggs, len(idx))
+					if b.state.Aggregate(&r.Event, idx, r.Event.Aggs) {
+						b.Evicted++
+					}
+				}
+			}
+		}
+		if b.state.Observe(&r.Event, in.Kind, entity.Pos{Stream: in.stream, Offset: r.Offset}) {
+			b.Late++
+		}
+	}
+}
+
+func growValues(v []schemas.Value, n int) []schemas.Value {
+	if cap(v) < n {
+		return make([]schemas.Value, n)
+	}
+	return v[:n]
 }
 
 // Prediction is the published prediction of a scored record.

@@ -25,6 +25,7 @@ type atLeastOnce struct {
 	group *consumer.Group
 	prod  *producer.Producer
 	lanes *lane.Set[ackRef]
+	rb    *rebuilder[ackRef] // nil without entity aggregates
 
 	inBytes  atomic.Int64 // key and value bytes of records polled, not yet acknowledged
 	paused   atomic.Bool  // fetching paused by backpressure
@@ -62,9 +63,18 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 	if err != nil {
 		return nil, err
 	}
-	if _, err := checkTopics(ctx, prod.Client(), p.topics, cfg); err != nil {
+	counts, err := checkTopics(ctx, prod.Client(), p.topics, cfg)
+	if err == nil {
+		err = p.checkCoPartitioned(counts)
+	}
+	if err != nil {
 		prod.Close()
 		return nil, err
+	}
+	entities := len(p.core.Spec().Aggregates()) > 0
+	var balancer kgo.GroupBalancer
+	if entities {
+		balancer = kgo.RangeBalancer() // partition p of every input topic at one member
 	}
 	p.loadLimits(ctx, prod.Limits(), prod.Client())
 	group, err := consumer.NewGroup(consumer.Options{
@@ -75,6 +85,8 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 		Conn:          consConn, Logger: p.log,
 		OnRevoke:     a.onRevoke,
 		OnLost:       a.onLost,
+		OnAssign:     a.onAssign,
+		Balancer:     balancer,
 		OnLag:        p.obs.SetLag,
 		OnFetchError: p.fetchError,
 	})
@@ -95,12 +107,32 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 		group.Close(ctx)
 		return nil, err
 	}
+	if entities {
+		a.rb = newRebuilder(p, a.lanes, p.rebuildConn, false)
+		p.obs.WatchEntities(entityFigures(a.lanes, a.rb))
+	}
 	return a, nil
+}
+
+// onAssign starts rebuilding the entity state of newly assigned
+// partitions (their lanes score nothing until it is done).
+func (a *atLeastOnce) onAssign(_ context.Context, tps []consumer.TopicPartition) {
+	if a.rb != nil {
+		_ = a.lanes.Assign(lanePartitions(tps))
+		a.rb.start(lanePartitions(tps))
+	}
 }
 
 func (a *atLeastOnce) client() *kgo.Client { return a.group.Client() }
 
 func (a *atLeastOnce) assigned() int { return a.group.Tracker().OwnedCount() }
+
+func (a *atLeastOnce) rebuilding() int64 {
+	if a.rb == nil {
+		return 0
+	}
+	return a.rb.rebuilding()
+}
 
 // run polls until ctx ends, then drains.
 func (a *atLeastOnce) run(ctx context.Context) error {
@@ -118,6 +150,12 @@ func (a *atLeastOnce) run(ctx context.Context) error {
 			return fmt.Errorf("poll: %w", err)
 		}
 		for _, f := range fetches {
+			if len(f.Records) == 0 {
+				if a.rb != nil { // the event-time merge learns the partition is caught up
+					_ = a.lanes.Push(lane.Chunk[ackRef]{Topic: f.TP.Topic, Partition: f.TP.Partition, HighWatermark: f.HighWatermark})
+				}
+				continue
+			}
 			var n int64
 			for _, r := range f.Records {
 				n += recordBytes(r)
@@ -131,7 +169,8 @@ func (a *atLeastOnce) run(ctx context.Context) error {
 			for i, r := range f.Records {
 				refs[i] = ackRef{tok: f.Tokens[i], rec: r}
 			}
-			if err := a.lanes.Push(lane.Chunk[ackRef]{Topic: f.TP.Topic, Partition: f.TP.Partition, Records: f.Records, Refs: refs}); err != nil {
+			if err := a.lanes.Push(lane.Chunk[ackRef]{Topic: f.TP.Topic, Partition: f.TP.Partition, Records: f.Records, Refs: refs,
+				HighWatermark: f.HighWatermark}); err != nil {
 				a.p.log.Error("record not processed", "topic", f.TP.Topic, "partition", f.TP.Partition, "err", err)
 			}
 		}
@@ -210,6 +249,9 @@ func (p *Pipeline) FetchPaused() bool {
 // of them they hold (closing their open batches), so that the group's
 // revoke handler can await their acknowledgements and commit.
 func (a *atLeastOnce) onRevoke(ctx context.Context, tps []consumer.TopicPartition) {
+	if a.rb != nil {
+		a.rb.stop(lanePartitions(tps))
+	}
 	if err := a.lanes.Flush(ctx, lanePartitions(tps)); err != nil {
 		a.p.log.Warn("revoke: lanes did not hand over every record in time", "err", err)
 	}
@@ -219,6 +261,9 @@ func (a *atLeastOnce) onRevoke(ctx context.Context, tps []consumer.TopicPartitio
 // onLost makes the lanes forget the lost partitions' queued records:
 // nothing of them is committed, their new owner reads them.
 func (a *atLeastOnce) onLost(tps []consumer.TopicPartition) {
+	if a.rb != nil {
+		a.rb.stop(lanePartitions(tps))
+	}
 	a.lanes.Drop(lanePartitions(tps))
 	a.dropLag(tps)
 }

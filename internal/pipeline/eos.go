@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/consumer"
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/lane"
 	"github.com/streamscore/streamscore/producer"
@@ -81,6 +82,7 @@ type exactlyOnce struct {
 	sess   *kgo.GroupTransactSession
 	limits *producer.Limits
 	lanes  *lane.Set[txnRef]
+	rb     *rebuilder[txnRef] // nil without entity aggregates
 
 	sendCtx    context.Context // every send lives in it; ended at the end of the drain
 	sendCancel context.CancelFunc
@@ -89,6 +91,7 @@ type exactlyOnce struct {
 	sinks []*eosSink
 	owned map[lane.Partition]bool
 
+	entities bool               // entity aggregates: range balancer, rebuilds, state kept per transaction
 	refused  map[srcKey]refusal // read by the lanes during a transaction, written between transactions
 	aborts   int                // consecutive aborted transactions, for backoff
 	consumed map[string]prometheus.Counter
@@ -172,7 +175,8 @@ func (t *txn) firstErr() error {
 
 func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyOnce, error) {
 	cfg := p.cfg
-	e := &exactlyOnce{p: p, limits: new(producer.Limits), owned: map[lane.Partition]bool{}, consumed: map[string]prometheus.Counter{}}
+	e := &exactlyOnce{p: p, limits: new(producer.Limits), owned: map[lane.Partition]bool{}, consumed: map[string]prometheus.Counter{},
+		entities: len(p.core.Spec().Aggregates()) > 0}
 	for _, t := range cfg.Topics() {
 		e.consumed[t] = p.obs.Consumed.WithLabelValues(t)
 	}
@@ -184,13 +188,17 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 	if cfg.StartOffset == "latest" {
 		start = kgo.NewOffset().AtEnd()
 	}
-	opts := append(conn,
+	balancer := kgo.CooperativeStickyBalancer()
+	if e.entities {
+		balancer = kgo.RangeBalancer() // partition p of every input topic at one member
+	}
+	opts := append(append([]kgo.Opt{}, conn...),
 		kgo.ConsumerGroup(cfg.GroupID),
 		kgo.ConsumeTopics(cfg.Topics()...),
 		kgo.TransactionalID(TransactionalID(cfg)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.Balancers(balancer),
 		kgo.ConsumeResetOffset(start),
 		kgo.ProducerBatchCompression(codec),
 		kgo.RecordDeliveryTimeout(eosDeliveryTimeout),
@@ -207,7 +215,11 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 	if err != nil {
 		return nil, err
 	}
-	if _, err := checkTopics(ctx, sess.Client(), p.topics, cfg); err != nil {
+	counts, err := checkTopics(ctx, sess.Client(), p.topics, cfg)
+	if err == nil {
+		err = p.checkCoPartitioned(counts)
+	}
+	if err != nil {
 		sess.Close()
 		return nil, err
 	}
@@ -219,11 +231,25 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		sess.Close()
 		return nil, err
 	}
+	if e.entities {
+		e.rb = newRebuilder(p, e.lanes, p.rebuildConn, true)
+		p.obs.WatchEntities(entityFigures(e.lanes, e.rb))
+	}
 	p.log.Info("exactly-once: transactional id", "transactional_id", TransactionalID(cfg))
 	return e, nil
 }
 
 func (e *exactlyOnce) own(m map[string][]int32, owned bool) {
+	if e.rb != nil {
+		tps := lanePartitions(toTopicPartitions(m))
+		if owned {
+			_ = e.lanes.Assign(tps)
+			e.rb.start(tps)
+		} else {
+			e.rb.stop(tps)
+			e.lanes.Drop(tps) // the partitions' next owner rebuilds their state
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for t, ps := range m {
@@ -239,6 +265,13 @@ func (e *exactlyOnce) own(m map[string][]int32, owned bool) {
 }
 
 func (e *exactlyOnce) client() *kgo.Client { return e.sess.Client() }
+
+func (e *exactlyOnce) rebuilding() int64 {
+	if e.rb == nil {
+		return 0
+	}
+	return e.rb.rebuilding()
+}
 
 func (e *exactlyOnce) assigned() int {
 	e.mu.Lock()
@@ -286,21 +319,32 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 	defer cancel()
 	t := newTxn()
 	n := 0
-	fs.EachPartition(func(part kgo.FetchTopicPartition) {
-		if len(part.Records) == 0 {
-			return
+	push := func(fs kgo.Fetches) {
+		fs.EachPartition(func(part kgo.FetchTopicPartition) {
+			e.push(part, t, &n)
+		})
+	}
+	push(fs)
+	// With entity aggregates the lanes merge by event time: while one
+	// waits for a partition that is behind, the transaction polls on (up
+	// to ENTITY_MAX_IDLE), so that what it commits was scored in order.
+	more := []kgo.Fetches{fs}
+	if e.entities {
+		deadline := time.Now().Add(max(e.p.cfg.EntityMaxIdle, lane.FirstFetchWait))
+		for time.Now().Before(deadline) {
+			if err := e.lanes.Sync(wctx); !errors.Is(err, lane.ErrWaiting) {
+				break
+			}
+			pctx, pcancel := context.WithDeadline(ctx, deadline)
+			next := e.sess.PollRecords(pctx, e.p.cfg.BatchMaxSize)
+			pcancel()
+			if next.IsClientClosed() {
+				break
+			}
+			push(next)
+			more = append(more, next)
 		}
-		n += len(part.Records)
-		refs := make([]txnRef, len(part.Records))
-		for i, r := range part.Records {
-			refs[i] = txnRef{t: t, rec: r}
-		}
-		if err := e.lanes.Push(lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, Records: part.Records, Refs: refs}); err != nil {
-			t.pending.Add(1)
-			t.answered(part.Records[0], refusal{}, "", err)
-		}
-		e.p.obs.SetLag(part.Topic, part.Partition, max(0, part.HighWatermark-part.Records[len(part.Records)-1].Offset-1))
-	})
+	}
 	barrierErr := e.lanes.Barrier(wctx)
 	t.seal()
 	select {
@@ -324,6 +368,13 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 	defer ecancel()
 	committed, err := e.sess.End(ectx, kgo.TransactionEndTry(produceErr == nil))
 	e.collect(committed)
+	if e.entities {
+		if committed {
+			e.lanes.Committed()
+		} else {
+			e.lanes.Aborted()
+		}
+	}
 	if err != nil {
 		if errors.Is(err, kerr.UnknownTopicID) { // a topic deleted and recreated: follow it
 			e.p.log.Warn("a topic of the transaction was recreated; its metadata is reloaded and the records are scored again", "err", err)
@@ -340,17 +391,40 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 		e.aborts = 0
 		e.p.health.clear(txnCondition)
 	}
-	if len(e.refused) > 0 {
-		fs.EachRecord(func(r *kgo.Record) { delete(e.refused, keyOf(r)) })
+	for _, fs := range more {
+		if len(e.refused) > 0 {
+			fs.EachRecord(func(r *kgo.Record) { delete(e.refused, keyOf(r)) })
+		}
+		fs.EachTopic(func(ft kgo.FetchTopic) {
+			if c := e.consumed[ft.Topic]; c != nil {
+				ft.EachRecord(func(*kgo.Record) { c.Inc() })
+			}
+		})
 	}
 	e.p.stats.Consumed.Add(int64(n))
-	fs.EachTopic(func(ft kgo.FetchTopic) {
-		if c := e.consumed[ft.Topic]; c != nil {
-			ft.EachRecord(func(*kgo.Record) { c.Inc() })
-		}
-	})
 	e.p.obs.BatchDone(time.Now())
 	return nil
+}
+
+// push hands one fetched partition's records to its lane in transaction t.
+func (e *exactlyOnce) push(part kgo.FetchTopicPartition, t *txn, n *int) {
+	if len(part.Records) == 0 {
+		if e.entities && part.Err == nil && part.HighWatermark >= 0 { // the event-time merge learns the partition is caught up
+			_ = e.lanes.Push(lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, HighWatermark: part.HighWatermark})
+		}
+		return
+	}
+	*n += len(part.Records)
+	refs := make([]txnRef, len(part.Records))
+	for i, r := range part.Records {
+		refs[i] = txnRef{t: t, rec: r}
+	}
+	if err := e.lanes.Push(lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, Records: part.Records, Refs: refs,
+		HighWatermark: part.HighWatermark}); err != nil {
+		t.pending.Add(1)
+		t.answered(part.Records[0], refusal{}, "", err)
+	}
+	e.p.obs.SetLag(part.Topic, part.Partition, max(0, part.HighWatermark-part.Records[len(part.Records)-1].Offset-1))
 }
 
 // bounded is ctx while it lasts, then SHUTDOWN_TIMEOUT more: the work in
@@ -517,4 +591,14 @@ func (k *eosSink) answered(ref txnRef, kind producer.Kind, topic string, err err
 		k.e.p.produceError(topic, err)
 	}
 	ref.t.answered(ref.rec, refusal{kind: kind, stage: ref.stage, cause: ref.cause, limit: ref.limit}, topic, err)
+}
+
+func toTopicPartitions(m map[string][]int32) []consumer.TopicPartition {
+	var out []consumer.TopicPartition
+	for t, ps := range m {
+		for _, p := range ps {
+			out = append(out, consumer.TopicPartition{Topic: t, Partition: p})
+		}
+	}
+	return out
 }

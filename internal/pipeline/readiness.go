@@ -104,5 +104,8 @@ func (p *Pipeline) Ready() (bool, string) {
 	if p.runner.assigned() == 0 {
 		return false, "no partitions assigned (yet, or more members than partitions)"
 	}
+	if n := p.runner.rebuilding(); n > 0 {
+		return false, fmt.Sprintf("rebuilding the entity state of newly assigned partitions (%d rebuilds in progress); their records wait", n)
+	}
 	return true, "ok"
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/entity"
 	"github.com/streamscore/streamscore/window"
 )
 
@@ -76,6 +77,8 @@ type runner interface {
 	client() *kgo.Client
 	// assigned is the number of input partitions this member owns.
 	assigned() int
+	// rebuilding is the number of entity-state rebuilds in progress.
+	rebuilding() int64
 }
 
 // Pipeline is the run command's service: a consumer group member whose
@@ -96,6 +99,9 @@ type Pipeline struct {
 	topics  []string               // every topic read or written, for the metadata check
 	written []string               // the output and dead-letter topics
 	runner  runner
+	// rebuildConn connects the clients that read history back for the
+	// entity state (no metrics hooks: they come and go).
+	rebuildConn []kgo.Opt
 }
 
 // LoadModels opens MODELS_FILE, or MODEL_PATH with FEATURES_PATH for every
@@ -259,6 +265,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		opts = append(opts, o.extra...)
 		return append(opts, o.obs.KafkaHooks())
 	}
+	p.rebuildConn = append(append(append([]kgo.Opt{}, base...), kgo.ClientID("streamscore-rebuild")), o.extra...)
 	if cfg.Delivery == "exactly-once" {
 		p.runner, err = newExactlyOnce(ctx, p, conn("eos"))
 	} else {
@@ -291,6 +298,35 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 // sixteenth, and no throughput difference beyond noise.)
 func fetchMaxBytes(cfg config.Config) int32 {
 	return int32(min(max(cfg.MaxInFlightBytes/16, 1<<20), 1<<30))
+}
+
+// checkCoPartitioned fails, when entity aggregates are configured, unless
+// every input topic has the same partition count: a lane keeps the
+// history of partition p of every input topic.
+func (p *Pipeline) checkCoPartitioned(counts map[string]int) error {
+	if len(p.core.Spec().Aggregates()) == 0 {
+		return nil
+	}
+	topics := p.cfg.Topics()
+	var desc []string
+	same := true
+	for _, t := range topics {
+		desc = append(desc, fmt.Sprintf("%s has %d", t, counts[t]))
+		same = same && counts[t] == counts[topics[0]]
+	}
+	if !same {
+		return fmt.Errorf("entity aggregates need co-partitioned input topics (the same partition count, keyed by entity): %s partitions", strings.Join(desc, ", "))
+	}
+	return nil
+}
+
+// entityFigures sums the lanes' entity figures for metrics.
+func entityFigures[R any](lanes *lane.Set[R], rb *rebuilder[R]) func() metrics.EntityFigures {
+	return func() metrics.EntityFigures {
+		st := lanes.EntityStats()
+		return metrics.EntityFigures{Bytes: st.Bytes, Entities: st.Entities, Late: st.Late, Evicted: st.Evicted,
+			Replayed: st.Replayed, Rebuilding: rb.rebuilding(), RebuildSeconds: time.Duration(rb.took.Load()).Seconds()}
+	}
 }
 
 // checkTopics fails when the brokers cannot be reached or a topic is
@@ -340,6 +376,8 @@ func (p *Pipeline) laneConfig(pause, resume func(topic string, partition int32))
 		batches[tr] = c.Inc
 	}
 	return lane.Config{Core: p.core, MaxSize: p.cfg.BatchMaxSize, Interval: p.cfg.BatchInterval, Log: p.log,
+		MaxIdle: p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.cfg.EntityStateMaxBytes, Slack: p.cfg.EntityRebuildSlack},
+		ExpireAtCommit: p.cfg.Delivery == "exactly-once", Features: p.cfg.PredictionFeatures,
 		Hooks: lane.Hooks{
 			Batch: func(tr window.Trigger, n int, opened, newest time.Time) {
 				p.stats.Batches.Add(1)

@@ -1,0 +1,259 @@
+package lane
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring/entity"
+)
+
+// With entity aggregates (the core's spec is not empty) a lane keeps the
+// entity state of its partitions and feeds the window in event-time
+// order: it takes the buffered head with the smallest event time across
+// its partitions, and when a partition has nothing buffered but is behind
+// its high watermark it waits for it up to Config.MaxIdle (Kafka Streams'
+// task idling, KIP-353/KIP-695) before going on. Inside a partition,
+// offset order is kept. Until its state is rebuilt (Set.StartRebuild …
+// EndRebuild, fed with state-only chunks), a lane scores nothing.
+
+// entityMode is a lane's entity state and event-time merge.
+type entityMode[R any] struct {
+	l          *Lane[R]
+	state      *entity.State
+	parts      map[partitionKey]*partQueue[R]
+	rebuilding map[partitionKey]bool
+	watermark  time.Time       // newest event time scored
+	since      map[int32]int64 // exactly-once: each stream's first offset since the last commit
+	replayed   atomic.Int64    // records replayed into the state by rebuilds
+	// rebuildingCount mirrors len(rebuilding) for other goroutines; the
+	// state's figures are published after every batch the same way.
+	rebuildingCount                atomic.Int64
+	bytes, entities, late, evicted atomic.Int64
+}
+
+// publish copies the state's figures where other goroutines read them.
+func (e *entityMode[R]) publish() {
+	st := e.state.Stats()
+	e.bytes.Store(st.Bytes)
+	e.entities.Store(st.Entities)
+	e.late.Store(e.l.batch.Late)
+	e.evicted.Store(e.l.batch.Evicted)
+}
+
+// unknownHWM marks an assigned partition that has not been fetched yet:
+// the merge waits for its first fetch, up to FirstFetchWait (or MaxIdle,
+// when longer) from its assignment.
+const unknownHWM = -2
+
+// FirstFetchWait bounds how long the merge waits for a newly assigned
+// partition's first fetch (which tells its records or that it is caught
+// up).
+const FirstFetchWait = 2 * time.Second
+
+// partQueue is one partition's decoded records waiting for the merge.
+type partQueue[R any] struct {
+	items      []*Item[R]
+	hwm        int64 // the partition's high watermark when last fetched
+	next       int64 // offset after the last record queued; -1 before any
+	emptySince time.Time
+}
+
+func newEntityMode[R any](l *Lane[R]) *entityMode[R] {
+	e := &entityMode[R]{l: l, state: entity.NewState(l.cfg.Core.Spec(), l.cfg.State),
+		parts: map[partitionKey]*partQueue[R]{}, rebuilding: map[partitionKey]bool{}}
+	if l.cfg.ExpireAtCommit {
+		e.since = map[int32]int64{}
+	}
+	return e
+}
+
+func (e *entityMode[R]) queue(k partitionKey) *partQueue[R] {
+	q := e.parts[k]
+	if q == nil {
+		q = &partQueue[R]{next: -1, hwm: -1}
+		e.parts[k] = q
+	}
+	return q
+}
+
+// enqueue buffers a decoded live record for the merge.
+func (e *entityMode[R]) enqueue(it *Item[R], c *Chunk[R]) {
+	q := e.queue(partitionKey{c.Topic, c.Partition})
+	q.items = append(q.items, it)
+	q.next = it.Kafka.Offset + 1
+	if c.HighWatermark > q.hwm {
+		q.hwm = c.HighWatermark
+	}
+	if e.since != nil {
+		if in, ok := e.l.cfg.Core.Input(it.Topic); ok {
+			s := in.Stream()
+			if off, seen := e.since[s]; !seen || it.Kafka.Offset < off {
+				e.since[s] = it.Kafka.Offset
+			}
+		}
+	}
+}
+
+// caughtUp records a fetch of a partition that returned no records: its
+// high watermark, and, before any record of it was seen, that it is at it.
+func (e *entityMode[R]) caughtUp(c *Chunk[R]) {
+	q := e.queue(partitionKey{c.Topic, c.Partition})
+	if q.hwm == unknownHWM || c.HighWatermark > q.hwm {
+		q.hwm = c.HighWatermark
+	}
+	if q.next < 0 {
+		q.next = q.hwm
+	}
+}
+
+// drain feeds the window in event-time order for as long as no partition
+// must be waited for; force feeds everything (a revoke, a stop, the end of
+// a transaction). It returns when the next wait ends (zero: none).
+func (e *entityMode[R]) drain(now time.Time, force bool) (wake time.Time) {
+	for {
+		var best *partQueue[R]
+		var bestKey partitionKey
+		for k, q := range e.parts {
+			if len(q.items) == 0 {
+				if force || q.hwm == -1 || q.hwm >= 0 && q.next >= q.hwm {
+					continue // caught up: nothing to wait for
+				}
+				if q.emptySince.IsZero() {
+					q.emptySince = now
+				}
+				wait := e.l.cfg.MaxIdle
+				if q.hwm == unknownHWM {
+					wait = max(wait, FirstFetchWait)
+				}
+				if until := q.emptySince.Add(wait); now.Before(until) {
+					if wake.IsZero() || until.Before(wake) {
+						wake = until
+					}
+					return wake // a partition that is behind may hold an earlier event
+				}
+				continue
+			}
+			if best == nil || earlier(q.items[0], best.items[0], k, bestKey) {
+				best, bestKey = q, k
+			}
+		}
+		if best == nil {
+			return time.Time{}
+		}
+		it := best.items[0]
+		best.items[0] = nil
+		best.items = best.items[1:]
+		if len(best.items) == 0 {
+			best.items = best.items[:0:0]
+			best.emptySince = time.Time{}
+		}
+		e.l.win.Add(it, now)
+	}
+}
+
+// earlier orders merge heads: a record without an event time (a dead
+// letter) first, then by event time, then by topic and partition.
+func earlier[R any](a, b *Item[R], ka, kb partitionKey) bool {
+	ta, tb := a.Event.Time, b.Event.Time
+	switch {
+	case a.Dead() != b.Dead():
+		return a.Dead()
+	case !ta.Equal(tb):
+		return ta.Before(tb)
+	case ka.topic != kb.topic:
+		return ka.topic < kb.topic
+	}
+	return ka.partition < kb.partition
+}
+
+// observe replays a state-only chunk into the state (a rebuild, a
+// backfill's warm-up). A record that waits for the schema registry is
+// retried here for a while; one that stays undecodable is left out of the
+// state and counted as a gap.
+func (e *entityMode[R]) observe(c *Chunk[R]) {
+	for _, rec := range c.Records {
+		it := e.l.item()
+		it.Topic, it.Value, it.Kafka, it.Offset, it.StateOnly = rec.Topic, rec.Value, rec, rec.Offset, true
+		backoff := 50 * time.Millisecond
+		for attempt := 0; ; attempt++ {
+			err := e.l.cfg.Core.Decode(&it.Record)
+			if err == nil || attempt >= 8 || !errors.Is(err, schemas.ErrUnavailable) {
+				break
+			}
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+		}
+		if !it.Dead() {
+			e.l.recs = append(e.l.recs[:0], &it.Record)
+			e.l.batch.Score(e.l.recs)
+			e.replayed.Add(1)
+		}
+		e.l.recycle(it)
+	}
+	e.publish()
+}
+
+// reset drops the state and the merge queues (a revoke or loss of the
+// lane's partitions: their next owner rebuilds it).
+func (e *entityMode[R]) reset() {
+	for _, q := range e.parts {
+		for _, it := range q.items {
+			e.l.recycle(it)
+		}
+	}
+	clear(e.parts)
+	e.state.Reset()
+	e.watermark = time.Time{}
+	clear(e.since)
+}
+
+// scored advances the watermark past a scored batch; outside transactions
+// the state then drops what no window reaches.
+func (e *entityMode[R]) scored(newest time.Time) {
+	if newest.After(e.watermark) {
+		e.watermark = newest
+	}
+	if !e.l.cfg.ExpireAtCommit {
+		e.state.Expire(e.watermark)
+	}
+	e.publish()
+}
+
+// committed is an exactly-once transaction's commit: its records stay in
+// the state, and what no window reaches is dropped.
+func (e *entityMode[R]) committed() {
+	clear(e.since)
+	e.state.Expire(e.watermark)
+}
+
+// aborted is an exactly-once transaction's abort: its records leave the
+// state (they are fetched and scored again).
+func (e *entityMode[R]) aborted() {
+	for stream, from := range e.since {
+		e.state.Forget(stream, from)
+	}
+	clear(e.since)
+	now := time.Now()
+	for _, q := range e.parts {
+		for _, it := range q.items {
+			e.l.recycle(it)
+		}
+		// The records are fetched again from the last commit: where the
+		// partition stands is known again at its next fetch.
+		q.items, q.next, q.hwm, q.emptySince = q.items[:0], -1, unknownHWM, now
+	}
+}
+
+func (e *entityMode[R]) isRebuilding() bool { return len(e.rebuilding) > 0 }
+
+// setRebuilding marks a partition's state as being rebuilt, or not.
+func (e *entityMode[R]) setRebuilding(k partitionKey, on bool) {
+	if on {
+		e.rebuilding[k] = true
+	} else {
+		delete(e.rebuilding, k)
+	}
+	e.rebuildingCount.Store(int64(len(e.rebuilding)))
+}

@@ -1,0 +1,271 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/streamscore/streamscore/internal/lane"
+)
+
+// Entity state is rebuilt from the input topics themselves, with no
+// changelog: when partitions are assigned, their lanes stop scoring
+// (lane.Set.StartRebuild, from the assignment callback, before any of
+// their records is polled), and a rebuilder reads each partition back from
+// the offset for (the committed position's time − the longest window −
+// ENTITY_REBUILD_SLACK) up to the committed position, into the state only.
+// Then the lanes score again. The committed position's time is the Kafka
+// timestamp of the last committed record; the slack covers event times
+// that trail their records' timestamps.
+
+// rebuilder runs the rebuilds of one pipeline.
+type rebuilder[R any] struct {
+	p             *Pipeline
+	lanes         *lane.Set[R]
+	conn          []kgo.Opt // connection options for its reading clients
+	group         string
+	latest        bool // START_OFFSET=latest: a partition with no commit starts at its end
+	longest       time.Duration
+	slack         time.Duration
+	readCommitted bool
+
+	mu      sync.Mutex
+	running map[lane.Partition]context.CancelFunc
+	active  atomic.Int64 // rebuilds in progress
+	took    atomic.Int64 // nanoseconds spent rebuilding, all rebuilds
+}
+
+func newRebuilder[R any](p *Pipeline, lanes *lane.Set[R], conn []kgo.Opt, readCommitted bool) *rebuilder[R] {
+	return &rebuilder[R]{p: p, lanes: lanes, conn: conn, group: p.cfg.GroupID, latest: p.cfg.StartOffset == "latest",
+		longest: p.core.Spec().Longest(), slack: p.cfg.EntityRebuildSlack, readCommitted: readCommitted,
+		running: map[lane.Partition]context.CancelFunc{}}
+}
+
+// start begins rebuilding the given partitions' state: their lanes stop
+// scoring now, and a goroutine reads their history.
+func (rb *rebuilder[R]) start(tps []lane.Partition) {
+	if err := rb.lanes.StartRebuild(tps); err != nil {
+		rb.p.log.Error("cannot rebuild the entity state", "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rb.mu.Lock()
+	for _, tp := range tps {
+		if old := rb.running[tp]; old != nil {
+			old()
+		}
+		rb.running[tp] = cancel
+	}
+	rb.mu.Unlock()
+	rb.active.Add(1)
+	go func() {
+		defer rb.active.Add(-1)
+		start := time.Now()
+		n, err := rb.replay(ctx, tps)
+		rb.took.Add(int64(time.Since(start)))
+		switch {
+		case ctx.Err() != nil: // revoked meanwhile: the lanes dropped the partitions
+		case err != nil:
+			rb.p.log.Error("entity state rebuild failed; the partitions' aggregates are built from their live records only", "partitions", tps, "err", err)
+		default:
+			rb.p.log.Info("entity state rebuilt", "partitions", len(tps), "records", n, "elapsed", time.Since(start).Round(time.Millisecond))
+		}
+		if ctx.Err() == nil {
+			_ = rb.lanes.EndRebuild(tps)
+		}
+		rb.mu.Lock()
+		for _, tp := range tps {
+			delete(rb.running, tp)
+		}
+		rb.mu.Unlock()
+		cancel()
+	}()
+}
+
+// stop cancels the rebuilds of partitions that are revoked or lost.
+func (rb *rebuilder[R]) stop(tps []lane.Partition) {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	for _, tp := range tps {
+		if c := rb.running[tp]; c != nil {
+			c()
+			delete(rb.running, tp)
+		}
+	}
+}
+
+// rebuilding reports the rebuilds in progress, for readiness.
+func (rb *rebuilder[R]) rebuilding() int64 { return rb.active.Load() }
+
+// replay reads the partitions' history into their lanes' state.
+func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64, error) {
+	cl, err := kgo.NewClient(rb.conn...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := rb.positions(ctx, adm, tps)
+	if err != nil {
+		return 0, err
+	}
+	starts := map[string]map[int32]kgo.Offset{}
+	left := 0
+	for _, tp := range tps {
+		end := ends[tp]
+		if end <= 0 {
+			continue
+		}
+		ts, err := rb.timestampAt(ctx, cl, tp, end-1)
+		if err != nil {
+			return 0, err
+		}
+		from := ts.Add(-rb.longest - rb.slack)
+		offs, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), tp.Topic)
+		if err != nil {
+			return 0, fmt.Errorf("offset for %s: %w", from.Format(time.RFC3339), err)
+		}
+		o, ok := offs.Lookup(tp.Topic, tp.Partition)
+		if !ok || o.Err != nil {
+			return 0, fmt.Errorf("offset of %s[%d] for %s: %v", tp.Topic, tp.Partition, from.Format(time.RFC3339), o.Err)
+		}
+		start := o.Offset
+		if start < 0 || start > end {
+			start = end
+		}
+		if start >= end {
+			continue
+		}
+		if starts[tp.Topic] == nil {
+			starts[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		starts[tp.Topic][tp.Partition] = kgo.NewOffset().At(start)
+		left++
+	}
+	if left == 0 {
+		return 0, nil
+	}
+	opts := append(append([]kgo.Opt{}, rb.conn...), kgo.ConsumePartitions(starts))
+	if rb.readCommitted {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	rd, err := kgo.NewClient(opts...)
+	if err != nil {
+		return 0, err
+	}
+	defer rd.Close()
+	var n int64
+	done := map[lane.Partition]bool{}
+	idle := time.Now()
+	for len(done) < left {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := rd.PollRecords(pctx, 10000)
+		cancel()
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				ferr = fmt.Errorf("read %s[%d]: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return n, ferr
+		}
+		got := false
+		fs.EachPartition(func(part kgo.FetchTopicPartition) {
+			tp := lane.Partition{Topic: part.Topic, Partition: part.Partition}
+			end := ends[tp]
+			c := lane.Chunk[R]{Topic: part.Topic, Partition: part.Partition}
+			for _, r := range part.Records {
+				if r.Offset >= end {
+					break
+				}
+				c.Records = append(c.Records, r)
+			}
+			if len(c.Records) > 0 {
+				got = true
+				n += int64(len(c.Records))
+				_ = rb.lanes.PushState(c)
+			}
+			if len(part.Records) > 0 && part.Records[len(part.Records)-1].Offset >= end-1 {
+				done[tp] = true
+				rd.PauseFetchPartitions(map[string][]int32{tp.Topic: {tp.Partition}})
+			}
+		})
+		if got {
+			idle = time.Now()
+		} else if time.Since(idle) > 10*time.Second { // only transaction markers or compacted records remain
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// positions are the partitions' committed offsets (where their records
+// resume), or where a group without commits starts.
+func (rb *rebuilder[R]) positions(ctx context.Context, adm *kadm.Client, tps []lane.Partition) (map[lane.Partition]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	committed, err := adm.FetchOffsets(ctx, rb.group)
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets: %w", err)
+	}
+	topics := map[string]bool{}
+	for _, tp := range tps {
+		topics[tp.Topic] = true
+	}
+	var list []string
+	for t := range topics {
+		list = append(list, t)
+	}
+	endOffs, err := adm.ListEndOffsets(ctx, list...)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets: %w", err)
+	}
+	out := map[lane.Partition]int64{}
+	for _, tp := range tps {
+		if c, ok := committed.Lookup(tp.Topic, tp.Partition); ok && c.Err == nil && c.At >= 0 {
+			out[tp] = c.At
+			continue
+		}
+		if rb.latest {
+			if e, ok := endOffs.Lookup(tp.Topic, tp.Partition); ok && e.Err == nil {
+				out[tp] = e.Offset
+			}
+		}
+	}
+	return out, nil
+}
+
+// timestampAt reads the Kafka timestamp of the record at offset (or the
+// nearest one after it).
+func (rb *rebuilder[R]) timestampAt(ctx context.Context, cl *kgo.Client, tp lane.Partition, offset int64) (time.Time, error) {
+	opts := append(append([]kgo.Opt{}, rb.conn...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(offset)}}))
+	rd, err := kgo.NewClient(opts...)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer rd.Close()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for rctx.Err() == nil {
+		fs := rd.PollRecords(rctx, 1)
+		if rs := fs.Records(); len(rs) > 0 {
+			return rs[0].Timestamp, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return time.Time{}, ctx.Err()
+	}
+	// Nothing readable there (transaction markers only): the window reaches
+	// back from now, which covers any earlier committed position.
+	return time.Now(), nil
+}
