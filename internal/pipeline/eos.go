@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/consumer"
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/kafkaconn"
 	"github.com/streamscore/streamscore/internal/lane"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
@@ -41,6 +43,38 @@ func TransactionalID(cfg config.Config) string {
 		id, _ = os.Hostname()
 	}
 	return cfg.GroupID + "-" + id
+}
+
+// GroupInstanceID is the group instance id of an exactly-once instance:
+// KAFKA_GROUP_INSTANCE_ID, or else its transactional id. Its member is
+// static (KIP-345): an instance restarted after a crash takes its
+// predecessor's place in the group at once, as its InitProducerID fences the
+// predecessor's transaction. A dynamic member would join beside the dead
+// one, which keeps its partitions (and, on devkafka's brokers, keeps
+// rebalances from completing) until its session times out.
+func GroupInstanceID(cfg config.Config) string {
+	if cfg.GroupInstanceID != "" {
+		return cfg.GroupInstanceID
+	}
+	return TransactionalID(cfg)
+}
+
+// txnTimeout is the transaction timeout asked of the brokers.
+const txnTimeout = 40 * time.Second
+
+// fencePredecessor initializes the producer id of the transactional id
+// now, which aborts the transaction a killed predecessor with the same id
+// left open. franz-go would do it only when the first record is produced,
+// and none is before the group's offsets are fetched: if the predecessor's
+// transaction holds offsets of the group, the brokers answer that fetch
+// UNSTABLE_OFFSET_COMMIT until the transaction times out (40 s).
+func fencePredecessor(ctx context.Context, cl *kgo.Client, cfg config.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		return fmt.Errorf("initialize the producer id of transactional id %q: %w", TransactionalID(cfg), kafkaconn.Explain(err, cfg))
+	}
+	return nil
 }
 
 // txnCondition is the readiness condition of transactions that keep
@@ -195,7 +229,8 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 	opts := append(append([]kgo.Opt{}, conn...),
 		kgo.ConsumerGroup(cfg.GroupID),
 		kgo.ConsumeTopics(cfg.Topics()...),
-		kgo.TransactionalID(TransactionalID(cfg)),
+		kgo.TransactionalID(TransactionalID(cfg)), kgo.TransactionTimeout(txnTimeout),
+		kgo.InstanceID(GroupInstanceID(cfg)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.Balancers(balancer),
@@ -208,11 +243,12 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, false) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, false) }),
 	)
-	if cfg.GroupInstanceID != "" {
-		opts = append(opts, kgo.InstanceID(cfg.GroupInstanceID))
-	}
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
+		return nil, err
+	}
+	if err := fencePredecessor(ctx, sess.Client(), cfg); err != nil {
+		sess.Close()
 		return nil, err
 	}
 	counts, err := checkTopics(ctx, sess.Client(), p.topics, cfg)
@@ -235,7 +271,7 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		e.rb = newRebuilder(p, e.lanes, p.rebuildConn, true)
 		p.obs.WatchEntities(entityFigures(e.lanes, e.rb))
 	}
-	p.log.Info("exactly-once: transactional id", "transactional_id", TransactionalID(cfg))
+	p.log.Info("exactly-once: transactional id", "transactional_id", TransactionalID(cfg), "group_instance_id", GroupInstanceID(cfg))
 	return e, nil
 }
 
@@ -505,11 +541,44 @@ func (e *exactlyOnce) close() {
 		defer close(done)
 		_ = e.sess.Client().LeaveGroupContext(ctx)
 		e.sess.Close()
+		e.leave(ctx)
 	}()
 	select {
 	case <-done:
 	case <-ctx.Done():
 		e.p.log.Warn("the Kafka client did not close within SHUTDOWN_TIMEOUT; exiting without it")
+	}
+}
+
+// leave takes this instance's member out of the group unless
+// KAFKA_GROUP_INSTANCE_ID is set. A static member that closes stays in the
+// group until its session times out (KIP-345): what a configured instance
+// id is for (the instance restarts on the same id and takes its place back
+// without a rebalance), but with the default one a stopped instance would
+// hold its partitions that long.
+func (e *exactlyOnce) leave(ctx context.Context) {
+	cfg := e.p.cfg
+	if cfg.GroupInstanceID != "" {
+		return
+	}
+	id := GroupInstanceID(cfg)
+	err := func() error {
+		cl, err := kgo.NewClient(e.p.rebuildConn...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(ctx, min(5*time.Second, cfg.ShutdownTimeout))
+		defer cancel()
+		res, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(cfg.GroupID).InstanceIDs(id).Reason("streamscore stopped"))
+		if err != nil {
+			return err
+		}
+		return res.Error()
+	}()
+	if err != nil {
+		e.p.log.Warn("could not take this instance out of the group: its partitions are assigned again when its session times out",
+			"group", cfg.GroupID, "group_instance_id", id, "err", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +50,49 @@ func TestExactlyOnce(t *testing.T) {
 	}
 	checkCommittedAtEnd(t, addrs, cfg.GroupID)
 	t.Logf("%d events, first run %d predictions, then restart: %d committed predictions, no duplicates", len(want), first, len(preds))
+}
+
+// TestExactlyOnceStopHandsPartitionsOn: an exactly-once member is static
+// (its instance id defaults to its transactional id), and a static member
+// that closes stays in the group until its session times out. Without a
+// configured KAFKA_GROUP_INSTANCE_ID a stopped instance is taken out of the
+// group, so the other instance takes its partitions over at once, not
+// after the session timeout (30 s here).
+func TestExactlyOnceStopHandsPartitionsOn(t *testing.T) {
+	addrs := testkafka.Cluster(t, topics()...)
+	env := map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
+		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODEL_PATH": fraudModel, "DELIVERY": "exactly-once",
+		"BATCH_MAX_SIZE": "50", "SHUTDOWN_TIMEOUT": "5s"}
+	opts := append(testkafka.ClientOpts(), kgo.SessionTimeout(30*time.Second), kgo.HeartbeatInterval(300*time.Millisecond))
+	member := func(txid string) func() error {
+		env["KAFKA_TRANSACTIONAL_ID"] = txid // two instances on one host need their own
+		cfg := loadConfig(t, env)
+		ctx, cancel := context.WithCancel(context.Background())
+		p, err := New(ctx, cfg, WithKafkaOptions(opts...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		return func() error { cancel(); return <-done }
+	}
+	want := map[string]sent{}
+	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 300, want)
+	stopA := member("eos-a")
+	stopB := member("eos-b")
+	defer stopB()
+	committed := kgo.FetchIsolationLevel(kgo.ReadCommitted())
+	testkafka.ReadN(t, addrs, "predictions", len(want), 20*time.Second, committed)
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 1000, 300, want) // on every partition
+	preds := testkafka.ReadN(t, addrs, "predictions", len(want), 10*time.Second, committed)
+	took := time.Since(stopped)
+	if len(preds) < len(want) {
+		t.Fatalf("10 s after one of two instances stopped, %d of %d events have a prediction: its partitions were not taken over",
+			len(preds), len(want))
+	}
+	t.Logf("one of two instances stopped: the other took its partitions over, %d predictions %v later", len(preds), took.Round(100*time.Millisecond))
 }

@@ -262,6 +262,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	}
 	conn := func(role string) []kgo.Opt {
 		opts := append(append([]kgo.Opt{}, base...), kgo.ClientID("streamscore-"+role))
+		opts = append(opts, kgo.WithLogger(kgoLogger{o.log}))
 		opts = append(opts, o.extra...)
 		return append(opts, o.obs.KafkaHooks())
 	}

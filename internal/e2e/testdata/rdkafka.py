@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """librdkafka (Debian python3-confluent-kafka) side of the interop tests.
 
-  rdkafka.py produce BROKER TOPIC N
-      writes events e0..e{N-1}, keyed by event id; every 1000 events three
-      are malformed: truncated JSON (decode), garbage bytes (decode) and a
-      text amount (features). Prints the number written.
+  rdkafka.py produce BROKER TOPIC N [EXTRA [FROM]]
+      writes events e{FROM}..e{FROM+N-1} (FROM default 0), keyed by event
+      id; every 1000 events three are malformed: truncated JSON (decode),
+      garbage bytes (decode) and a text amount (features). EXTRA (default 0)
+      more malformed records (truncated JSON) follow, e{FROM+N} on. Prints
+      the number written.
   rdkafka.py count BROKER N TIMEOUT_S
       reads predictions and predictions-dlq from the beginning with
       isolation.level=read_committed until every event e0..e{N-1} has an
@@ -28,7 +30,7 @@ def malformed(i):
     return None
 
 
-def produce(broker, topic, n):
+def produce(broker, topic, n, extra=0, first=0):
     p = Producer({"bootstrap.servers": broker, "linger.ms": 5, "enable.idempotence": True})
     errors = []
 
@@ -36,8 +38,8 @@ def produce(broker, topic, n):
         if err is not None:
             errors.append(err)
 
-    for i in range(n):
-        value = malformed(i)
+    for i in range(first, first + n + extra):
+        value = malformed(i) if i < first + n else b'{"event_id":"e%d", trunc' % i
         if value is None:
             value = json.dumps({"event_id": "e%d" % i, "customer_id": "c%d" % (i % 97),
                                 "event_time": 1795787100000 + i, "amount": i % 1000}).encode()
@@ -50,7 +52,7 @@ def produce(broker, topic, n):
         p.poll(0)
     if p.flush(60) != 0 or errors:
         raise SystemExit("produce failed: %d unflushed, errors %s" % (len(p), errors[:3]))
-    print(n)
+    print(n + extra)
 
 
 def count(broker, n, timeout):
@@ -94,7 +96,8 @@ def count(broker, n, timeout):
 
 if __name__ == "__main__":
     if sys.argv[1] == "produce":
-        produce(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        produce(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0,
+                int(sys.argv[6]) if len(sys.argv) > 6 else 0)
     elif sys.argv[1] == "count":
         count(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
     else:
