@@ -63,6 +63,7 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 	if err != nil {
 		return nil, err
 	}
+	a.prod = prod
 	counts, err := checkTopics(ctx, prod.Client(), p.topics, cfg)
 	if err == nil {
 		err = p.checkCoPartitioned(counts)
@@ -77,6 +78,24 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 		balancer = kgo.RangeBalancer() // partition p of every input topic at one member
 	}
 	p.loadLimits(ctx, prod.Limits(), prod.Client())
+	// The lanes and the rebuilder exist before the group is joined: the
+	// assignment callback uses them. Pausing happens only once records
+	// flow, after a.group is set.
+	pause := func(topic string, partition int32) {
+		a.group.PausePartitions(consumer.TopicPartition{Topic: topic, Partition: partition})
+	}
+	resume := func(topic string, partition int32) {
+		a.group.ResumePartitions(consumer.TopicPartition{Topic: topic, Partition: partition})
+	}
+	a.lanes, err = lane.NewSet(p.laneConfig(pause, resume), a.newSink)
+	if err != nil {
+		prod.Close()
+		return nil, err
+	}
+	if entities {
+		a.rb = newRebuilder(p, a.lanes, p.rebuildConn, false)
+		p.obs.WatchEntities(entityFigures(a.lanes, a.rb))
+	}
 	group, err := consumer.NewGroup(consumer.Options{
 		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
 		StartAtEnd:    cfg.StartOffset == "latest",
@@ -94,23 +113,7 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 		prod.Close()
 		return nil, err
 	}
-	a.group, a.prod = group, prod
-	pause := func(topic string, partition int32) {
-		group.PausePartitions(consumer.TopicPartition{Topic: topic, Partition: partition})
-	}
-	resume := func(topic string, partition int32) {
-		group.ResumePartitions(consumer.TopicPartition{Topic: topic, Partition: partition})
-	}
-	a.lanes, err = lane.NewSet(p.laneConfig(pause, resume), a.newSink)
-	if err != nil {
-		prod.Close()
-		group.Close(ctx)
-		return nil, err
-	}
-	if entities {
-		a.rb = newRebuilder(p, a.lanes, p.rebuildConn, false)
-		p.obs.WatchEntities(entityFigures(a.lanes, a.rb))
-	}
+	a.group = group
 	return a, nil
 }
 

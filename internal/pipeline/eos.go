@@ -117,6 +117,10 @@ type exactlyOnce struct {
 	limits *producer.Limits
 	lanes  *lane.Set[txnRef]
 	rb     *rebuilder[txnRef] // nil without entity aggregates
+	// ready is closed once the fields above are set (or construction
+	// failed): the group's callbacks, which may run as soon as the session
+	// exists, wait for it.
+	ready chan struct{}
 
 	sendCtx    context.Context // every send lives in it; ended at the end of the drain
 	sendCancel context.CancelFunc
@@ -210,7 +214,9 @@ func (t *txn) firstErr() error {
 func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyOnce, error) {
 	cfg := p.cfg
 	e := &exactlyOnce{p: p, limits: new(producer.Limits), owned: map[lane.Partition]bool{}, consumed: map[string]prometheus.Counter{},
-		entities: len(p.core.Spec().Aggregates()) > 0}
+		entities: len(p.core.Spec().Aggregates()) > 0, ready: make(chan struct{})}
+	opened := sync.OnceFunc(func() { close(e.ready) })
+	defer opened()
 	for _, t := range cfg.Topics() {
 		e.consumed[t] = p.obs.Consumed.WithLabelValues(t)
 	}
@@ -248,6 +254,7 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		return nil, err
 	}
 	if err := fencePredecessor(ctx, sess.Client(), cfg); err != nil {
+		opened() // a revoke callback during Close must not wait
 		sess.Close()
 		return nil, err
 	}
@@ -256,17 +263,20 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		err = p.checkCoPartitioned(counts)
 	}
 	if err != nil {
+		opened() // a revoke callback during Close must not wait
 		sess.Close()
 		return nil, err
 	}
 	p.loadLimits(ctx, e.limits, sess.Client())
 	e.sess = sess
 	e.sendCtx, e.sendCancel = context.WithCancel(context.Background())
-	e.lanes, err = lane.NewSet(p.laneConfig(nil, nil), e.newSink)
+	lanes, err := lane.NewSet(p.laneConfig(nil, nil), e.newSink)
 	if err != nil {
+		opened() // a revoke callback during Close must not wait
 		sess.Close()
 		return nil, err
 	}
+	e.lanes = lanes
 	if e.entities {
 		e.rb = newRebuilder(p, e.lanes, p.rebuildConn, true)
 		p.obs.WatchEntities(entityFigures(e.lanes, e.rb))
@@ -276,6 +286,10 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 }
 
 func (e *exactlyOnce) own(m map[string][]int32, owned bool) {
+	<-e.ready
+	if e.lanes == nil { // construction failed: the session is being closed
+		return
+	}
 	if e.rb != nil {
 		tps := lanePartitions(toTopicPartitions(m))
 		if owned {
