@@ -27,11 +27,15 @@ func backfillCmd(ctx context.Context, args []string) error {
 	outFile := fs.String("output-file", "", "write predictions to this .jsonl or .csv file instead (dead letters to <file>.rejects)")
 	maxRate := fs.Float64("max-rate", 0, "records per second at most (0: no limit)")
 	resume := fs.String("resume", "", "resume file: continue an interrupted backfill (written on interrupt)")
+	withFeatures := fs.Bool("with-features", false, "with --output-file: write each event's model inputs (the exact values the model saw) beside its prediction")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
 	if *outTopic != "" && *outFile != "" {
 		return usageError{errors.New("--output-topic and --output-file are exclusive")}
+	}
+	if *withFeatures && *outFile == "" {
+		return usageError{errors.New("--with-features needs --output-file")}
 	}
 	environ := map[string]string{}
 	for _, kv := range os.Environ() {
@@ -80,7 +84,7 @@ func backfillCmd(ctx context.Context, args []string) error {
 	st, _ := os.Stderr.Stat()
 	terminal := st != nil && st.Mode()&os.ModeCharDevice != 0
 	sum, err := backfill.Run(ctx, backfill.Options{Config: cfg, From: from, To: to, OutputTopic: *outTopic, OutputFile: *outFile,
-		MaxRate: *maxRate, Resume: state, Models: models, Progress: os.Stderr, Terminal: terminal, Logger: log})
+		MaxRate: *maxRate, Resume: state, Models: models, Progress: os.Stderr, Terminal: terminal, Logger: log, WithFeatures: *withFeatures})
 	fmt.Fprintf(os.Stderr, "backfill %s .. %s: read %d records, %d in range, %d predictions, %d dead letters in %v (%.0f records/s)\n",
 		from.Format(time.RFC3339), to.Format(time.RFC3339), sum.Read, sum.InRange, sum.Predictions, sum.DeadLetters,
 		sum.Elapsed.Round(time.Millisecond), float64(sum.Read)/max(sum.Elapsed.Seconds(), 1e-9))

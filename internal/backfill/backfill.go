@@ -34,6 +34,8 @@ import (
 	"github.com/streamscore/streamscore/internal/pipeline"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/entity"
 )
 
 // Errors callers branch on.
@@ -48,13 +50,16 @@ type Options struct {
 	From, To    time.Time
 	OutputTopic string // default Config.OutputTopic (ignored with OutputFile)
 	OutputFile  string // .jsonl or .csv; dead letters go to <file>.rejects
-	MaxRate     float64
-	Resume      *State // continue an interrupted run
-	Models      *modelset.Set
-	Extra       []kgo.Opt // tests
-	Progress    io.Writer
-	Terminal    bool // draw a progress bar (else log lines)
-	Logger      *slog.Logger
+	// WithFeatures writes each prediction's model inputs (the exact values
+	// the model saw) beside it: training data from the serving code.
+	WithFeatures bool
+	MaxRate      float64
+	Resume       *State // continue an interrupted run
+	Models       *modelset.Set
+	Extra        []kgo.Opt // tests
+	Progress     io.Writer
+	Terminal     bool // draw a progress bar (else log lines)
+	Logger       *slog.Logger
 	// IdleEnd: a partition that yields nothing for this long is at its end
 	// (its last offsets are transaction markers); default 10s.
 	IdleEnd time.Duration
@@ -98,9 +103,20 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return Summary{}, err
 	}
 	defer admCl.Close()
+	// With entity aggregates the replay starts the longest window (and
+	// ENTITY_REBUILD_SLACK) before --from: those records only warm the
+	// entity state, so the range's first events see their history.
+	var aggs []scoring.Aggregate
+	for _, r := range o.Models.Routes() {
+		aggs = append(aggs, r.Scorer().Plan().Aggregates()...)
+	}
+	var warmFor time.Duration
+	if spec := entity.NewSpec(aggs); len(spec.Aggregates()) > 0 {
+		warmFor = spec.Longest() + cfg.EntityRebuildSlack
+	}
 	state := o.Resume
 	if state == nil {
-		if state, err = snapshot(ctx, kadm.NewClient(admCl), topics, o.From, cfg); err != nil {
+		if state, err = snapshot(ctx, kadm.NewClient(admCl), topics, o.From, warmFor, cfg); err != nil {
 			return Summary{}, err
 		}
 		state.To = o.To
@@ -132,6 +148,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 	starts := map[string]map[int32]kgo.Offset{}
 	remaining := 0
+	var assigned []lane.Partition
 	for t, ps := range state.Partitions {
 		for p, sp := range ps {
 			if sp.Next >= sp.End {
@@ -140,9 +157,18 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			if starts[t] == nil {
 				starts[t] = map[int32]kgo.Offset{}
 			}
-			starts[t][p] = kgo.NewOffset().At(sp.Next)
+			from := sp.Next
+			if warmFor > 0 && sp.Warm < sp.Next { // history first, into the entity state only
+				from = sp.Warm
+			}
+			starts[t][p] = kgo.NewOffset().At(from)
+			sp.read = from
 			remaining++
+			assigned = append(assigned, lane.Partition{Topic: t, Partition: p})
 		}
+	}
+	if err := lanes.Assign(assigned); err != nil {
+		return sum, err
 	}
 	prog := &progress{total: state.Remaining(), start: time.Now(), out: o.Progress, terminal: o.Terminal, log: o.Logger}
 	stopProg := make(chan struct{})
@@ -188,28 +214,43 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			if sp == nil {
 				return
 			}
-			c := lane.Chunk[struct{}]{Topic: part.Topic, Partition: part.Partition}
+			c := lane.Chunk[struct{}]{Topic: part.Topic, Partition: part.Partition, HighWatermark: sp.End}
+			warm := lane.Chunk[struct{}]{Topic: part.Topic, Partition: part.Partition}
 			for _, r := range part.Records {
-				if r.Offset < sp.Next || sp.Next >= sp.End {
+				if r.Offset < sp.read || sp.Next >= sp.End {
 					continue
 				}
 				if r.Offset >= sp.End { // appended after the snapshot
 					sp.Next = sp.End
 					break
 				}
+				sp.read = r.Offset + 1
+				ts := r.Timestamp
+				if r.Offset < sp.Next || ts.Before(o.From) { // history: it warms the entity state
+					if warmFor > 0 {
+						warm.Records = append(warm.Records, r)
+					}
+					if r.Offset < sp.Next {
+						continue
+					}
+				}
 				n++
 				sum.Read++
-				if ts := r.Timestamp; !ts.Before(o.From) && ts.Before(o.To) {
+				if !ts.Before(o.From) && ts.Before(o.To) {
 					sum.InRange++
 					c.Records = append(c.Records, r)
 				}
 				sp.Next = r.Offset + 1
 			}
+			if len(warm.Records) > 0 {
+				_ = lanes.PushState(warm)
+			}
+			c.Next = sp.read
 			if sp.Next >= sp.End {
 				remaining--
 				cl.PauseFetchPartitions(map[string][]int32{part.Topic: {part.Partition}})
 			}
-			if len(c.Records) > 0 {
+			if len(c.Records) > 0 || warmFor > 0 {
 				c.Refs = make([]struct{}, len(c.Records))
 				out.pushed(len(c.Records))
 				if err := lanes.Push(c); err != nil && fatal == nil {
@@ -276,7 +317,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 }
 
 // snapshot takes, per partition, the offset for from and the end offset.
-func snapshot(ctx context.Context, adm *kadm.Client, topics []string, from time.Time, cfg config.Config) (*State, error) {
+func snapshot(ctx context.Context, adm *kadm.Client, topics []string, from time.Time, warmFor time.Duration, cfg config.Config) (*State, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	details, err := adm.ListTopics(ctx, topics...)
@@ -291,6 +332,12 @@ func snapshot(ctx context.Context, adm *kadm.Client, topics []string, from time.
 	startOffsets, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), topics...)
 	if err != nil {
 		return nil, fmt.Errorf("list offsets for --from: %w", err)
+	}
+	warmOffsets := startOffsets
+	if warmFor > 0 {
+		if warmOffsets, err = adm.ListOffsetsAfterMilli(ctx, from.Add(-warmFor).UnixMilli(), topics...); err != nil {
+			return nil, fmt.Errorf("list offsets for the entity state's warm-up: %w", err)
+		}
 	}
 	endOffsets, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
@@ -315,7 +362,11 @@ func snapshot(ctx context.Context, adm *kadm.Client, topics []string, from time.
 		if next < 0 || next > e.Offset { // nothing at or after from
 			next = e.Offset
 		}
-		st.Partitions[e.Topic][e.Partition] = &Span{Next: next, End: e.Offset}
+		warm := next
+		if w, ok := warmOffsets.Lookup(e.Topic, e.Partition); ok && w.Err == nil && w.Offset >= 0 && w.Offset < next {
+			warm = w.Offset
+		}
+		st.Partitions[e.Topic][e.Partition] = &Span{Warm: warm, Next: next, End: e.Offset}
 	})
 	return st, ferr
 }
@@ -382,7 +433,12 @@ func newOutput(o Options, conn []kgo.Opt, enc schemas.PredictionEncoder) (*outpu
 
 // lanes starts the lanes that score into this output.
 func (out *output) lanes(core *outcome.Core, cfg config.Config, log *slog.Logger) (*lane.Set[struct{}], error) {
+	// Every record of the range is there to be read: the event-time merge
+	// waits for a partition that is behind (up to 30 s, a stalled fetch),
+	// so that the backfill scores in the order the live stream did.
 	lc := lane.Config{Core: core, MaxSize: cfg.BatchMaxSize, Interval: cfg.BatchInterval, Log: log,
+		MaxIdle: 30 * time.Second, State: entity.Options{MaxBytes: cfg.EntityStateMaxBytes, Slack: cfg.EntityRebuildSlack},
+		Features: out.o.WithFeatures,
 		Hooks: lane.Hooks{Unavailable: func(err error) {
 			log.Warn("waiting for the schema registry; the record is not dead-lettered", "err", err)
 		}}}
@@ -502,8 +558,18 @@ func (k *topicSink) Abandon(rec *kgo.Record, _ struct{}) { k.out.giveUp(rec) }
 type fileSink struct{ out *output }
 
 func (k *fileSink) Prediction(it *lane.Item[struct{}], pred *schemas.Prediction, _ string) {
+	cells := sourceCells(it.Kafka, &it.Event)
+	if f := pred.Features; f != nil {
+		for i, name := range f.Names {
+			text := ""
+			if v := f.Values[i]; v == v {
+				text = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			cells = append(cells, batchscore.Cell{Name: name, Text: text})
+		}
+	}
 	k.write(func(f *batchscore.FileWriter) error {
-		return f.Write(sourceCells(it.Kafka, &it.Event), &it.Result, pred.ModelVersion, schemas.FormatTime(time.Time(pred.ScoredAt)))
+		return f.Write(cells, &it.Result, pred.ModelVersion, schemas.FormatTime(time.Time(pred.ScoredAt)))
 	})
 	k.out.predictions.Add(1)
 }

@@ -13,8 +13,12 @@ import (
 
 // Span is one partition's work: offsets [Next, End) remain.
 type Span struct {
+	// Warm is where reading starts when entity aggregates need history:
+	// records in [Warm, Next) only warm the state.
+	Warm int64 `json:"warm"`
 	Next int64 `json:"next"`
 	End  int64 `json:"end"`
+	read int64 // offset after the last record read in this run
 }
 
 // State is where a backfill stands; an interrupted run writes it and

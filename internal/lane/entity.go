@@ -96,6 +96,15 @@ func (e *entityMode[R]) enqueue(it *Item[R], c *Chunk[R]) {
 	}
 }
 
+// advance records how far the source read a partition (Chunk.Next).
+func (e *entityMode[R]) advance(c *Chunk[R]) {
+	q := e.queue(partitionKey{c.Topic, c.Partition})
+	q.next = max(q.next, c.Next)
+	if c.HighWatermark > q.hwm {
+		q.hwm = c.HighWatermark
+	}
+}
+
 // caughtUp records a fetch of a partition that returned no records: its
 // high watermark, and, before any record of it was seen, that it is at it.
 func (e *entityMode[R]) caughtUp(c *Chunk[R]) {
@@ -103,7 +112,10 @@ func (e *entityMode[R]) caughtUp(c *Chunk[R]) {
 	if q.hwm == unknownHWM || c.HighWatermark > q.hwm {
 		q.hwm = c.HighWatermark
 	}
-	if q.next < 0 {
+	switch {
+	case c.Next > 0:
+		q.next = max(q.next, c.Next)
+	case q.next < 0:
 		q.next = q.hwm
 	}
 }

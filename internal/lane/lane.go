@@ -32,6 +32,10 @@ type Chunk[R any] struct {
 	// StateOnly marks records replayed into the entity state only (a
 	// rebuild, a backfill's warm-up): they get no outcome and no Refs.
 	StateOnly bool
+	// Next, when set, is the offset after the last record the source read
+	// of the partition, pushed or not (a backfill skips records out of its
+	// range): the merge knows the partition got that far.
+	Next int64
 }
 
 // Item is one record travelling through a lane: its outcome-core record,
@@ -342,6 +346,9 @@ func (l *Lane[R]) records(m *msg[R]) {
 			l.ent.caughtUp(c)
 		}
 		return
+	}
+	if l.ent != nil && c.Next > 0 {
+		defer l.ent.advance(c)
 	}
 	now := time.Now() // a chunk arrives at once
 	for m.pos < len(c.Records) {
