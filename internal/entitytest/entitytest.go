@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
@@ -259,4 +261,47 @@ func Produce(t testing.TB, addrs []string, log []Event) {
 		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(e.Entity), Value: b, Timestamp: time.UnixMilli(e.Ms)})
 	}
 	testkafka.Produce(t, addrs, recs...)
+}
+
+// Names are the features' names, in the order of Features and Reference.
+var Names = []string{"amount", "tx_count_1h", "amount_sum_24h", "amount_mean_1h", "amount_min_2h", "amount_max_2h",
+	"failed_logins_1h", "countries_7d", "last_country_ng", "secs_since_login", "log_sum_1h"}
+
+// Diff compares the features a prediction carried for e (got[i] is the
+// value of Names[i]; NaN is missing) with the reference and describes each
+// value that differs. The model computes in float32, so the reference is
+// rounded to float32 before the comparison.
+func Diff(log []Event, e Event, got []float64) []string {
+	want := Reference(log, e)
+	if len(got) != len(want) {
+		return []string{fmt.Sprintf("%s: %d features, want %d", e.ID, len(got), len(want))}
+	}
+	var out []string
+	for i, w := range want {
+		g := got[i]
+		w32 := float64(float32(w))
+		if math.IsNaN(w) != math.IsNaN(g) || !math.IsNaN(w) && g != w32 && math.Abs(g-w32) > 1e-6*math.Abs(w32) {
+			out = append(out, fmt.Sprintf("%s (%s at %d) feature %s = %v, reference %v", e.ID, e.Entity, e.Ms, Names[i], g, w))
+		}
+	}
+	return out
+}
+
+// Scorer is FirstFinite over Features, read from a features file as a
+// user's would be.
+func Scorer(t testing.TB) *scoring.Scorer {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "features.yaml")
+	if err := os.WriteFile(path, []byte(Features), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := scoring.ReadFeatureFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scoring.NewScorer(FirstFinite{N: len(specs)}, specs, scoring.DefaultPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
 }

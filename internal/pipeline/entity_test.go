@@ -2,9 +2,7 @@ package pipeline
 
 import (
 	"context"
-	"math"
-	"os"
-	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,21 +17,9 @@ import (
 
 func entityConfig(t *testing.T, addrs []string, delivery string) (config.Config, *scoring.Scorer) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "features.yaml")
-	if err := os.WriteFile(path, []byte(entitytest.Features), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	specs, err := scoring.ReadFeatureFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := scoring.NewScorer(entitytest.FirstFinite{N: len(specs)}, specs, scoring.DefaultPolicy)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := testConfig(t, addrs, "json")
 	cfg.Delivery, cfg.PredictionFeatures = delivery, true
-	return cfg, sc
+	return cfg, entitytest.Scorer(t)
 }
 
 // checkEntityFeatures compares every prediction's features with the
@@ -61,14 +47,12 @@ func checkEntityFeatures(t *testing.T, log []entitytest.Event, preds []*kgo.Reco
 		if p.Features == nil {
 			t.Fatalf("%s: no features in the prediction", p.EventID)
 		}
-		want := entitytest.Reference(log, e)
-		for i, w := range want {
-			got := p.Features.Values[i]
-			w32 := float64(float32(w)) // the model computes in float32
-			if math.IsNaN(w) != math.IsNaN(got) || !math.IsNaN(w) && got != w32 && math.Abs(got-w32) > 1e-6*math.Abs(w32) {
-				if bad++; bad < 10 {
-					t.Errorf("%s (%s at %d) feature %s = %v, reference %v", e.ID, e.Entity, e.Ms, p.Features.Names[i], got, w)
-				}
+		if !slices.Equal(p.Features.Names, entitytest.Names) {
+			t.Fatalf("%s: features %v, want %v", p.EventID, p.Features.Names, entitytest.Names)
+		}
+		for _, d := range entitytest.Diff(log, e, p.Features.Values) {
+			if bad++; bad < 10 {
+				t.Error(d)
 			}
 		}
 	}
