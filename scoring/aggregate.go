@@ -208,3 +208,14 @@ func compileAggregate(name string, s *AggregateSpec) (Aggregate, error) {
 // Aggregates are the plan's aggregates, in the order of its aggregate
 // features (the event's Aggs are in this order).
 func (p *Plan) Aggregates() []Aggregate { return p.aggs }
+
+// AggregateFeature is the name of the first feature that reads the
+// aggregate with a's definition, or "" (for error messages).
+func (p *Plan) AggregateFeature(a Aggregate) string {
+	for _, c := range p.cols {
+		if c.agg >= 0 && p.aggs[c.agg].Key() == a.Key() {
+			return c.name
+		}
+	}
+	return ""
+}

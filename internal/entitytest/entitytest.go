@@ -5,6 +5,7 @@
 package entitytest
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -231,9 +232,34 @@ func Reference(log []Event, e Event) []float64 {
 	}
 }
 
-// Produce writes the log to the transactions and activity topics,
-// keyed by entity, each record's Kafka timestamp its event time.
+// Produce writes the log to the transactions and activity topics at once
+// (the log is there before a test's run starts), keyed by entity, each
+// record's Kafka timestamp its event time.
 func Produce(t testing.TB, addrs []string, log []Event) {
+	t.Helper()
+	testkafka.Produce(t, addrs, Records(t, log)...)
+}
+
+// ProduceInOrder writes the log as events happen, while a test's run
+// consumes it: each record is acknowledged before the next is sent, so a
+// fetch that sees an event sees every earlier one. (Written at once, the
+// two topics' records land in any interleaving, and a fetch can see a
+// transaction before the activity that preceded it: that activity is then
+// a late record, by DESIGN.md's definition.)
+func ProduceInOrder(t testing.TB, addrs []string, log []Event) {
+	t.Helper()
+	cl := testkafka.Client(t, addrs)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, r := range Records(t, log) {
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Records are the log's Kafka records (JSON events).
+func Records(t testing.TB, log []Event) []*kgo.Record {
 	t.Helper()
 	var recs []*kgo.Record
 	for _, e := range log {
@@ -260,7 +286,7 @@ func Produce(t testing.TB, addrs []string, log []Event) {
 		}
 		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(e.Entity), Value: b, Timestamp: time.UnixMilli(e.Ms)})
 	}
-	testkafka.Produce(t, addrs, recs...)
+	return recs
 }
 
 // Names are the features' names, in the order of Features and Reference.

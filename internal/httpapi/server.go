@@ -36,7 +36,13 @@ type Options struct {
 	MaxBodyBytes int64 // default 1 MiB
 	MaxBatch     int   // events or rows per request; default 1000
 	Pprof        bool  // serve Go's profiles under /debug/pprof/ (HTTP_PPROF)
-	Logger       *slog.Logger
+	// Features adds to /v1/predict's predictions the model inputs as the
+	// model saw them (PREDICTION_FEATURES), as the stream's carry them.
+	Features bool
+	// Entities reads /v1/predict's aggregates from the stream's entity
+	// state (nil: a request that needs them gets 503).
+	Entities EntityScorer
+	Logger   *slog.Logger
 }
 
 type server struct {
@@ -78,7 +84,11 @@ func New(o Options) (http.Handler, error) {
 		return nil, err
 	}
 	s := &server{o: o, core: core}
-	s.batches.New = func() any { return core.NewBatch() }
+	s.batches.New = func() any {
+		b := core.NewBatch()
+		b.KeepFeatures(o.Features)
+		return b
+	}
 	mux := http.NewServeMux()
 	handle := func(pattern, name string, h http.HandlerFunc) { mux.Handle(pattern, s.instrument(name, h)) }
 	handle("GET /healthz", "healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -225,9 +235,15 @@ func (s *server) predict(w http.ResponseWriter, r *http.Request) {
 		ptrs[i] = &recs[i]
 		_ = s.core.Decode(ptrs[i]) // JSON needs no registry: nothing waits
 	}
-	b := s.batches.Get().(*outcome.Batch)
-	defer s.batches.Put(b)
-	b.Score(ptrs)
+	if len(s.core.Spec().Aggregates()) > 0 {
+		if !s.scoreWithState(w, r, topic, ptrs) {
+			return
+		}
+	} else {
+		b := s.batches.Get().(*outcome.Batch)
+		defer s.batches.Put(b)
+		b.Score(ptrs)
+	}
 	now := schemas.Millis(time.Now())
 	out := make([]any, len(raws))
 	for i, rec := range ptrs {
@@ -239,7 +255,11 @@ func (s *server) predict(w http.ResponseWriter, r *http.Request) {
 			out[i] = itemError{Error: rec.Err.Error(), Stage: rec.Stage}
 			continue
 		}
-		out[i] = rec.Prediction(schemas.Source{Topic: topic, Partition: -1, Offset: -1}, now)
+		pred := rec.Prediction(schemas.Source{Topic: topic, Partition: -1, Offset: -1}, now)
+		if s.o.Features {
+			pred.Features = &schemas.FeatureVector{Names: rec.Scorer.Plan().Names(), Values: rec.Features}
+		}
+		out[i] = pred
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"predictions": out})
 }

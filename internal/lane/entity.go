@@ -25,6 +25,7 @@ type entityMode[R any] struct {
 	parts      map[partitionKey]*partQueue[R]
 	rebuilding map[partitionKey]bool
 	watermark  time.Time       // newest event time scored
+	committedW time.Time       // exactly-once: the watermark at the last commit (an abort goes back to it)
 	since      map[int32]int64 // exactly-once: each stream's first offset since the last commit
 	replayed   atomic.Int64    // records replayed into the state by rebuilds
 	// rebuildingCount mirrors len(rebuilding) for other goroutines; the
@@ -217,7 +218,7 @@ func (e *entityMode[R]) reset() {
 	}
 	clear(e.parts)
 	e.state.Reset()
-	e.watermark = time.Time{}
+	e.watermark, e.committedW = time.Time{}, time.Time{}
 	clear(e.since)
 }
 
@@ -237,6 +238,7 @@ func (e *entityMode[R]) scored(newest time.Time) {
 // the state, and what no window reaches is dropped.
 func (e *entityMode[R]) committed() {
 	clear(e.since)
+	e.committedW = e.watermark
 	e.state.Expire(e.watermark)
 }
 
@@ -247,6 +249,7 @@ func (e *entityMode[R]) aborted() {
 		e.state.Forget(stream, from)
 	}
 	clear(e.since)
+	e.watermark = e.committedW // the aborted records are scored again
 	now := time.Now()
 	for _, q := range e.parts {
 		for _, it := range q.items {

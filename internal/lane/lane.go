@@ -107,6 +107,10 @@ var ErrStopped = errors.New("lane stopped")
 // partition that is behind its high watermark.
 var ErrWaiting = errors.New("waiting for a partition that is behind")
 
+// ErrNoState is Probe's error when the lanes keep no entity state (the
+// features have no aggregates).
+var ErrNoState = errors.New("no entity state: the features have no aggregates")
+
 // ErrRebuilding is a barrier's error when a lane's entity state is still
 // being rebuilt: its records were not scored, the transaction must abort.
 var ErrRebuilding = errors.New("entity state still being rebuilt")
@@ -125,11 +129,13 @@ const (
 	ctlAbort                  // exactly-once: the transaction aborted
 	ctlSync                   // answer once everything before is processed: ErrWaiting if the merge waits for a partition
 	ctlAssign                 // the listed partitions are assigned: the merge waits for their first records
+	ctlProbe                  // score the control's records against the entity state, leaving it as it is
 )
 
 type control struct {
 	kind ctlKind
 	tps  map[partitionKey]bool
+	recs []*outcome.Record // ctlProbe's records
 	done func(error)
 }
 
@@ -483,6 +489,18 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 					q.hwm, q.emptySince = unknownHWM, now
 				}
 			}
+		}
+	case ctlProbe:
+		switch {
+		case l.ent == nil:
+			err = ErrNoState
+		case l.ent.isRebuilding():
+			err = ErrRebuilding
+		default:
+			b := l.cfg.Core.NewBatch() // the caller reads the results after this lane goes on
+			b.SetState(l.ent.state)
+			b.KeepFeatures(l.cfg.Features)
+			b.Score(ctl.recs)
 		}
 	case ctlSync:
 		if l.ent != nil && l.stall == nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/streamscore/streamscore/internal/outcome"
 )
 
 // Set is the lanes of one source: lane p processes partition p of every
@@ -180,6 +182,40 @@ func (s *Set[R]) each(tps []Partition, kind ctlKind) error {
 		l.q.push(msg[R]{ctl: &control{kind: kind, tps: keys}})
 	}
 	return nil
+}
+
+// Probe scores recs against the entity state of partition tp's lane, in
+// that lane's goroutine between two of its batches: each record's
+// aggregates come from the events the lane has processed so far, and the
+// records do not enter the state (outcome.Record.Probe). recs are decoded
+// already (Value nil: the lane's decoders may be of another encoding) and
+// get their outcome as Batch.Score gives it. Probe returns ErrRebuilding
+// while the lane's state is being rebuilt, ErrNoState without aggregates,
+// ErrStopped, or ctx's error — then the lane may still score recs later,
+// so the caller must not reuse them. Safe for concurrent use.
+func (s *Set[R]) Probe(ctx context.Context, tp Partition, recs []*outcome.Record) error {
+	for _, r := range recs {
+		r.Probe = true
+	}
+	l, err := s.lane(tp.Partition)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	l.q.push(msg[R]{ctl: &control{kind: ctlProbe, recs: recs, done: func(err error) { done <- err }}})
+	select {
+	case err := <-done:
+		return err
+	case <-l.exited:
+		select {
+		case err := <-done:
+			return err
+		default:
+			return ErrStopped
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // EntityStats sums the lanes' entity state (zero without aggregates) and

@@ -3,6 +3,7 @@ package outcome
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -106,7 +107,17 @@ func (c *Core) checkKinds(inputs []Input) error {
 			found = found || in.Kind == a.Of
 		}
 		if !found && len(inputs) > 0 {
-			return fmt.Errorf("%w: %s reads %s events, but no input topic carries them (INPUT_TOPICS kinds)", scoring.ErrAggregate, a.Key(), a.Of)
+			name := ""
+			for _, r := range c.models.Routes() {
+				if name = r.Scorer().Plan().AggregateFeature(a); name != "" {
+					break
+				}
+			}
+			var kinds []string
+			for _, in := range inputs {
+				kinds = append(kinds, fmt.Sprintf("%s carries %s", in.Topic, in.Kind))
+			}
+			return fmt.Errorf("%w: feature %q aggregates %s events, but no input topic carries them (%s)", scoring.ErrAggregate, name, a.Of, strings.Join(kinds, ", "))
 		}
 	}
 	return nil
@@ -200,7 +211,10 @@ type Record struct {
 	// rebuild, a backfill's warm-up): Score observes it and gives it no
 	// outcome.
 	StateOnly bool
-	Event     schemas.Event
+	// Probe marks a record that reads the entity state but does not enter
+	// it (an HTTP request scored against the stream's state).
+	Probe bool
+	Event schemas.Event
 
 	Stage  string
 	Err    error
@@ -355,6 +369,9 @@ func (b *Batch) entities(recs []*Record) {
 					}
 				}
 			}
+		}
+		if r.Probe {
+			continue
 		}
 		if b.state.Observe(&r.Event, in.Kind, entity.Pos{Stream: in.stream, Offset: r.Offset}) {
 			b.Late++

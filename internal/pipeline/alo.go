@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamscore/streamscore/consumer"
 	"github.com/streamscore/streamscore/internal/lane"
+	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 )
@@ -128,6 +129,14 @@ func (a *atLeastOnce) onAssign(_ context.Context, tps []consumer.TopicPartition)
 
 func (a *atLeastOnce) client() *kgo.Client { return a.group.Client() }
 
+func (a *atLeastOnce) owns(tp lane.Partition) bool {
+	return a.group.Tracker().Owned(consumer.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
+}
+
+func (a *atLeastOnce) probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record) error {
+	return a.lanes.Probe(ctx, tp, recs)
+}
+
 func (a *atLeastOnce) assigned() int { return a.group.Tracker().OwnedCount() }
 
 func (a *atLeastOnce) rebuilding() int64 {
@@ -145,7 +154,7 @@ func (a *atLeastOnce) run(ctx context.Context) error {
 			break
 		}
 		pollCtx, cancel := context.WithDeadline(ctx, nextCommit)
-		fetches, err := a.group.Poll(pollCtx, a.p.cfg.BatchMaxSize)
+		fetches, err := a.group.Poll(pollCtx, a.p.pollMax())
 		cancel()
 		if err != nil {
 			a.prod.Close()

@@ -110,3 +110,57 @@ func TestEntityFeaturesMatchTheReference(t *testing.T) {
 		})
 	}
 }
+
+// TestEntityFeaturesThroughRebalance: one member starts alone, two more
+// join mid-stream and one of them leaves later, in both delivery modes;
+// each rebalance moves partitions, whose new owner rebuilds their state
+// from the topics. Every prediction's features equal the reference.
+func TestEntityFeaturesThroughRebalance(t *testing.T) {
+	for _, delivery := range []string{"at-least-once", "exactly-once"} {
+		t.Run(delivery, func(t *testing.T) {
+			addrs := testkafka.Cluster(t, entityTopics()...)
+			log := entitytest.Log(11, 1500)
+			third := len(log) / 3
+			cfg, sc := entityConfig(t, addrs, delivery)
+			var readOpts []kgo.Opt
+			if delivery == "exactly-once" {
+				readOpts = append(readOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+			}
+			start := func(name string) (stop func()) {
+				c := cfg
+				c.TransactionalID, c.GroupInstanceID = "streamscore-"+name, ""
+				ctx, cancel := context.WithCancel(context.Background())
+				p, err := New(ctx, c, WithKafkaOptions(testkafka.ClientOpts()...), WithScorer(sc))
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- p.Run(ctx) }()
+				var once bool
+				stop = func() {
+					if once {
+						return
+					}
+					once = true
+					cancel()
+					if err := <-done; err != nil {
+						t.Errorf("member %s: drain: %v", name, err)
+					}
+				}
+				t.Cleanup(stop)
+				return stop
+			}
+			entitytest.Produce(t, addrs, log[:third])
+			start("a")
+			testkafka.ReadN(t, addrs, "predictions", third, 60*time.Second, readOpts...)
+			entitytest.ProduceInOrder(t, addrs, log[third:2*third])
+			stopB := start("b")
+			start("c")
+			testkafka.ReadN(t, addrs, "predictions", 2*third, 60*time.Second, readOpts...)
+			entitytest.ProduceInOrder(t, addrs, log[2*third:])
+			stopB()
+			preds := testkafka.ReadN(t, addrs, "predictions", len(log), 90*time.Second, readOpts...)
+			checkEntityFeatures(t, log, preds, delivery == "exactly-once")
+		})
+	}
+}

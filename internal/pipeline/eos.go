@@ -18,6 +18,7 @@ import (
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/kafkaconn"
 	"github.com/streamscore/streamscore/internal/lane"
+	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 )
@@ -316,6 +317,16 @@ func (e *exactlyOnce) own(m map[string][]int32, owned bool) {
 
 func (e *exactlyOnce) client() *kgo.Client { return e.sess.Client() }
 
+func (e *exactlyOnce) owns(tp lane.Partition) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.owned[tp]
+}
+
+func (e *exactlyOnce) probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record) error {
+	return e.lanes.Probe(ctx, tp, recs)
+}
+
 func (e *exactlyOnce) rebuilding() int64 {
 	if e.rb == nil {
 		return 0
@@ -335,7 +346,7 @@ func (e *exactlyOnce) run(ctx context.Context) error {
 	defer e.close()
 	for ctx.Err() == nil {
 		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
-		fs := e.sess.PollRecords(pollCtx, e.p.cfg.BatchMaxSize)
+		fs := e.sess.PollRecords(pollCtx, e.p.pollMax())
 		cancel()
 		if fs.IsClientClosed() {
 			return kgo.ErrClientClosed
@@ -386,7 +397,7 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 				break
 			}
 			pctx, pcancel := context.WithDeadline(ctx, deadline)
-			next := e.sess.PollRecords(pctx, e.p.cfg.BatchMaxSize)
+			next := e.sess.PollRecords(pctx, e.p.pollMax())
 			pcancel()
 			if next.IsClientClosed() {
 				break

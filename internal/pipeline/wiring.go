@@ -79,6 +79,11 @@ type runner interface {
 	assigned() int
 	// rebuilding is the number of entity-state rebuilds in progress.
 	rebuilding() int64
+	// owns reports whether this member owns the input partition.
+	owns(tp lane.Partition) bool
+	// probe scores recs against the entity state of tp's lane
+	// (lane.Set.Probe).
+	probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record) error
 }
 
 // Pipeline is the run command's service: a consumer group member whose
@@ -102,6 +107,7 @@ type Pipeline struct {
 	// rebuildConn connects the clients that read history back for the
 	// entity state (no metrics hooks: they come and go).
 	rebuildConn []kgo.Opt
+	partitions  map[string]int // every topic's partition count, checked at start
 }
 
 // LoadModels opens MODELS_FILE, or MODEL_PATH with FEATURES_PATH for every
@@ -305,6 +311,7 @@ func fetchMaxBytes(cfg config.Config) int32 {
 // every input topic has the same partition count: a lane keeps the
 // history of partition p of every input topic.
 func (p *Pipeline) checkCoPartitioned(counts map[string]int) error {
+	p.partitions = counts
 	if len(p.core.Spec().Aggregates()) == 0 {
 		return nil
 	}
@@ -319,6 +326,19 @@ func (p *Pipeline) checkCoPartitioned(counts map[string]int) error {
 		return fmt.Errorf("entity aggregates need co-partitioned input topics (the same partition count, keyed by entity): %s partitions", strings.Join(desc, ", "))
 	}
 	return nil
+}
+
+// pollMax is how many records a poll takes: BATCH_MAX_SIZE, or with
+// entity aggregates whole fetch responses. The event-time merge reads a
+// partition with nothing buffered as caught up by the high watermark of
+// its last fetch; a poll that took part of a response would hand over one
+// partition's records while another's, fetched in the same response, wait
+// in the client, and the merge would go on without them.
+func (p *Pipeline) pollMax() int {
+	if len(p.core.Spec().Aggregates()) > 0 {
+		return 0 // kgo: everything buffered
+	}
+	return p.cfg.BatchMaxSize
 }
 
 // entityFigures sums the lanes' entity figures for metrics.
@@ -454,5 +474,6 @@ func (p *Pipeline) Handler() (http.Handler, error) {
 		ins = append(ins, httpapi.Input{Topic: in.Topic, Type: in.Type})
 	}
 	return httpapi.New(httpapi.Options{Models: p.models, Inputs: ins, Names: p.cfg.FieldNames(), Ready: p.Ready,
-		Metrics: p.obs, MaxBodyBytes: p.cfg.HTTPMaxBodyBytes, MaxBatch: p.cfg.HTTPMaxBatch, Pprof: p.cfg.HTTPPprof, Logger: p.log})
+		Metrics: p.obs, MaxBodyBytes: p.cfg.HTTPMaxBodyBytes, MaxBatch: p.cfg.HTTPMaxBatch, Pprof: p.cfg.HTTPPprof, Logger: p.log,
+		Features: p.cfg.PredictionFeatures, Entities: newEntityLookup(p)})
 }
