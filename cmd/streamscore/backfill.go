@@ -27,8 +27,11 @@ func backfillCmd(ctx context.Context, args []string) error {
 	outFile := fs.String("output-file", "", "write predictions to this .jsonl or .csv file instead (dead letters to <file>.rejects)")
 	maxRate := fs.Float64("max-rate", 0, "records per second at most (0: no limit)")
 	resume := fs.String("resume", "", "resume file: continue an interrupted backfill (written on interrupt)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	if err := parseFlags(fs, args, command{synopsis: "streamscore backfill --from T --to T [--topics a,b] [--output-topic T | --output-file F.jsonl|F.csv] [--max-rate N] [--resume FILE]",
+		about: `Replays the input topics' records whose Kafka timestamps fall in [--from, --to) through the same decode,
+features, models and encoding as run, from the offset for --from to the end offsets at start. No consumer
+group, nothing committed. SIGINT stops and writes a resume file (exit 130).`, env: allVariables}); err != nil {
+		return err
 	}
 	if *outTopic != "" && *outFile != "" {
 		return usageError{errors.New("--output-topic and --output-file are exclusive")}

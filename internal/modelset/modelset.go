@@ -170,6 +170,9 @@ func (r *Route) load() (*scoring.Scorer, string, error) {
 		return nil, "", err
 	}
 	m, err := load.Model(r.Spec.Path, r.Spec.Format, r.Spec.Name)
+	if errors.Is(err, load.ErrUnknownFormat) {
+		return nil, "", fmt.Errorf("%w: name it with MODEL_FORMAT (or format: in the MODELS_FILE route): xgboost, onnx, linear or lightgbm", err)
+	}
 	if err != nil {
 		return nil, "", err
 	}

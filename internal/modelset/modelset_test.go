@@ -227,3 +227,13 @@ func TestParseFileRefusesUnknownKeys(t *testing.T) {
 		t.Errorf("features file with aggregate: %v", err)
 	}
 }
+
+// A file whose format cannot be told points to the settings run reads.
+func TestUnknownFormatHint(t *testing.T) {
+	junk := filepath.Join(t.TempDir(), "model.bin")
+	os.WriteFile(junk, []byte("hello"), 0o644)
+	_, err := Open([]RouteSpec{{Topics: []string{"a"}, Path: junk}}, scoring.DefaultPolicy, []string{"a"})
+	if err == nil || !strings.Contains(err.Error(), "MODEL_FORMAT") || !strings.Contains(err.Error(), "format: in the MODELS_FILE route") {
+		t.Errorf("err = %v", err)
+	}
+}
