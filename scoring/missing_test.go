@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -72,5 +73,23 @@ func TestPlanInputs(t *testing.T) {
 	want := []PlanInput{{"amount", "amount", true}, {"hour", "event_time", false}}
 	if got := p.Inputs(); !slices.Equal(got, want) {
 		t.Errorf("inputs = %+v, want %+v", got, want)
+	}
+}
+
+// BenchmarkCountMissing is the counting Score adds per batch: one NaN test
+// per value of a 500-row, 12-input batch (compare BenchmarkScoreFraud in
+// models, the whole Score of such a batch).
+func BenchmarkCountMissing(b *testing.B) {
+	x := make([]float32, 500*12)
+	for i := range x {
+		if i%1000 == 0 { // now and then, as in a healthy stream
+			x[i] = float32(math.NaN())
+		}
+	}
+	counts := make([]uint32, 12)
+	for b.Loop() {
+		for r := 0; r < 500; r++ {
+			countMissing(x[r*12:(r+1)*12], counts)
+		}
 	}
 }
