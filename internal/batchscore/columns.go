@@ -14,7 +14,7 @@ import (
 // scored with that input missing, a silent wrong answer. The error names
 // the input, its column and the closest column the file has. Options.
 // AllowMissingColumns scores such a file anyway.
-var ErrMissingColumn = errors.New("a model input has no column in the input")
+var ErrMissingColumn = errors.New("missing column")
 
 // jsonlCheckRows is how many JSON Lines rows are read for their keys
 // before scoring: a model input whose field is a key of none of them is a
