@@ -92,7 +92,14 @@ func checkHTTP(addr string) []string {
 			problems = append(problems, fmt.Sprintf("/v1/predict: %d %+v %v", resp.StatusCode, body, err))
 		}
 	}
-	if c, body := get("/metrics"); c != 200 || !strings.Contains(body, "streamscore_predictions_total{") || !strings.Contains(body, `handler="predict"`) {
+	// the stream's predictions show once the first are acknowledged
+	c, body := 0, ""
+	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if c, body = get("/metrics"); c == 200 && strings.Contains(body, "streamscore_predictions_total{") && strings.Contains(body, `handler="predict"`) {
+			break
+		}
+	}
+	if c != 200 || !strings.Contains(body, "streamscore_predictions_total{") || !strings.Contains(body, `handler="predict"`) {
 		problems = append(problems, fmt.Sprintf("/metrics: %d, %d bytes without the predictions or the request", c, len(body)))
 	}
 	return problems
