@@ -182,7 +182,9 @@ func TestDecodeReusesEvent(t *testing.T) {
 	if err := d.Decode(in, &ev); err != nil {
 		t.Fatal(err)
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = d.Decode(in, &ev) }); n > 0 {
+	if raceEnabled {
+		t.Log("allocation count not checked under the race detector (sync.Pool drops items)")
+	} else if n := testing.AllocsPerRun(100, func() { _ = d.Decode(in, &ev) }); n > 0 {
 		t.Errorf("%v allocations per decode", n)
 	}
 	for i := range in {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 
@@ -49,11 +50,15 @@ type FeatureSpec struct {
 	Aggregate *AggregateSpec `yaml:"aggregate"`
 }
 
-// UnmarshalYAML accepts a plain name as well as a mapping.
+// UnmarshalYAML accepts a plain name as well as a mapping. A key that is
+// not a field of FeatureSpec is an error naming it and its line.
 func (s *FeatureSpec) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		s.Name = n.Value
 		return nil
+	}
+	if err := checkKeys(n, featureWhere(n), reflect.TypeFor[FeatureSpec]()); err != nil {
+		return err
 	}
 	type plain FeatureSpec
 	return n.Decode((*plain)(s))
@@ -73,10 +78,11 @@ func ReadFeatureFile(path string) ([]FeatureSpec, error) {
 	return ParseFeatures(b)
 }
 
-// ParseFeatures parses the YAML of a features file.
+// ParseFeatures parses the YAML of a features file. Unknown keys are
+// refused, naming the key and its line.
 func ParseFeatures(b []byte) ([]FeatureSpec, error) {
 	var f FeatureFile
-	if err := yaml.Unmarshal(b, &f); err != nil {
+	if err := decodeStrict(b, "features file", &f); err != nil {
 		return nil, fmt.Errorf("parse features file: %w", err)
 	}
 	if len(f.Features) == 0 {

@@ -93,7 +93,8 @@ type Batch struct {
 	x, out      []float32
 	x64         []float64
 	out64, raw  []float64
-	rows        []int // index of the event of each dense row
+	rows        []int    // index of the event of each dense row
+	missing     []uint32 // per input: rows of the last Score with it missing (Missing)
 }
 
 // Score extracts features for every event, scores the events whose features
@@ -108,6 +109,8 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 		b.x = grow(b.x, len(events)*nf)
 	}
 	b.rows = b.rows[:0]
+	b.missing = grow(b.missing, nf)
+	clear(b.missing)
 	for i, ev := range events {
 		b.Results[i] = Result{}
 		lo, hi := len(b.rows)*nf, (len(b.rows)+1)*nf
@@ -122,6 +125,11 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 			continue
 		}
 		b.Results[i].row = len(b.rows)
+		if s.m64 != nil {
+			countMissing(b.x64[lo:hi], b.missing)
+		} else {
+			countMissing(b.x[lo:hi], b.missing)
+		}
 		b.rows = append(b.rows, i)
 	}
 	n := len(b.rows)

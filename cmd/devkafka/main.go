@@ -9,8 +9,10 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -32,7 +34,30 @@ func main() {
 		users = append(users, s)
 		return nil
 	})
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	fs.SetOutput(io.Discard) // our own messages below
+	fs.Usage = func() {}
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, `usage: devkafka [--port 9092] [--brokers 1] [--topics name:partitions,...] [--data-dir D] [--tls-cert C --tls-key K] [--sasl user:pass]
+
+An in-memory Kafka-compatible broker (franz-go's kfake) for local work: brokers on 127.0.0.1 ports
+P ... P+N-1; the first line on stdout is "listening: 127.0.0.1:P[,...]"; SIGINT or SIGTERM stops it.
+
+flags:
+`)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	if err := fs.Parse(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		printUsage(os.Stdout)
+		os.Exit(0)
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "devkafka:", err)
+		printUsage(os.Stderr)
+		os.Exit(2)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "devkafka: unexpected argument %q\n", fs.Arg(0))
 		os.Exit(2)
 	}
 	ts, err := devbroker.ParseTopics(*topics)

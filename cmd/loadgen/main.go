@@ -9,8 +9,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -29,11 +31,57 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	err := run()
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp): // --help printed the usage
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a bad flag (exit 2).
+type usageError struct{ error }
+
+// parseFlags parses args; -h or --help prints the usage to stdout and
+// returns flag.ErrHelp (exit 0), a bad flag returns a usageError with the
+// usage on stderr.
+func parseFlags(fs *flag.FlagSet, args []string, usage string) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	print := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		print(os.Stdout)
+		return err
+	case err != nil:
+		print(os.Stderr)
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+const usage = `usage: loadgen [--brokers B] [--rate N] [--duration D | --count N] [--encoding avro|json] [flags]
+       loadgen --training-file F.csv --count N [--features FILE] [--kind transaction|activity]
+       loadgen http [--url U] [--rate N] [--duration D]   (loadgen http --help for its flags)
+
+Produces synthetic transaction and activity events keyed by customer id to Kafka at a target rate
+(event times are the time each event is produced), or writes labelled training rows computed by the
+serving feature code.
+`
 
 func run() error {
 	if len(os.Args) > 1 && os.Args[1] == "http" {
@@ -54,7 +102,7 @@ func run() error {
 	trainingFile := fs.String("training-file", "", "write labelled training rows to this CSV instead of producing")
 	featuresPath := fs.String("features", "", "features file for --training-file (default: the bundled fraud model's, or the activity model's with --kind activity)")
 	kind := fs.String("kind", "transaction", "event kind of --training-file rows: transaction or activity")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	if err := parseFlags(fs, os.Args[1:], usage); err != nil {
 		return err
 	}
 	names := schemas.DefaultFieldNames
@@ -63,11 +111,11 @@ func run() error {
 	}
 	enc, err := schemas.ParseEncoding(*encoding)
 	if err != nil {
-		return fmt.Errorf("--encoding: %w", err)
+		return usageError{fmt.Errorf("--encoding: %w", err)}
 	}
 	codec, err := producer.ParseCompression(*compression)
 	if err != nil {
-		return fmt.Errorf("--compression: %w", err)
+		return usageError{fmt.Errorf("--compression: %w", err)}
 	}
 	if *count == 0 && *duration == 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: no --count or --duration: producing until interrupted")
@@ -92,10 +140,10 @@ func run() error {
 func writeTraining(path, featuresPath, kind string, count int64, seed uint64, customers int, names schemas.FieldNames) error {
 	t, err := schemas.ParseEventType(kind)
 	if err != nil {
-		return fmt.Errorf("--kind: %w", err)
+		return usageError{fmt.Errorf("--kind: %w", err)}
 	}
 	if count <= 0 {
-		return fmt.Errorf("--training-file needs --count N")
+		return usageError{errors.New("--training-file needs --count N")}
 	}
 	var specs []scoring.FeatureSpec
 	switch {
@@ -140,7 +188,11 @@ func runHTTP(args []string) error {
 	rate := fs.Float64("rate", 2000, "requests per second (fixed arrival rate)")
 	duration := fs.Duration("duration", 20*time.Second, "how long to send")
 	seed := fs.Uint64("seed", 1, "random seed")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, `usage: loadgen http [--url U] [--rate N] [--duration D] [--seed S]
+
+An open-loop load on /v1/predict: single events at a fixed arrival rate, latency measured from each
+request's scheduled time (no coordinated omission); prints p50/p90/p99/p99.9/max.
+`); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

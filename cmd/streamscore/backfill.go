@@ -28,8 +28,12 @@ func backfillCmd(ctx context.Context, args []string) error {
 	maxRate := fs.Float64("max-rate", 0, "records per second at most (0: no limit)")
 	resume := fs.String("resume", "", "resume file: continue an interrupted backfill (written on interrupt)")
 	withFeatures := fs.Bool("with-features", false, "with --output-file: write each event's model inputs (the exact values the model saw) beside its prediction")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	if err := parseFlags(fs, args, command{synopsis: "streamscore backfill --from T --to T [--topics a,b] [--output-topic T | --output-file F.jsonl|F.csv [--with-features]] [--max-rate N] [--resume FILE]",
+		about: `Replays the input topics' records whose Kafka timestamps fall in [--from, --to) through the same decode,
+features, models and encoding as run, from the offset for --from to the end offsets at start. With entity
+aggregates the replay starts the longest window (plus ENTITY_REBUILD_SLACK) earlier, into the state only.
+No consumer group, nothing committed. SIGINT stops and writes a resume file (exit 130).`, env: allVariables}); err != nil {
+		return err
 	}
 	if *outTopic != "" && *outFile != "" {
 		return usageError{errors.New("--output-topic and --output-file are exclusive")}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"io"
 	"os"
 
 	"github.com/streamscore/streamscore/internal/demo"
@@ -16,8 +18,13 @@ func demoCmd(ctx context.Context, args []string) error {
 	rate := fs.Float64("rate", 2000, "synthetic transactions per second")
 	duration := fs.Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
 	encoding := fs.String("encoding", "json", "input and output encoding: json or avro")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	httpAddr := fs.String("http", "", "address of the HTTP API: metrics, health, /v1/predict (default: $HTTP_ADDR, else :8080)")
+	if err := parseFlags(fs, args, command{synopsis: "streamscore demo [--duration D] [--rate N] [--encoding json|avro] [--port P] [--http ADDR]",
+		about: `Everything run does, with no setup: an embedded Kafka broker on 127.0.0.1 (kcat can attach), synthetic
+transactions and activity events, the bundled fraud and account-takeover models, and a live report of
+throughput, latency and sample predictions until stopped (Ctrl-C) or --duration. Serves run's HTTP API
+(metrics, health, /v1/predict) on --http or HTTP_ADDR.`, env: demoVariables}); err != nil {
+		return err
 	}
 	enc, err := schemas.ParseEncoding(*encoding)
 	if err != nil {
@@ -27,6 +34,12 @@ func demoCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, err = demo.Run(ctx, demo.Options{Port: *port, Rate: *rate, Duration: *duration, Encoding: enc, Out: os.Stdout, Logger: log})
+	_, err = demo.Run(ctx, demo.Options{Port: *port, Rate: *rate, Duration: *duration, Encoding: enc, Out: os.Stdout, Logger: log, HTTPAddr: *httpAddr})
 	return err
+}
+
+func demoVariables(w io.Writer) {
+	fmt.Fprintln(w, `environment: the demo reads run's variables (streamscore run --help lists them) except the brokers,
+topics, encodings, group and models, which are its own; for example BATCH_INTERVAL, BATCH_MAX_SIZE,
+SCORE_THRESHOLD, RISK_BANDS and HTTP_ADDR.`)
 }

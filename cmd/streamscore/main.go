@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -30,6 +31,9 @@ commands:
   model inspect  describe a model file: name, version, format, features, trees
   demo           start an embedded broker on 127.0.0.1:9092, produce synthetic events and score them
   version        print the version
+
+streamscore <command> --help (or streamscore help <command>) describes a command, its flags and
+the environment variables it reads.
 `
 
 func main() {
@@ -48,6 +52,9 @@ func mainErr(args []string) int {
 		fmt.Fprint(os.Stderr, usage)
 		return exitUsage
 	}
+	if args[0] == "help" && len(args) > 1 { // streamscore help score = streamscore score --help
+		args = append(args[1:], "--help")
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	var err error
@@ -63,8 +70,7 @@ func mainErr(args []string) int {
 	case "model":
 		err = modelCmd(ctx, args[1:])
 	case "version", "--version", "-version":
-		fmt.Println("streamscore", versionString())
-		return exitOK
+		err = versionCmd(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return exitOK
@@ -75,7 +81,7 @@ func mainErr(args []string) int {
 	var ue usageError
 	var ie interruptedError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp): // --help printed the usage
 		return exitOK
 	case errors.As(err, &ie):
 		fmt.Fprintf(os.Stderr, "streamscore %s: %v\n", args[0], err)
@@ -134,4 +140,13 @@ func versionString() string {
 		}
 	}
 	return "dev"
+}
+
+func versionCmd(args []string) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	if err := parseFlags(fs, args, command{synopsis: "streamscore version", about: "Prints the version (the VCS revision the binary was built from)."}); err != nil {
+		return err
+	}
+	fmt.Println("streamscore", versionString())
+	return nil
 }

@@ -20,8 +20,16 @@ import (
 
 func runCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	if err := parseFlags(fs, args, command{synopsis: "streamscore run",
+		about: `The service: consumes INPUT_TOPICS as a group member, scores every record with the model, and produces
+a prediction to OUTPUT_TOPIC or a dead letter to DLQ_TOPIC; serves metrics, health and /v1/predict
+on HTTP_ADDR. Configured by environment variables only (no flags). SIGTERM or SIGINT drains within
+SHUTDOWN_TIMEOUT; SIGHUP reloads the models. Exit codes: 0 stopped cleanly, 1 runtime failure,
+2 bad configuration.`, env: allVariables}); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q: run takes no arguments (configure it with environment variables; streamscore run --help lists them)", fs.Arg(0))}
 	}
 	cfg, err := config.Load(nil)
 	if err != nil {

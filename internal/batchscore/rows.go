@@ -108,8 +108,9 @@ func cellValue(s string) schemas.Value {
 
 // jsonlReader reads one JSON object per line; blank lines are skipped.
 type jsonlReader struct {
-	s    *bufio.Scanner
-	line int
+	s       *bufio.Scanner
+	line    int
+	pending []*row // read ahead by peekKeys, returned first
 }
 
 func newJSONLReader(in io.Reader) *jsonlReader {
@@ -119,6 +120,14 @@ func newJSONLReader(in io.Reader) *jsonlReader {
 }
 
 func (j *jsonlReader) Next(rw *row) error {
+	if len(j.pending) > 0 {
+		*rw, j.pending = *j.pending[0], j.pending[1:]
+		return nil
+	}
+	return j.next(rw)
+}
+
+func (j *jsonlReader) next(rw *row) error {
 	for j.s.Scan() {
 		j.line++
 		b := bytes.TrimSpace(j.s.Bytes())

@@ -26,6 +26,11 @@ type Options struct {
 	Output    string // .csv, .jsonl or .ndjson
 	BatchSize int    // rows scored together (default 4096)
 	Now       func() time.Time
+	// AllowMissingColumns scores a file in which a model input without a
+	// default has no column (CSV: not in the header; JSON Lines: a key of
+	// none of the first 1,000 rows): that input is then missing on every
+	// row. Without it Run refuses such a file (ErrMissingColumn).
+	AllowMissingColumns bool
 }
 
 // Summary counts a run.
@@ -72,11 +77,30 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	defer in.Close()
 	var rd reader
 	if inKind == "csv" {
-		if rd, err = newCSVReader(in); err != nil {
+		cr, err := newCSVReader(in)
+		if err != nil {
 			return Summary{}, fmt.Errorf("%s: %w", o.Input, err)
 		}
+		if !o.AllowMissingColumns {
+			if err := checkColumns(o.Scorer.Plan(), cr.header, "column", "in the CSV header"); err != nil {
+				return Summary{}, fmt.Errorf("%s: %w", o.Input, err)
+			}
+		}
+		rd = cr
 	} else {
-		rd = newJSONLReader(in)
+		jr := newJSONLReader(in)
+		if !o.AllowMissingColumns {
+			keys, ok, err := jr.peekKeys(jsonlCheckRows)
+			if err != nil {
+				return Summary{}, fmt.Errorf("%s: %w", o.Input, err)
+			}
+			if ok {
+				if err := checkColumns(o.Scorer.Plan(), keys, "key", fmt.Sprintf("in any of the first %d rows", len(jr.pending))); err != nil {
+					return Summary{}, fmt.Errorf("%s: %w", o.Input, err)
+				}
+			}
+		}
+		rd = jr
 	}
 	out, err := os.Create(o.Output)
 	if err != nil {

@@ -1,15 +1,19 @@
 // Package demo runs streamscore end to end with no setup: an embedded
 // broker (kfake) on loopback, synthetic transactions and activity events at
 // a target rate, the run pipeline scoring them with the bundled fraud and
-// account-takeover models (routed by topic), and a live terminal report of
+// account-takeover models (routed by topic), run's HTTP API (metrics,
+// health, /v1/predict) on HTTP_ADDR, and a live terminal report of
 // throughput, latency and sample predictions.
 package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -42,6 +46,13 @@ type Options struct {
 	// process environment. Brokers, topics, encodings and the model are
 	// the demo's own.
 	Environ map[string]string
+	// HTTPAddr is where the HTTP API (metrics, health, /v1/predict, Open
+	// Inference Protocol) listens, as run's does; empty: HTTP_ADDR of the
+	// environment (default :8080).
+	HTTPAddr string
+	// HTTPListening, when set, is called with the API's address once it
+	// listens.
+	HTTPListening func(addr string)
 }
 
 // Summary is what a demo run did.
@@ -106,6 +117,21 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	p, err := pipeline.New(ctx, cfg, pipeline.WithModels(set), pipeline.WithLogger(o.Logger))
 	if err != nil {
 		return Summary{}, err
+	}
+	httpAddr := o.HTTPAddr
+	if httpAddr == "" {
+		httpAddr = cfg.HTTPAddr
+	}
+	stopHTTP, addr, err := serveHTTP(p, httpAddr, o.Logger)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer stopHTTP()
+	fmt.Fprintf(o.Out, "HTTP API on http://%s: /metrics, /healthz, /readyz, POST /v1/predict, /v2 (Open Inference Protocol)\n", addr)
+	fmt.Fprintf(o.Out, "  try: curl -s -d '{\"event_id\":\"e1\",\"customer_id\":\"c1\",\"event_time\":%d,\"amount\":950,\"channel\":\"web\",\"card_present\":false,\"merchant_category\":\"crypto\",\"country\":\"NG\"}' http://%s/v1/predict\n",
+		time.Now().UnixMilli(), addr)
+	if o.HTTPListening != nil {
+		o.HTTPListening(addr)
 	}
 	prodCl, err := kgo.NewClient(append(kafkaconn.Options(addrs, "streamscore-demo-loadgen"), kgo.ProducerLinger(2*time.Millisecond))...)
 	if err != nil {
@@ -245,4 +271,34 @@ func (s *sampler) close() {
 	if s.cl != nil {
 		s.cl.Close()
 	}
+}
+
+// serveHTTP serves the pipeline's HTTP API on addr, as run does, and
+// returns a function that shuts it down and the address it listens on (a
+// host of its own when addr leaves it open).
+func serveHTTP(p *pipeline.Pipeline, addr string, log *slog.Logger) (func(), string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("HTTP_ADDR=%q: %w (is another process on that port? set HTTP_ADDR or --http)", addr, err)
+	}
+	h, err := p.Handler()
+	if err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	shown := ln.Addr().String()
+	if host, port, err := net.SplitHostPort(shown); err == nil && (host == "::" || host == "0.0.0.0" || host == "") {
+		shown = net.JoinHostPort("127.0.0.1", port) // every interface: loopback is one
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, shown, nil
 }

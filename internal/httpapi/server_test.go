@@ -175,13 +175,36 @@ func TestOpenInferenceProtocol(t *testing.T) {
 			t.Errorf("%s scores %v, model %v", dt, data, want)
 		}
 	}
-	body := `{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[0.1,null,0.3,0.4]}]}`
+	// multi-class: every class probability, and the top one as score, as
+	// the model computes them (null is missing)
+	body := `{"inputs":[{"name":"input","shape":[2,4],"datatype":"FP32","data":[0.1,null,0.3,0.4,-2,1.5,3,0]}]}`
 	c, m = call(t, srv, "POST", "/v2/models/xgb_multi/infer", body)
 	outs, _ := m["outputs"].([]any)
-	if c != 200 || len(outs) != 2 || fmt.Sprint(outs[1].(map[string]any)["shape"]) != "[1 3]" {
-		t.Errorf("multi infer: %d %v", c, m)
+	if c != 200 || len(outs) != 2 || fmt.Sprint(outs[1].(map[string]any)["shape"]) != "[2 3]" ||
+		outs[0].(map[string]any)["name"] != "score" || outs[1].(map[string]any)["name"] != "scores" {
+		t.Fatalf("multi infer: %d %v", c, m)
 	}
-	_ = multi
+	mx := []float32{0.1, nan32(), 0.3, 0.4, -2, 1.5, 3, 0}
+	probs := make([]float32, 2*3)
+	if err := multi.Model().Predict(mx, probs); err != nil {
+		t.Fatal(err)
+	}
+	score, _ := outs[0].(map[string]any)["data"].([]any)
+	scores, _ := outs[1].(map[string]any)["data"].([]any)
+	if len(score) != 2 || len(scores) != 6 {
+		t.Fatalf("multi infer data: %v", m)
+	}
+	for r := 0; r < 2; r++ {
+		top := max(probs[r*3], probs[r*3+1], probs[r*3+2])
+		if got := float32(score[r].(float64)); got != top {
+			t.Errorf("row %d: score %v, model's top class probability %v", r, got, top)
+		}
+		for k := 0; k < 3; k++ {
+			if got := float32(scores[r*3+k].(float64)); got != probs[r*3+k] {
+				t.Errorf("row %d class %d: %v, model %v", r, k, got, probs[r*3+k])
+			}
+		}
+	}
 	for _, tc := range []struct{ body, want string }{
 		{`{"inputs":[]}`, "inputs:"},
 		{`{"inputs":[{"shape":[1,8],"datatype":"INT64","data":[1,2,3,4,5,6,7,8]}]}`, "inputs[0].datatype"},

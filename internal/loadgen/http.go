@@ -48,6 +48,7 @@ func RunHTTP(ctx context.Context, o HTTPOptions) (HTTPResult, error) {
 		return HTTPResult{}, fmt.Errorf("rate and duration must be positive")
 	}
 	g := synth.New(o.Seed, 10000, o.Names)
+	g.Live = true // event times are when the load starts, never in the future
 	enc, err := schemas.NewEventEncoder(schemas.JSON, schemas.Transaction, o.Names)
 	if err != nil {
 		return HTTPResult{}, err

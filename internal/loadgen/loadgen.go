@@ -28,6 +28,9 @@ type Options struct {
 	Names             schemas.FieldNames
 	Seed              uint64
 	Customers         int
+	// Now is the clock that dates each event when it is produced
+	// (default time.Now): an event's time is its production time.
+	Now func() time.Time
 }
 
 // Result counts what a run produced.
@@ -65,7 +68,11 @@ func Run(ctx context.Context, cl *kgo.Client, o Options, live *Counter) (Result,
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)
 		defer cancel()
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	g := synth.New(o.Seed, o.Customers, o.Names)
+	g.Live = true                           // events happen when they are produced, never later
 	coin := synth.New(o.Seed+1, 1, o.Names) // independent draws for the event mix
 	start := time.Now()
 	var ev schemas.Event
@@ -101,9 +108,9 @@ func Run(ctx context.Context, cl *kgo.Client, o Options, live *Counter) (Result,
 			topic, enc := o.TransactionsTopic, txEnc
 			if o.ActivityShare > 0 && coin.Float64() < o.ActivityShare {
 				topic, enc = o.ActivityTopic, actEnc
-				g.Activity(&ev, time.Now())
+				g.Activity(&ev, o.Now())
 			} else {
-				g.Transaction(&ev, time.Now())
+				g.Transaction(&ev, o.Now())
 			}
 			val, err := enc.Append(nil, &ev)
 			if err != nil {

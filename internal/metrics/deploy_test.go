@@ -23,6 +23,7 @@ func TestDeployReferencesExistingMetrics(t *testing.T) {
 	m.Scores.WithLabelValues("m").Observe(0.5)
 	m.HTTPRequests.WithLabelValues("h", "200").Inc()
 	m.HTTPSeconds.WithLabelValues("h").Observe(1)
+	m.MissingCounters("m", []string{"f"})
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

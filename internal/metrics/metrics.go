@@ -39,6 +39,7 @@ type Metrics struct {
 	InFlight       *prometheus.GaugeVec     // unit (records, bytes): polled, not yet acknowledged
 	FetchPaused    prometheus.Gauge         // 1 while fetching is paused by backpressure
 	FetchPauses    prometheus.Counter       // times fetching was paused
+	FeatureMissing *prometheus.CounterVec   // model, feature: scored records with that input missing (see MissingCounters)
 
 	newestEvent atomic.Int64 // unix ms of the newest event_time scored
 	lastBatch   atomic.Int64 // unix ms of the last batch scored
@@ -82,8 +83,11 @@ func New() *Metrics {
 		Help: "1 while fetching of the input topics is paused because an in-flight limit is reached."})
 	m.FetchPauses = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamscore_fetch_pauses_total",
 		Help: "Times fetching of the input topics was paused because an in-flight limit was reached."})
+	m.FeatureMissing = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_feature_missing_total",
+		Help: "Records scored with this model input missing (absent or null without a default, or an unseen category): a misspelt or dropped field shows here."}, []string{"model", "feature"})
 	for _, c := range []prometheus.Collector{m.Consumed, m.Predictions, m.DeadLetters, m.Batches, m.BatchSize, m.ScoringSeconds,
-		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds, m.InFlight, m.FetchPaused, m.FetchPauses} {
+		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds, m.InFlight, m.FetchPaused, m.FetchPauses,
+		m.FeatureMissing} {
 		f(c)
 	}
 	for _, unit := range []string{"records", "bytes"} { // present from the start, at 0
@@ -175,4 +179,32 @@ func (m *Metrics) DropLag(topic string, partition int32) {
 func (m *Metrics) SetModel(route, name, version, format string) {
 	m.ModelInfo.DeletePartialMatch(prometheus.Labels{"route": route})
 	m.ModelInfo.WithLabelValues(route, name, version, format).Set(1)
+}
+
+// MissingCounters are the streamscore_feature_missing_total counters of one
+// model's inputs, in the model's input order (scoring.Plan.Names).
+type MissingCounters []prometheus.Counter
+
+// MissingCounters resolves the counters of a model's inputs (creating the
+// series at 0, so a dashboard sees them before the first miss). Resolve
+// them once per scorer — at start and after a reload swaps one in — not
+// per batch: the lookup hashes the labels and takes the vector's lock.
+func (m *Metrics) MissingCounters(model string, features []string) MissingCounters {
+	out := make(MissingCounters, len(features))
+	for i, f := range features {
+		out[i] = m.FeatureMissing.WithLabelValues(model, f)
+	}
+	return out
+}
+
+// Add adds one batch's per-input missing counts (scoring.Batch.Missing of
+// the scorer the counters were resolved for): an atomic add per input
+// that was missing at all, no lock, no allocation. Extra counts (a
+// scorer with more inputs) are ignored.
+func (c MissingCounters) Add(counts []uint32) {
+	for i, n := range counts[:min(len(counts), len(c))] {
+		if n != 0 {
+			c[i].Add(float64(n))
+		}
+	}
 }

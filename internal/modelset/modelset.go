@@ -14,10 +14,13 @@
 package modelset
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -48,16 +51,15 @@ type File struct {
 }
 
 // ParseFile reads a MODELS_FILE; relative paths in it are relative to the
-// file's directory.
+// file's directory. A key it does not know is an error naming the key and
+// its line (never ignored), and so is a second YAML document.
 func ParseFile(path string) ([]RouteSpec, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var f File
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	f, err := decodeFile(b)
+	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	if len(f.Models) == 0 {
@@ -176,6 +178,9 @@ func (r *Route) load() (*scoring.Scorer, string, error) {
 		return nil, "", err
 	}
 	m, err := load.Model(r.Spec.Path, r.Spec.Format, r.Spec.Name)
+	if errors.Is(err, load.ErrUnknownFormat) {
+		return nil, "", fmt.Errorf("%w: name it with MODEL_FORMAT (or format: in the MODELS_FILE route): xgboost, onnx, linear or lightgbm", err)
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -290,4 +295,57 @@ func (s *Set) Poll(stop <-chan struct{}, interval time.Duration, force <-chan st
 			report(res)
 		}
 	}
+}
+
+// decodeFile decodes the one document of a MODELS_FILE, refusing unknown
+// keys with their line and the keys allowed.
+func decodeFile(b []byte) (File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return f, nil // empty: ParseFile says what is missing
+		}
+		return f, err
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); err == nil {
+		return f, fmt.Errorf("line %d: a second YAML document (after ---); MODELS_FILE holds one", more.Line)
+	} else if !errors.Is(err, io.EOF) {
+		return f, err
+	}
+	if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.MappingNode {
+		top := doc.Content[0]
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			k, v := top.Content[i], top.Content[i+1]
+			if k.Value != "models" {
+				return f, fmt.Errorf("line %d: unknown key %q (want models)", k.Line, k.Value)
+			}
+			if v.Kind != yaml.SequenceNode {
+				continue // the decoder says what is wrong
+			}
+			allowed := yamlKeys(reflect.TypeFor[RouteSpec]())
+			for n, route := range v.Content {
+				for j := 0; route.Kind == yaml.MappingNode && j+1 < len(route.Content); j += 2 {
+					if rk := route.Content[j]; !slices.Contains(allowed, rk.Value) {
+						return f, fmt.Errorf("line %d: model %d: unknown key %q (want %s)", rk.Line, n, rk.Value, strings.Join(allowed, ", "))
+					}
+				}
+			}
+		}
+	}
+	err := doc.Decode(&f)
+	return f, err
+}
+
+// yamlKeys are the yaml keys of a struct type's fields.
+func yamlKeys(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
 }

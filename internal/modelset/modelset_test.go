@@ -1,6 +1,7 @@
 package modelset
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +198,42 @@ func TestPollAndForce(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("force did not reload")
+	}
+}
+
+// A MODELS_FILE key streamscore does not read is an error naming the key
+// and its line, never ignored; so is a route's features file with one.
+func TestParseFileRefusesUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ yaml, want string }{
+		{"models:\n  - topics: [a]\n    path: x\n    colour: blue\n",
+			`line 4: model 0: unknown key "colour" (want topics, path, features, format, name, threshold, risk_bands, output_topic)`},
+		{"models:\n  - topics: [a]\n    path: x\n  - topics: [b]\n    path: y\n    treshold: 0.9\n", `line 6: model 1: unknown key "treshold"`},
+		{"modles:\n  - topics: [a]\n    path: x\n", `line 1: unknown key "modles" (want models)`},
+		{"models:\n  - topics: [a]\n    path: x\n---\nmodels:\n  - topics: [b]\n    path: y\n", "line 4: a second YAML document"},
+	}
+	for i, tt := range tests {
+		p := filepath.Join(dir, fmt.Sprintf("m%d.yaml", i))
+		os.WriteFile(p, []byte(tt.yaml), 0o644)
+		specs, err := ParseFile(p)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: specs %+v, err = %v, want %q", tt.yaml, specs, err, tt.want)
+		}
+	}
+	feats := filepath.Join(dir, "f.yaml")
+	os.WriteFile(feats, []byte("features:\n  - amount\n  - name: n\n    aggregate: {fn: count, of: transaction, over: 1h, window: 2h}\n"), 0o644)
+	_, err := Open([]RouteSpec{{Topics: []string{"a"}, Path: refDir + "xgb_reg.json", Features: feats}}, scoring.DefaultPolicy, []string{"a"})
+	if err == nil || !strings.Contains(err.Error(), feats) || !strings.Contains(err.Error(), `line 4: feature "n": aggregate: unknown key "window" (want fn, of, field, over or where)`) {
+		t.Errorf("features file with an unknown aggregate key: %v", err)
+	}
+}
+
+// A file whose format cannot be told points to the settings run reads.
+func TestUnknownFormatHint(t *testing.T) {
+	junk := filepath.Join(t.TempDir(), "model.bin")
+	os.WriteFile(junk, []byte("hello"), 0o644)
+	_, err := Open([]RouteSpec{{Topics: []string{"a"}, Path: junk}}, scoring.DefaultPolicy, []string{"a"})
+	if err == nil || !strings.Contains(err.Error(), "MODEL_FORMAT") || !strings.Contains(err.Error(), "format: in the MODELS_FILE route") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/testkafka"
@@ -28,7 +29,22 @@ func TestExactlyOnce(t *testing.T) {
 	if err := stop(); err != nil { // a restart in the middle
 		t.Fatal(err)
 	}
+	// The restart must come in the middle of the stream: the first run
+	// committed some of the input, not all of it, and exactly the records
+	// it published outputs for (each transaction commits its own input).
 	first := p.Stats().Predictions.Load()
+	firstOut := first + p.Stats().DeadLetters.Load()
+	var committedIn int64
+	commits := testkafka.Committed(t, addrs, cfg.GroupID)
+	testkafka.EndOffsets(t, addrs, "transactions").Each(func(o kadm.ListedOffset) {
+		if c, ok := commits.Lookup("transactions", o.Partition); ok && c.At > 0 {
+			committedIn += c.At
+		}
+	})
+	if first < 200 || committedIn >= 501 || committedIn != firstOut {
+		t.Fatalf("first run: %d predictions and %d dead letters, %d of 501 input records committed: not a restart mid-stream",
+			first, firstOut-first, committedIn)
+	}
 	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 1000, 100, want)
 	_, stop = runFor(t, cfg)
 	preds := testkafka.ReadN(t, addrs, "predictions", len(want), 30*time.Second, committed)
@@ -36,17 +52,13 @@ func TestExactlyOnce(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
-	seen := map[string]bool{}
-	for _, r := range preds {
-		pr, _ := dec.Decode(r.Value)
-		if seen[pr.EventID] {
-			t.Fatalf("%s delivered twice", pr.EventID)
-		}
-		seen[pr.EventID] = true
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
 	}
-	if len(seen) != len(want) || len(dead) != 1 {
-		t.Fatalf("%d predictions for %d events, %d dead letters", len(seen), len(want), len(dead))
+	checkEventIDs(t, predictionCounts(t, preds), ids, true)
+	if len(preds) != len(want) || len(dead) != 1 || string(dead[0].Key) != "bad" || string(dead[0].Value) != "not json" {
+		t.Fatalf("%d predictions for %d events, dead letters %v", len(preds), len(want), dead)
 	}
 	checkCommittedAtEnd(t, addrs, cfg.GroupID)
 	t.Logf("%d events, first run %d predictions, then restart: %d committed predictions, no duplicates", len(want), first, len(preds))

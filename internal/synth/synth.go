@@ -56,6 +56,13 @@ type Generator struct {
 	// FraudRate is the share of fraudulent transactions (default 0.02);
 	// TakeoverRate the share of account-takeover activity (default 0.03).
 	FraudRate, TakeoverRate float64
+	// Live makes every event happen at the time it is given, as a stream's
+	// events happen now: Transaction then keeps the time instead of
+	// drawing a plausible hour of its day (which put live events up to a
+	// day in the future). The fraud traits other than the hour are the
+	// same. Training data leaves it off, so that fraud is likelier at
+	// night, a trait the bundled model learned.
+	Live bool
 }
 
 // New returns a generator with the given number of customers.
@@ -102,8 +109,9 @@ func str(name, v string) schemas.Field {
 	return schemas.Field{Name: name, Value: schemas.StringValue(v)}
 }
 
-// Transaction fills ev with a transaction at time at (its hour is replaced
-// by a plausible hour of that day) and reports whether it is fraud.
+// Transaction fills ev with a transaction and reports whether it is fraud.
+// The event happens at at when the generator is Live; otherwise on the day
+// of at, at a plausible hour drawn for it (night hours likelier for fraud).
 func (g *Generator) Transaction(ev *schemas.Event, at time.Time) (fraud bool) {
 	c := &g.customers[g.rng.IntN(len(g.customers))]
 	fraud = g.chance(g.FraudRate)
@@ -111,7 +119,10 @@ func (g *Generator) Transaction(ev *schemas.Event, at time.Time) (fraud bool) {
 	if fraud && g.chance(0.55) {
 		hour = g.rng.IntN(6) // 00–05 UTC
 	}
-	at = time.Date(at.Year(), at.Month(), at.Day(), hour, g.rng.IntN(60), g.rng.IntN(60), 0, time.UTC)
+	minute, sec := g.rng.IntN(60), g.rng.IntN(60) // drawn either way: the stream of draws stays the same
+	if !g.Live {
+		at = time.Date(at.Year(), at.Month(), at.Day(), hour, minute, sec, 0, time.UTC)
+	}
 	g.start(ev, "tx", c, at)
 
 	amount := c.spend * math.Exp(g.rng.NormFloat64()*0.5)

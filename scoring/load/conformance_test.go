@@ -21,7 +21,7 @@ import (
 type golden struct {
 	csv      string
 	features []string // CSV columns of the inputs, in model order
-	expected string   // CSV column of the expected P(class 1) / prediction / class-0 probability
+	expected []string // CSV columns of the expected outputs, one per model output (P(class 1); a prediction; each class's probability or target's value)
 	expCSV   string   // a second CSV holding expected (onnxruntime's), same row order
 }
 
@@ -35,22 +35,22 @@ type conformanceCase struct {
 var xgbFraud = []string{"amount", "hour", "merchant_risk", "tx_count_1h", "distance_km", "account_age_days", "device_score", "velocity_ratio"}
 
 var cases = []conformanceCase{
-	{"../xgboost/testdata/xgb_fraud.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, "expected_prob", ""}, 0},
-	{"../xgboost/testdata/xgb_fraud.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, "expected_prob", ""}, 0},
-	{"../xgboost/testdata/xgb_reg.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_reg_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, "expected_pred", ""}, 0},
-	{"../xgboost/testdata/xgb_multi.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_multi_test.csv", []string{"f0", "f1", "f2", "f3"}, "expected_prob0", ""}, 0},
-	{"../onnxml/testdata/sk_rf_pipeline.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_test.csv", []string{"x0", "x1", "x2", "x3", "x4"}, "ort_prob1", "../onnxml/testdata/ort_sk_rf_test.csv"}, 0},
-	{"../onnxml/testdata/sk_rf_pipeline_nozipmap.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_boundary.csv", []string{"x0", "x1", "x2", "x3", "x4"}, "ort_prob1", "../onnxml/testdata/ort_sk_rf_boundary.csv"}, 0},
-	{"testdata/churn.linear.json", "linear", nil, 0},
-	{"../xgboost/testdata/cat_reg.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/cat_reg_test.csv", []string{"merchant", "channel", "amount", "age"}, "pred_0", ""}, 0},
-	{"../xgboost/testdata/dart_multi.json", "xgboost-json", &golden{"../xgboost/testdata/dart_multi_test.csv", []string{"f0", "f1", "f2", "f3", "f4"}, "pred_0", ""}, 0},
-	{"../xgboost/testdata/linear_binary.json", "xgboost-json", &golden{"../xgboost/testdata/linear_binary_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, "pred_0", ""}, 0},
-	{"../xgboost/testdata/multi_target.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/multi_target_test.csv", []string{"f0", "f1", "f2", "f3"}, "pred_0", ""}, 0},
+	{"../xgboost/testdata/xgb_fraud.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, []string{"expected_prob"}, ""}, 0},
+	{"../xgboost/testdata/xgb_fraud.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_fraud_test.csv", xgbFraud, []string{"expected_prob"}, ""}, 0},
+	{"../xgboost/testdata/xgb_reg.json", "xgboost-json", &golden{"../xgboost/testdata/xgb_reg_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, []string{"expected_pred"}, ""}, 0},
+	{"../xgboost/testdata/xgb_multi.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/xgb_multi_test.csv", []string{"f0", "f1", "f2", "f3"}, []string{"expected_prob0", "expected_prob1", "expected_prob2"}, ""}, 0},
+	{"../onnxml/testdata/sk_rf_pipeline.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_test.csv", []string{"x0", "x1", "x2", "x3", "x4"}, []string{"ort_prob1"}, "../onnxml/testdata/ort_sk_rf_test.csv"}, 0},
+	{"../onnxml/testdata/sk_rf_pipeline_nozipmap.onnx", "onnx", &golden{"../onnxml/testdata/sk_rf_boundary.csv", []string{"x0", "x1", "x2", "x3", "x4"}, []string{"ort_prob1"}, "../onnxml/testdata/ort_sk_rf_boundary.csv"}, 0},
+	{"testdata/churn.linear.json", "linear", &golden{"testdata/churn.linear_test.csv", []string{"f0", "f1", "f2", "f3"}, []string{"expected_prob"}, ""}, 0},
+	{"../xgboost/testdata/cat_reg.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/cat_reg_test.csv", []string{"merchant", "channel", "amount", "age"}, []string{"pred_0"}, ""}, 0},
+	{"../xgboost/testdata/dart_multi.json", "xgboost-json", &golden{"../xgboost/testdata/dart_multi_test.csv", []string{"f0", "f1", "f2", "f3", "f4"}, []string{"pred_0", "pred_1", "pred_2"}, ""}, 0},
+	{"../xgboost/testdata/linear_binary.json", "xgboost-json", &golden{"../xgboost/testdata/linear_binary_test.csv", []string{"f0", "f1", "f2", "f3", "f4", "f5"}, []string{"pred_0"}, ""}, 0},
+	{"../xgboost/testdata/multi_target.ubj", "xgboost-ubjson", &golden{"../xgboost/testdata/multi_target_test.csv", []string{"f0", "f1", "f2", "f3"}, []string{"pred_0", "pred_1", "pred_2"}, ""}, 0},
 	// string inputs (category codes), encoders, Imputer, Reshape, Concat
 	{"../onnxml/testdata/encoders_pipeline.onnx", "onnx", nil, 0},
 	// ai.onnx.ml opset-5 TreeEnsemble, two targets, input [N, ?]
 	{"../onnxml/testdata/tree_ensemble_v5.onnx", "onnx", nil, 3},
-	{"../lightgbm/testdata/golden_binary.txt", "lightgbm", &golden{"../lightgbm/testdata/golden_binary.csv", []string{"x0", "x1", "x2", "x3", "x4", "x5"}, "expected_prob", ""}, 0},
+	{"../lightgbm/testdata/golden_binary.txt", "lightgbm", &golden{"../lightgbm/testdata/golden_binary.csv", []string{"x0", "x1", "x2", "x3", "x4", "x5"}, []string{"expected_prob"}, ""}, 0},
 	{"../lightgbm/testdata/categorical.txt", "lightgbm", nil, 0},
 	{"../lightgbm/testdata/linear.txt", "lightgbm", nil, 0},
 }
@@ -128,14 +128,17 @@ func TestConformance(t *testing.T) {
 			})
 			if g := tc.golden; g != nil {
 				t.Run("golden", func(t *testing.T) {
-					cols := readColumns(t, g.csv, g.features...)
-					var want []float64
-					if g.expCSV != "" {
-						want = readColumns(t, g.expCSV, g.expected)[0]
-					} else {
-						want = readColumns(t, g.csv, g.expected)[0]
+					if len(g.expected) != no {
+						t.Fatalf("the case names %d expected columns for the model's %d outputs", len(g.expected), no)
 					}
-					n := len(want)
+					cols := readColumns(t, g.csv, g.features...)
+					var want [][]float64
+					if g.expCSV != "" {
+						want = readColumns(t, g.expCSV, g.expected...)
+					} else {
+						want = readColumns(t, g.csv, g.expected...)
+					}
+					n := len(want[0])
 					x := make([]float32, n*nf)
 					for r := 0; r < n; r++ {
 						for f := 0; f < nf; f++ {
@@ -147,8 +150,10 @@ func TestConformance(t *testing.T) {
 						t.Fatal(err)
 					}
 					for r := 0; r < n; r++ {
-						if got := out[r*no]; float64(got) != want[r] && float32(want[r]) != got {
-							t.Fatalf("row %d: %v, reference %v", r, got, want[r])
+						for k := 0; k < no; k++ {
+							if got, w := out[r*no+k], want[k][r]; float64(got) != w && float32(w) != got {
+								t.Fatalf("row %d output %d (%s): %v, reference %v", r, k, g.expected[k], got, w)
+							}
 						}
 					}
 				})

@@ -5,6 +5,7 @@
 package load
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,6 +71,11 @@ func Model(path, format, name string) (scoring.Model, error) {
 	return nil, fmt.Errorf("model format %q is not supported (want auto, xgboost, onnx, linear or lightgbm)", format)
 }
 
+// ErrUnknownFormat is wrapped by Detect's error for a file whose format it
+// cannot tell. The caller says how to name the format (MODEL_FORMAT, a
+// route's format, --format): this package does not know which it read.
+var ErrUnknownFormat = errors.New("cannot tell the format")
+
 // Detect names the format of a model file. An XGBoost model in the legacy
 // binary format, or an XGBoost dump, is refused with an error wrapping
 // xgboost.ErrLegacyBinary or xgboost.ErrDump that says how to re-save it:
@@ -101,5 +107,5 @@ func Detect(path string, data []byte) (string, error) {
 	if len(data) > 0 && data[0] == '{' && !xgboost.IsJSON(data) { // UBJSON object
 		return XGBoost, nil
 	}
-	return "", fmt.Errorf("cannot tell the format of %s: not an XGBoost JSON or UBJSON, ONNX, LightGBM text or streamscore-linear model (set MODEL_FORMAT)", path)
+	return "", fmt.Errorf("%w of %s: not an XGBoost JSON or UBJSON, ONNX, LightGBM text or streamscore-linear model", ErrUnknownFormat, path)
 }

@@ -56,7 +56,8 @@ func TestDetectAndLoad(t *testing.T) {
 	}
 	junk := filepath.Join(dir, "junk.bin")
 	os.WriteFile(junk, []byte("hello"), 0o644)
-	if _, err := Model(junk, Auto, ""); err == nil || !strings.Contains(err.Error(), "MODEL_FORMAT") {
+	// the caller names how to set the format (MODEL_FORMAT, --format): this package cannot know which
+	if _, err := Model(junk, Auto, ""); !errors.Is(err, ErrUnknownFormat) || !strings.Contains(err.Error(), "junk.bin") || strings.Contains(err.Error(), "MODEL_FORMAT") {
 		t.Errorf("junk: %v", err)
 	}
 	if _, err := Model(filepath.Join(dir, "missing.json"), Auto, ""); err == nil {
