@@ -18,6 +18,8 @@ type Scorer struct {
 	info   Info
 	plan   *Plan
 	policy Policy
+	// explain is built on the first Explainer call (explain.go).
+	explain *explainOnce
 }
 
 // NewScorer compiles the feature plan of m (specs may be nil: see Compile).
@@ -31,7 +33,7 @@ func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 		return nil, fmt.Errorf("model %s: %w", info.Name, err)
 	}
 	info.Features = plan.Names() // names an unnamed model's inputs after the features file
-	s := &Scorer{model: m, info: info, plan: plan, policy: policy}
+	s := &Scorer{model: m, info: info, plan: plan, policy: policy, explain: new(explainOnce)}
 	if f, ok := m.(Float64Model); ok && f.Float64Input() {
 		s.m64 = f
 	}
@@ -71,6 +73,11 @@ type Batch struct {
 	x, out  []float32
 	x64     []float64
 	rows    []int // index of the event of each dense row
+	// For Features and ExplainResults (explain.go): the row width and
+	// input type of the last Score, and scratch rows.
+	nf  int
+	f64 bool
+	ex  []float32
 }
 
 // Score extracts features for every event, scores the events whose features
@@ -78,6 +85,7 @@ type Batch struct {
 // A feature error fails only its own event.
 func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 	nf, no := s.plan.Len(), s.info.Outputs()
+	b.nf, b.f64 = nf, s.m64 != nil
 	b.Results = grow(b.Results, len(events))
 	if s.m64 != nil {
 		b.x64 = grow(b.x64, len(events)*nf)
