@@ -61,6 +61,9 @@ func TestDescribe(t *testing.T) {
 		{"../xgboost/testdata/multi_label.json", "output:   2 targets, each a binary classifier (target_0 … target_1"},
 		{"../xgboost/testdata/multi_target.ubj", "output:   3 targets, each a regression"},
 		{"../xgboost/testdata/dart_multi.json", "booster:  dart, objective multi:softprob"},
+		{"../xgboost/testdata/xgb_multi.ubj", "reasons:  exact TreeSHAP contributions"},
+		{"../onnxml/testdata/sk_rf_pipeline.onnx", "reasons:  none (model sk_rf_pipeline: the model cannot explain its scores: ONNX TreeEnsemble nodes carry no node covers"},
+		{"testdata/churn.linear.json", `reasons:  none (model churn.linear: the model cannot explain its scores: format "linear" has no feature contributions`},
 	} {
 		m, err := Model(tc.path, Auto, "")
 		if err != nil {
