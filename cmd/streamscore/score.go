@@ -51,6 +51,7 @@ func scoreCmd(ctx context.Context, args []string) error {
 	output := fs.String("output", "", "output file: .csv or .jsonl (rejects go to <output>.rejects)")
 	threshold := fs.Float64("threshold", envFloat("SCORE_THRESHOLD", 0.5), "label = 1 when score > threshold (default $SCORE_THRESHOLD or 0.5)")
 	bands := fs.String("risk-bands", envOr("RISK_BANDS", "0.3,0.6"), "risk segment edges (default $RISK_BANDS or 0.3,0.6)")
+	contributions := fs.Bool("contributions", false, "add each row's feature contributions (exact TreeSHAP, in margin units: log-odds for logistic models): contrib_<feature> and contrib_bias, per class contrib_<k>_<feature>")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -69,9 +70,15 @@ func scoreCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sum, err := batchscore.Run(ctx, batchscore.Options{Scorer: s, Input: *input, Output: *output})
+	sum, err := batchscore.Run(ctx, batchscore.Options{Scorer: s, Input: *input, Output: *output, Contributions: *contributions})
+	if err != nil && sum.Rows == 0 {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "scored %d of %d rows in %v (%.0f rows/s); %d rejected -> %s\n",
 		sum.Scored, sum.Rows, sum.Elapsed.Round(1e6), float64(sum.Rows)/max(sum.Elapsed.Seconds(), 1e-9), sum.Rejected, sum.Rejects)
+	if *contributions {
+		fmt.Fprintf(os.Stderr, "contributions: %v explaining (%.0f rows/s)\n", sum.Explain.Round(1e6), float64(sum.Scored)/max(sum.Explain.Seconds(), 1e-9))
+	}
 	return err
 }
 

@@ -21,13 +21,18 @@ type Options struct {
 	Output    string // .csv, .jsonl or .ndjson
 	BatchSize int    // rows scored together (default 4096)
 	Now       func() time.Time
+	// Contributions adds each row's feature contributions
+	// (ContributionColumns); a model that cannot explain makes Run fail
+	// before it writes anything, saying why.
+	Contributions bool
 }
 
 // Summary counts a run.
 type Summary struct {
 	Rows, Scored, Rejected int
 	Elapsed                time.Duration
-	Rejects                string // path of the rejects file
+	Explain                time.Duration // spent computing contributions
+	Rejects                string        // path of the rejects file
 }
 
 // kind of a file by extension.
@@ -51,6 +56,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Contributions {
+		if _, err := o.Scorer.Explainer(); err != nil {
+			return Summary{}, fmt.Errorf("contributions: %w", err)
+		}
 	}
 	inKind, err := kind(o.Input)
 	if err != nil {
@@ -88,6 +98,15 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 
 	info := o.Scorer.Info()
 	predCols := Columns(info)
+	cl := o.Scorer.ContributionLen()
+	var explained []int                    // results to explain, in order
+	var contribs []float32                 // their contributions
+	rowContrib := make([]int, o.BatchSize) // row → its contributions' index, −1 none
+	if o.Contributions {
+		predCols = append(predCols, ContributionColumns(info)...)
+		explained = make([]int, 0, o.BatchSize)
+		contribs = make([]float32, o.BatchSize*cl)
+	}
 	var w writer
 	if outKind == "csv" {
 		w = newCSVWriter(out, predCols)
@@ -134,6 +153,21 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		for k, i := range idx {
 			results[i] = &batch.Results[k]
 		}
+		if o.Contributions {
+			explained = explained[:0]
+			for k, i := range idx {
+				rowContrib[i] = -1
+				if batch.Results[k].Err == nil {
+					rowContrib[i] = len(explained)
+					explained = append(explained, k)
+				}
+			}
+			t0 := time.Now()
+			if err := o.Scorer.ExplainResults(&batch, explained, contribs[:len(explained)*cl]); err != nil {
+				return sum, fmt.Errorf("contributions: %w", err)
+			}
+			sum.Explain += time.Since(t0)
+		}
 		for i := 0; i < n; i++ {
 			r := rows[i]
 			sum.Rows++
@@ -157,7 +191,12 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 					kept = append(kept, c)
 				}
 			}
-			if err := w.Write(kept, predictionValues(results[i], info.Version, scoredAt)); err != nil {
+			pred := predictionValues(results[i], info.Version, scoredAt)
+			if o.Contributions {
+				c := rowContrib[i]
+				pred = appendContributions(pred, contribs[c*cl:(c+1)*cl])
+			}
+			if err := w.Write(kept, pred); err != nil {
 				return sum, fmt.Errorf("write %s: %w", o.Output, err)
 			}
 			sum.Scored++

@@ -37,6 +37,8 @@ var contribCases = []struct {
 	{"hinge", "hinge_test", false},
 	{"cox", "cox_test", false},
 	{"shap_deep", "shap_deep_test", false},
+	{"../../../models/fraud", "bundled_fraud_test", false},
+	{"../../../models/takeover", "bundled_takeover_test", false},
 }
 
 // contribGolden is one case's reference: rows, XGBoost's contributions

@@ -14,6 +14,10 @@ missing), scored on DMatrix(rows, missing=NaN) with the model's feature
 names and types, as gen_models.py does; those files hold NaN inputs,
 values equal to split conditions and their float32 neighbours.
 
+It writes rows for the bundled models of models/ (fraud, takeover):
+bundled_NAME_test.csv, row_id then the features, 1000 rows drawn as
+gen_models.py draws them (NaN, split conditions, their neighbours).
+
 It also trains one model of its own, shap_deep (reg:squarederror, 16
 features, depth 14: paths with more distinct features than the served
 algorithm tabulates, which then takes the classic one), and writes
@@ -51,6 +55,9 @@ PAIRS = [
     ("hinge", ["hinge_test.csv"]),
     ("cox", ["cox_test.csv"]),
     ("shap_deep", ["shap_deep_test.csv"]),
+    # the bundled models (models/), on rows of their own (gen_bundled_rows)
+    ("../../../models/fraud", ["bundled_fraud_test.csv"]),
+    ("../../../models/takeover", ["bundled_takeover_test.csv"]),
 ]
 
 
@@ -95,6 +102,18 @@ def gen_deep():
     LOG.append(f"shap_deep: reg:squarederror gbtree, {len(trees)} trees, at most {most} distinct features on a path, {len(Xt)} rows")
 
 
+def gen_bundled_rows():
+    rng = np.random.default_rng(81)
+    for name in ["fraud", "takeover"]:
+        b = xgb.Booster(model_file=os.path.join(HERE, "../../../models", name + ".json"))
+        names = b.feature_names
+        X = numeric_rows(rng, 1000, len(names), thresholds(b, len(names)), scale=10.0)
+        with open(os.path.join(HERE, f"bundled_{name}_test.csv"), "w") as f:
+            f.write(",".join(["row_id"] + names) + "\n")
+            for i in range(len(X)):
+                f.write(",".join([str(i)] + [f32(v) for v in X[i]]) + "\n")
+
+
 def write_contribs(name, rows_file):
     b = xgb.Booster(model_file=os.path.join(HERE, name + ".json"))
     names = b.feature_names or [f"f{i}" for i in range(b.num_features())]
@@ -119,11 +138,12 @@ def write_contribs(name, rows_file):
                 cells += [f32(margin[i, g])] + [f32(v) for v in contribs[i, g]]
             f.write(",".join(cells) + "\n")
     gap = np.abs(contribs.sum(-1) - margin).max()
-    LOG.append(f"{out}: {name}, {n} rows x {groups} groups x {len(names) + 1}; max |sum - margin| {gap:.3g}")
+    LOG.append(f"{out}: {os.path.basename(name)}, {n} rows x {groups} groups x {len(names) + 1}; max |sum - margin| {gap:.3g}")
 
 
 if __name__ == "__main__":
     gen_deep()
+    gen_bundled_rows()
     for name, files in PAIRS:
         for rows_file in files:
             write_contribs(name, rows_file)
