@@ -88,3 +88,44 @@ func BenchmarkExplainFraud(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExplainBundled explains rows of the bundled fraud model
+// (models/fraud.json: 80 trees, depth 5, 12 features), one Explain call per
+// row, beside its plain Predict per row: the cost the stream pays per
+// flagged prediction.
+func BenchmarkExplainBundled(b *testing.B) {
+	m, err := Load(filepath.Join("..", "..", "models", "fraud.json"), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := readGolden(b, filepath.Join("testdata", "bundled_fraud_test.csv"), m.Info().Features, nil)
+	e, err := m.explainer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	nf, cols := m.nfeat, m.nfeat+1
+	out := make([]float32, g.n*cols)
+	pred := make([]float32, g.n)
+	b.Run("explain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for r := 0; r < g.n; r++ {
+				if err := e.Explain(g.x[r*nf:(r+1)*nf], out[r*cols:(r+1)*cols]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(g.n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("predict", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for r := 0; r < g.n; r++ {
+				if err := m.Predict(g.x[r*nf:(r+1)*nf], pred[r:r+1]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(g.n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+}
