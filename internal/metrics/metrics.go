@@ -39,6 +39,10 @@ type Metrics struct {
 	InFlight       *prometheus.GaugeVec     // unit (records, bytes): polled, not yet acknowledged
 	FetchPaused    prometheus.Gauge         // 1 while fetching is paused by backpressure
 	FetchPauses    prometheus.Counter       // times fetching was paused
+	// Reason codes: time spent computing contributions after scoring, and
+	// the predictions explained (REASONS_TOP_K, explain=true).
+	ExplainSeconds *prometheus.CounterVec // model
+	Explained      *prometheus.CounterVec // model
 
 	newestEvent atomic.Int64 // unix ms of the newest event_time scored
 	lastBatch   atomic.Int64 // unix ms of the last batch scored
@@ -82,8 +86,13 @@ func New() *Metrics {
 		Help: "1 while fetching of the input topics is paused because an in-flight limit is reached."})
 	m.FetchPauses = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamscore_fetch_pauses_total",
 		Help: "Times fetching of the input topics was paused because an in-flight limit was reached."})
+	m.ExplainSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_explain_seconds_total",
+		Help: "Time spent computing feature contributions (reason codes) after scoring; rate() beside streamscore_scoring_seconds_sum is the share explaining takes."}, []string{"model"})
+	m.Explained = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_explained_predictions_total",
+		Help: "Predictions given feature contributions (reasons, or every contribution for explain=true)."}, []string{"model"})
 	for _, c := range []prometheus.Collector{m.Consumed, m.Predictions, m.DeadLetters, m.Batches, m.BatchSize, m.ScoringSeconds,
-		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds, m.InFlight, m.FetchPaused, m.FetchPauses} {
+		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds, m.InFlight, m.FetchPaused, m.FetchPauses,
+		m.ExplainSeconds, m.Explained} {
 		f(c)
 	}
 	for _, unit := range []string{"records", "bytes"} { // present from the start, at 0
