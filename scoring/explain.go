@@ -216,7 +216,10 @@ func (s *Scorer) Explain(b *Batch, i int, out []float32) error {
 // ExplainResults is Explain for several results of b at once: out receives
 // len(idx) × ContributionLen() values, result idx[k]'s at
 // out[k*ContributionLen():]. One call walks each tree once for all the
-// rows, which is faster than one Explain per result.
+// rows, which is faster than one Explain per result (the stream should
+// explain a batch's chosen results with one call). Errors are Explain's; an
+// empty idx does nothing. The rows are gathered in b's scratch space, which
+// grows to the largest call and then allocates nothing.
 func (s *Scorer) ExplainResults(b *Batch, idx []int, out []float32) error {
 	e, err := s.Explainer()
 	if err != nil {
