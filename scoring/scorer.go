@@ -19,6 +19,8 @@ type Scorer struct {
 	info   Info
 	plan   *Plan
 	policy Policy
+	// explain is built on the first Explainer call (explain.go).
+	explain *explainOnce
 }
 
 // NewScorer compiles the feature plan of m (specs may be nil: see Compile).
@@ -41,7 +43,7 @@ func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 		return nil, fmt.Errorf("model %s: %w", info.Name, err)
 	}
 	info.Features = plan.Names() // names an unnamed model's inputs after the features file
-	s := &Scorer{model: m, info: info, plan: plan, policy: policy}
+	s := &Scorer{model: m, info: info, plan: plan, policy: policy, explain: new(explainOnce)}
 	if f, ok := m.(Float64Model); ok && f.Float64Input() {
 		s.m64 = f
 		s.m64o, _ = m.(Float64OutputModel)
@@ -79,7 +81,7 @@ type Result struct {
 	Margins []float64
 	Err     error
 	Stage   string // "features" or "score" when Err is set
-	row     int    // the event's dense row in the batch (valid when Err is nil)
+	row     int    // the event's dense row in the batch (valid unless Stage is "features")
 }
 
 // Batch is reusable scratch space for Score. It grows to the largest batch
@@ -95,6 +97,11 @@ type Batch struct {
 	out64, raw  []float64
 	rows        []int    // index of the event of each dense row
 	missing     []uint32 // per input: rows of the last Score with it missing (Missing)
+	// For Features and ExplainResults (explain.go): the row width and
+	// input type of the last Score, and scratch rows.
+	nf  int
+	f64 bool
+	ex  []float32
 }
 
 // Score extracts features for every event, scores the events whose features
@@ -102,6 +109,7 @@ type Batch struct {
 // A feature error fails only its own event.
 func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 	nf, no := s.plan.Len(), s.info.Outputs()
+	b.nf, b.f64 = nf, s.m64 != nil
 	b.Results = grow(b.Results, len(events))
 	if s.m64 != nil {
 		b.x64 = grow(b.x64, len(events)*nf)
@@ -153,7 +161,7 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 	}
 	if err != nil {
 		for _, i := range b.rows {
-			b.Results[i] = Result{Err: fmt.Errorf("model %s: %w", s.info.Name, err), Stage: "score"}
+			b.Results[i] = Result{Err: fmt.Errorf("model %s: %w", s.info.Name, err), Stage: "score", row: b.Results[i].row}
 		}
 		return
 	}
@@ -162,7 +170,7 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 		b.raw = grow(b.raw, n*margins)
 		if err := mm.PredictMargins64(b.x64[:n*nf], b.raw); err != nil {
 			for _, i := range b.rows {
-				b.Results[i] = Result{Err: fmt.Errorf("model %s: raw scores: %w", s.info.Name, err), Stage: "score"}
+				b.Results[i] = Result{Err: fmt.Errorf("model %s: raw scores: %w", s.info.Name, err), Stage: "score", row: b.Results[i].row}
 			}
 			return
 		}
@@ -172,7 +180,7 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 		if s.m64o != nil {
 			out64 := b.out64[r*no : (r+1)*no]
 			if !finite64(out64) {
-				b.Results[i] = Result{Err: errNonFinite, Stage: "score"}
+				b.Results[i] = Result{Err: errNonFinite, Stage: "score", row: b.Results[i].row}
 				continue
 			}
 			b.Results[i].Decision = s.policy.Decide64(s.info.Output, out64)
@@ -181,7 +189,7 @@ func (s *Scorer) Score(events []*schemas.Event, b *Batch) {
 			}
 		} else {
 			if !finite(out) {
-				b.Results[i] = Result{Err: errNonFinite, Stage: "score"}
+				b.Results[i] = Result{Err: errNonFinite, Stage: "score", row: b.Results[i].row}
 				continue
 			}
 			b.Results[i].Decision = s.policy.Decide(s.info.Output, out)

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -235,3 +237,150 @@ func TestMultiTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestContributions: --contributions adds contrib_<feature> and
+// contrib_bias (per class contrib_<k>_…), within the goal's tolerance of
+// XGBoost 1.7.4's own pred_contribs (testdata/gen_contribs.py), in CSV and
+// JSON Lines.
+func TestContributions(t *testing.T) {
+	for _, tc := range []struct {
+		model, rows, out string
+		groups           int
+	}{
+		{"xgb_fraud.ubj", "xgb_fraud_test", "scored.csv", 1},
+		{"xgb_multi.json", "xgb_multi_test", "scored.jsonl", 3},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			td := "../../scoring/xgboost/testdata/"
+			s := scorer(t, td+tc.model, nil)
+			out := filepath.Join(t.TempDir(), tc.out)
+			sum, err := Run(context.Background(), Options{Scorer: s, Input: td + tc.rows + ".csv", Output: out, BatchSize: 333, Contributions: true})
+			if err != nil || sum.Rejected != 0 || sum.Explain <= 0 {
+				t.Fatalf("summary %+v, err %v", sum, err)
+			}
+			got := readScored(t, out)
+			ref := readAllCSV(t, td+tc.rows+"_contribs.csv")
+			col := map[string]int{}
+			for i, h := range ref[0] {
+				col[h] = i
+			}
+			cols := ContributionColumns(s.Info())
+			if len(cols) != tc.groups*(len(s.Info().Features)+1) {
+				t.Fatalf("columns %v", cols)
+			}
+			if tc.groups == 1 && (cols[0] != "contrib_amount" || cols[len(cols)-1] != "contrib_bias") {
+				t.Fatalf("columns %v", cols)
+			}
+			if tc.groups > 1 && (cols[0] != "contrib_0_f0" || cols[len(cols)-1] != "contrib_2_bias") {
+				t.Fatalf("columns %v", cols)
+			}
+			if len(got) != len(ref)-1 {
+				t.Fatalf("%d rows, reference %d", len(got), len(ref)-1)
+			}
+			for r, row := range got {
+				for _, c := range cols {
+					// contrib_<k>_<f> and contrib_<f> are the reference's
+					// contrib_<k>_<f> with k = 0 for one group.
+					k, name := "0", strings.TrimPrefix(c, ColContribPrefix)
+					if tc.groups > 1 {
+						k, name, _ = strings.Cut(name, "_")
+					}
+					want, _ := strconv.ParseFloat(ref[r+1][col["contrib_"+k+"_"+name]], 64)
+					margin, _ := strconv.ParseFloat(ref[r+1][col["margin_"+k]], 64)
+					v, ok := row[c]
+					if !ok {
+						t.Fatalf("row %d has no %s", r, c)
+					}
+					if math.Abs(v-want) > 1e-5*math.Max(1, math.Abs(margin)) {
+						t.Fatalf("row %d %s: %v, XGBoost %v", r, c, v, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// readScored reads a scored CSV or JSON Lines file: every numeric column
+// of every row.
+func readScored(t *testing.T, path string) []map[string]float64 {
+	t.Helper()
+	var rows []map[string]float64
+	if strings.HasSuffix(path, ".csv") {
+		recs := readAllCSV(t, path)
+		for _, rec := range recs[1:] {
+			m := map[string]float64{}
+			for i, h := range recs[0] {
+				if v, err := strconv.ParseFloat(rec[i], 64); err == nil {
+					m[h] = v
+				}
+			}
+			rows = append(rows, m)
+		}
+		return rows
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(line), &obj); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]float64{}
+		for k, v := range obj {
+			if f, ok := v.(float64); ok {
+				m[k] = f
+			}
+		}
+		rows = append(rows, m)
+	}
+	return rows
+}
+
+// TestContributionsRefused: a model that cannot explain makes
+// --contributions fail before anything is written, saying why.
+func TestContributionsRefused(t *testing.T) {
+	specs := []scoring.FeatureSpec{{Name: "x0"}, {Name: "x1"}, {Name: "x2"}, {Name: "x3"}, {Name: "x4"}}
+	s := scorer(t, "../../scoring/onnxml/testdata/sk_rf_pipeline.onnx", specs)
+	out := filepath.Join(t.TempDir(), "o.csv")
+	_, err := Run(context.Background(), Options{Scorer: s, Input: "../../scoring/onnxml/testdata/sk_rf_test.csv", Output: out, Contributions: true})
+	if !errors.Is(err, scoring.ErrCannotExplain) || !strings.Contains(err.Error(), "no node covers") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("output written: %v", err)
+	}
+}
+
+// TestContributionsWithRejects: rows rejected in a batch leave the
+// contributions of the others in place.
+func TestContributionsWithRejects(t *testing.T) {
+	s := scorer(t, "../../scoring/xgboost/testdata/xgb_multi.json", nil)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.csv"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte("id,f0,f1,f2,f3\n"+
+		"a,0.1,0.2,0.3,0.4\n"+
+		"b,oops,0.2,0.3,0.4\n"+
+		"c,0.1,0.2\n"+
+		"d,,nan,NaN,1\n"), 0o644)
+	sum, err := Run(context.Background(), Options{Scorer: s, Input: in, Output: out, Contributions: true})
+	if err != nil || sum.Scored != 2 || sum.Rejected != 2 {
+		t.Fatalf("summary %+v, err %v", sum, err)
+	}
+	e, _ := s.Explainer()
+	for i, x := range [][]float32{{0.1, 0.2, 0.3, 0.4}, {nan32, nan32, nan32, 1}} {
+		want := make([]float32, s.ContributionLen())
+		if err := e.Explain(x, want); err != nil {
+			t.Fatal(err)
+		}
+		row := readScored(t, out)[i]
+		for k, c := range ContributionColumns(s.Info()) {
+			if float32(row[c]) != want[k] {
+				t.Errorf("row %d %s: %v, want %v", i, c, row[c], want[k])
+			}
+		}
+	}
+}
+
+var nan32 = float32(math.NaN())

@@ -2,6 +2,7 @@ package batchscore
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -31,13 +32,18 @@ type Options struct {
 	// none of the first 1,000 rows): that input is then missing on every
 	// row. Without it Run refuses such a file (ErrMissingColumn).
 	AllowMissingColumns bool
+	// Contributions adds each row's feature contributions
+	// (ContributionColumns); a model that cannot explain makes Run fail
+	// before it writes anything, saying why.
+	Contributions bool
 }
 
 // Summary counts a run.
 type Summary struct {
 	Rows, Scored, Rejected int
 	Elapsed                time.Duration
-	Rejects                string // path of the rejects file
+	Explain                time.Duration // spent computing contributions
+	Rejects                string        // path of the rejects file
 }
 
 // kind of a file by extension.
@@ -61,6 +67,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Contributions {
+		if _, err := o.Scorer.Explainer(); err != nil {
+			return Summary{}, fmt.Errorf("contributions: %w", err)
+		}
 	}
 	inKind, err := kind(o.Input)
 	if err != nil {
@@ -119,6 +130,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	predCols := Columns(info)
 	raw := marginColumns(o.Scorer)
 	predCols = append(predCols, raw...)
+	if o.Contributions {
+		predCols = append(predCols, ContributionColumns(info)...)
+	}
 	var w writer
 	if outKind == "csv" {
 		w = newCSVWriter(out, predCols)
@@ -138,6 +152,14 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	batch := core.NewBatch()
 	batch.WantMargins(raw != nil)
+	var explainErr error
+	if o.Contributions {
+		batch.SetExplain(outcome.Explain{For: outcome.ExplainAll, All: true,
+			Report: func(_ *scoring.Scorer, _ int, took time.Duration, err error) {
+				sum.Explain += took
+				explainErr = cmp.Or(explainErr, err)
+			}})
+	}
 	rows := make([]*row, o.BatchSize)
 	for i := range rows {
 		rows[i] = &row{}
@@ -166,6 +188,9 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			}
 		}
 		batch.Score(recs)
+		if explainErr != nil {
+			return sum, fmt.Errorf("contributions: %w", explainErr)
+		}
 		scoredAt := schemas.FormatTime(o.Now())
 		for i := 0; i < n; i++ {
 			r := rows[i]
@@ -190,7 +215,14 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 					kept = append(kept, c)
 				}
 			}
-			if err := w.Write(kept, predictionValues(&r.rec.Result, info.Version, scoredAt)); err != nil {
+			pred := predictionValues(&r.rec.Result, info.Version, scoredAt)
+			if o.Contributions {
+				if len(r.rec.Contributions) != o.Scorer.ContributionLen() {
+					return sum, fmt.Errorf("line %d: scored without its contributions", r.line)
+				}
+				pred = appendContributions(pred, r.rec.Contributions)
+			}
+			if err := w.Write(kept, pred); err != nil {
 				return sum, fmt.Errorf("write %s: %w", o.Output, err)
 			}
 			sum.Scored++

@@ -42,6 +42,43 @@ func Columns(info scoring.Info) []string {
 	return cols
 }
 
+// Contribution columns (score --contributions), after the prediction
+// columns.
+const (
+	ColContribPrefix = "contrib_" // contrib_<feature>, or contrib_<k>_<feature> per group k
+	ColContribBias   = "bias"     // contrib_bias, or contrib_<k>_bias
+)
+
+// ContributionColumns lists the contribution columns for a model, in the
+// layout of scoring.Explainer: contrib_<feature> for each feature then
+// contrib_bias; for a model with several output groups (classes of a
+// multi-class model, targets of a multi-target one) the same for each group
+// k, as contrib_<k>_<feature> and contrib_<k>_bias.
+func ContributionColumns(info scoring.Info) []string {
+	groups := info.Outputs()
+	var cols []string
+	for k := 0; k < groups; k++ {
+		p := ColContribPrefix
+		if groups > 1 {
+			p += strconv.Itoa(k) + "_"
+		}
+		for _, f := range info.Features {
+			cols = append(cols, p+f)
+		}
+		cols = append(cols, p+ColContribBias)
+	}
+	return cols
+}
+
+// appendContributions renders contributions as float32 printed
+// round-trip (the shortest decimal that reads back as the same float32).
+func appendContributions(out []string, c []float32) []string {
+	for _, v := range c {
+		out = append(out, strconv.FormatFloat(float64(v), 'g', -1, 32))
+	}
+	return out
+}
+
 // predictionValues renders a scored row's prediction columns as text
 // (JSON output writes score, label, probabilities, targets and raw
 // scores as numbers), then its raw scores when it has them.

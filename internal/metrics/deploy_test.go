@@ -24,6 +24,8 @@ func TestDeployReferencesExistingMetrics(t *testing.T) {
 	m.HTTPRequests.WithLabelValues("h", "200").Inc()
 	m.HTTPSeconds.WithLabelValues("h").Observe(1)
 	m.MissingCounters("m", []string{"f"})
+	m.ExplainSeconds.WithLabelValues("m").Add(1)
+	m.Explained.WithLabelValues("m").Inc()
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

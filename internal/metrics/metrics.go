@@ -40,6 +40,10 @@ type Metrics struct {
 	FetchPaused    prometheus.Gauge         // 1 while fetching is paused by backpressure
 	FetchPauses    prometheus.Counter       // times fetching was paused
 	FeatureMissing *prometheus.CounterVec   // model, feature: scored records with that input missing (see MissingCounters)
+	// Reason codes: time spent computing contributions after scoring, and
+	// the predictions explained (REASONS_TOP_K, explain=true).
+	ExplainSeconds *prometheus.CounterVec // model
+	Explained      *prometheus.CounterVec // model
 
 	newestEvent atomic.Int64 // unix ms of the newest event_time scored
 	lastBatch   atomic.Int64 // unix ms of the last batch scored
@@ -83,11 +87,15 @@ func New() *Metrics {
 		Help: "1 while fetching of the input topics is paused because an in-flight limit is reached."})
 	m.FetchPauses = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamscore_fetch_pauses_total",
 		Help: "Times fetching of the input topics was paused because an in-flight limit was reached."})
+	m.ExplainSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_explain_seconds_total",
+		Help: "Time spent computing feature contributions (reason codes) after scoring; rate() beside streamscore_scoring_seconds_sum is the share explaining takes."}, []string{"model"})
+	m.Explained = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_explained_predictions_total",
+		Help: "Predictions given feature contributions (reasons, or every contribution for explain=true)."}, []string{"model"})
 	m.FeatureMissing = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_feature_missing_total",
 		Help: "Records scored with this model input missing (absent or null without a default, or an unseen category): a misspelt or dropped field shows here."}, []string{"model", "feature"})
 	for _, c := range []prometheus.Collector{m.Consumed, m.Predictions, m.DeadLetters, m.Batches, m.BatchSize, m.ScoringSeconds,
 		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds, m.InFlight, m.FetchPaused, m.FetchPauses,
-		m.FeatureMissing} {
+		m.FeatureMissing, m.ExplainSeconds, m.Explained} {
 		f(c)
 	}
 	for _, unit := range []string{"records", "bytes"} { // present from the start, at 0

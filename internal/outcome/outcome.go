@@ -223,6 +223,10 @@ type Record struct {
 	// Features are the model inputs as the model saw them, when the batch
 	// keeps them (KeepFeatures): feature logging, training export.
 	Features []float64
+	// Reasons and Contributions are the prediction's reason codes, when
+	// the batch explains it (SetExplain); empty otherwise.
+	Reasons       []scoring.Reason
+	Contributions []float32
 }
 
 // Dead reports whether the record's outcome is a dead letter.
@@ -271,6 +275,10 @@ type Batch struct {
 	events []*schemas.Event
 	state  *entity.State
 	keep   bool // fill Record.Features
+	// reason codes (explain.go)
+	explain Explain
+	pick    []int
+	contrib []float32
 	// Observed counts what the entity state saw in this Batch's life:
 	// late records and lookups answered missing because of eviction.
 	Late, Evicted int64
@@ -335,9 +343,13 @@ func (b *Batch) Score(recs []*Record) {
 				continue
 			}
 			r.Result, r.Scorer = *res, s
+			r.Reasons, r.Contributions = r.Reasons[:0], r.Contributions[:0]
 			if b.keep {
 				r.Features = b.sb.AppendFeatures(r.Features[:0], s, i)
 			}
+		}
+		if b.explain.For != ExplainNone {
+			b.explainRoute(s)
 		}
 	}
 	for _, r := range recs {

@@ -10,7 +10,8 @@ import (
 // Describe renders what `streamscore model inspect` prints: name, version,
 // format, output kind (and targets), booster and objective, features, the
 // category lists a model stores, and the tree, node and categorical split
-// counts (and ONNX operators) where the format has them.
+// counts (and ONNX operators) where the format has them, and whether the
+// model explains its scores (and why not).
 func Describe(m scoring.Model) string {
 	info := m.Info()
 	var b strings.Builder
@@ -91,6 +92,11 @@ func Describe(m scoring.Model) string {
 		for _, l := range d.Describe() {
 			b.WriteString(l + "\n")
 		}
+	}
+	if _, err := scoring.NewExplainer(m); err != nil {
+		fmt.Fprintf(&b, "reasons:  none (%v)\n", err)
+	} else {
+		b.WriteString("reasons:  exact TreeSHAP contributions (score --contributions, REASONS_TOP_K)\n")
 	}
 	return b.String()
 }

@@ -82,6 +82,9 @@ func TestDescribe(t *testing.T) {
 		{"../onnxml/testdata/tree_ensemble_v5.onnx", "2 targets, each a regression (target_0 … target_1"},
 		{"../lightgbm/testdata/golden_binary.txt", "lightgbm: v4 header, objective binary sigmoid:1, 41 iterations × 1 trees"},
 		{"../lightgbm/testdata/linear.txt", "linear_tree (2 linear trees)"},
+		{"../xgboost/testdata/xgb_multi.ubj", "reasons:  exact TreeSHAP contributions"},
+		{"../onnxml/testdata/sk_rf_pipeline.onnx", "reasons:  none (model sk_rf_pipeline: the model cannot explain its scores: ONNX TreeEnsemble nodes carry no node covers"},
+		{"testdata/churn.linear.json", `reasons:  none (model churn.linear: the model cannot explain its scores: format "linear" has no feature contributions`},
 	} {
 		m, err := Model(tc.path, Auto, "")
 		if err != nil {

@@ -35,6 +35,17 @@
 // A model trained on a DataFrame by XGBoost ≥ 3.1 stores its category
 // names, which Info.Categories reports for the feature plan.
 //
+// Model.Explainer gives exact feature contributions (scoring.Explainer),
+// those of XGBoost's pred_contribs: path-dependent TreeSHAP over the node
+// covers (sum_hessian) for gbtree and dart (a dart tree's contributions
+// times its weight), x·w and the bias for gblinear; one set of
+// features + 1 values per output group, summing to the margin. The served
+// algorithm precomputes a table per leaf (shap_fast.go) and agrees with
+// XGBoost 1.7.4 to within 1e-5 × max(1, |margin|); the classic algorithm,
+// in float32 as XGBoost runs it, is bit-exact with pred_contribs and is
+// the tests' reference. A file whose trees lack sum_hessian still scores
+// but cannot explain (scoring.ErrCannotExplain, ErrNoCovers).
+//
 // Refused at load, with an error naming what: vector-leaf trees
 // (multi_strategy="multi_output_tree"), several quantile or expectile
 // alphas, gblinear with a per-output base_score, other objectives and

@@ -15,6 +15,7 @@ package xgboost_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,6 +205,43 @@ func TestExternalCrossCheck(t *testing.T) {
 	}
 	if seen != len(xgboostUnchecked) {
 		t.Errorf("%d of %d models cross-checked", seen, len(xgboostUnchecked))
+	}
+}
+
+// minContribPairs is the number of (model, input) pairs whose
+// contributions contribs_external.py found in agreement with XGBoost
+// 1.7.4's pred_contribs when this test was written; it may rise, never fall.
+const minContribPairs = 88
+
+// TestExternalContributions holds `score --contributions` to XGBoost
+// 1.7.4's pred_contribs on every XGBoost model of the set
+// (testdata/contribs_external.py): every row within 1e-5 × max(1,
+// |margin|), the same top-3 features on ≥ 99.9% of rows.
+func TestExternalContributions(t *testing.T) {
+	dir := externalDir(t)
+	if err := exec.Command("/usr/bin/python3", "-c", "import xgboost, numpy").Run(); err != nil {
+		t.Skipf("no /usr/bin/python3 with xgboost and numpy (Debian python3-xgboost) to compare with: %v", err)
+	}
+	bin := buildStreamscore(t)
+	cmd := exec.Command("/usr/bin/python3", filepath.Join("testdata", "contribs_external.py"), dir, bin)
+	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+	out, err := cmd.Output()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("contribs_external.py: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var agree, comparable int
+	if _, err := fmt.Sscanf(lines[len(lines)-1], "%d of %d comparable", &agree, &comparable); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	if agree != comparable || agree < minContribPairs {
+		t.Errorf("%d of %d comparable pairs agree (want all, and at least %d)", agree, comparable, minContribPairs)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, ": DIFFERS:") {
+			t.Error(l)
+		}
 	}
 }
 

@@ -87,6 +87,14 @@ type Model struct {
 	// gblinear: weight of feature f for group g at f*groups+g, then one
 	// bias per group
 	linear []float32
+
+	// For contributions (shap.go): per node of nodes, its cover and raw
+	// leaf value; per tree, its dart weight (nil for gbtree). coverErr says
+	// why stats is nil (a tree without sum_hessian).
+	stats      []nodeStat
+	treeWeight []float32
+	coverErr   error
+	shap       *shapOnce // built on the first Explainer call
 }
 
 // Load reads a model file (JSON or UBJSON, told apart by content). name is
@@ -182,7 +190,7 @@ func build(doc any) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{objective: objName, nfeat: int(nfeat), groups: 1}
+	m := &Model{objective: objName, nfeat: int(nfeat), groups: 1, shap: new(shapOnce)}
 	if err := m.setObjective(obj, objName, numClass, numTarget); err != nil {
 		return nil, err
 	}
@@ -415,6 +423,8 @@ func (m *Model) setTrees(model map[string]any, weights []float32) error {
 	m.roots = make([]int32, len(trees))
 	m.treeGroup = make([]int32, len(trees))
 	m.treeCat = make([]bool, len(trees))
+	m.treeWeight = weights
+	m.stats = []nodeStat{} // nil once a tree lacks covers
 	for t, tv := range trees {
 		if info[t] < 0 || info[t] >= int64(m.groups) {
 			return fmt.Errorf("tree %d: output group %d, model has %d", t, info[t], m.groups)
@@ -482,6 +492,7 @@ func (m *Model) addTree(tv any, t int, dart bool, w float32) error {
 	if err != nil {
 		return err
 	}
+	covers := m.treeCovers(tree, path, n)
 	base := int32(len(m.nodes))
 	newID := make([]int32, n) // old id -> new id (0 = not placed yet)
 	order := []int64{0}       // old ids in new order
@@ -503,6 +514,13 @@ func (m *Model) addTree(tv any, t int, dart bool, w float32) error {
 	}
 	for _, old := range order {
 		nd := node{split: cond[old]}
+		if m.stats != nil {
+			st := nodeStat{cover: covers[old]}
+			if left[old] == -1 {
+				st.value = cond[old]
+			}
+			m.stats = append(m.stats, st)
+		}
 		if left[old] == -1 {
 			if dart {
 				nd.split = float32(nd.split * w)
