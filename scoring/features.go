@@ -233,6 +233,9 @@ func categoryCodes(s FeatureSpec, modelCats []string) (map[string]int, error) {
 	return codes, nil
 }
 
+// Name is the name of input i (Names()[i], without a copy).
+func (p *Plan) Name(i int) string { return p.cols[i].name }
+
 // Names are the model input names in order.
 func (p *Plan) Names() []string {
 	out := make([]string, len(p.cols))

@@ -58,6 +58,8 @@ type Config struct {
 	EntityRebuildSlack  time.Duration `env:"ENTITY_REBUILD_SLACK" envDefault:"5m"`
 	EntityPartitioner   string        `env:"ENTITY_PARTITIONER" envDefault:"murmur2"`
 	PredictionFeatures  bool          `env:"PREDICTION_FEATURES" envDefault:"false"`
+	ReasonsTopK         int           `env:"REASONS_TOP_K" envDefault:"0"`
+	ReasonsFor          string        `env:"REASONS_FOR" envDefault:"flagged"`
 	Delivery            string        `env:"DELIVERY" envDefault:"at-least-once"`
 	ModelPath           string        `env:"MODEL_PATH"`
 	ModelFormat         string        `env:"MODEL_FORMAT" envDefault:"auto"`
@@ -239,6 +241,14 @@ func (c *Config) Validate() error {
 	case "murmur2", "crc32":
 	default:
 		bad("ENTITY_PARTITIONER", c.EntityPartitioner, "want murmur2 (Java clients, franz-go, Kafka Streams) or crc32 (librdkafka's consistent partitioner)")
+	}
+	if c.ReasonsTopK < 0 || c.ReasonsTopK > 1000 {
+		bad("REASONS_TOP_K", c.ReasonsTopK, "want 0 (no reasons) to 1000")
+	}
+	switch c.ReasonsFor {
+	case "flagged", "all":
+	default:
+		bad("REASONS_FOR", c.ReasonsFor, "want flagged (predictions with label 1) or all")
 	}
 	if c.CommitInterval < 10*time.Millisecond || c.CommitInterval > time.Minute {
 		bad("COMMIT_INTERVAL", c.CommitInterval, "want 10ms to 1m")

@@ -46,6 +46,10 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"DELIVERY": "maybe"}, "DELIVERY"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{map[string]string{"KAFKA_COMPRESSION": "brotli"}, "KAFKA_COMPRESSION"},
+		{map[string]string{"REASONS_TOP_K": "-1"}, "REASONS_TOP_K=-1: want 0 (no reasons) to 1000"},
+		{map[string]string{"REASONS_FOR": "some"}, `REASONS_FOR="some": want flagged (predictions with label 1) or all`},
+		{map[string]string{"ENTITY_PARTITIONER": "fnv"}, `ENTITY_PARTITIONER="fnv"`},
+		{map[string]string{"ENTITY_MAX_IDLE": "-1s"}, "ENTITY_MAX_IDLE"},
 	}
 	for _, tt := range tests {
 		env := base()

@@ -70,6 +70,8 @@ var descriptions = map[string]string{
 	"HTTP_ADDR":                      "HTTP address: metrics, health, /v1/predict, Open Inference Protocol",
 	"HTTP_PPROF":                     "serve Go's profiles under /debug/pprof/ on HTTP_ADDR",
 	"PREDICTION_FEATURES":            "add each prediction's model inputs (features) to it, as the model saw them",
+	"REASONS_TOP_K":                  "add reasons to predictions: the K features of largest exact TreeSHAP contribution (0: none)",
+	"REASONS_FOR":                    "which predictions get reasons: flagged (label 1) or all",
 	"ENTITY_MAX_IDLE":                "entity aggregates: how long a lane waits for a partition that is behind before it scores the others",
 	"ENTITY_STATE_MAX_BYTES":         "entity aggregates: the state's size bound; beyond it the oldest entities are evicted (their aggregates are missing, counted)",
 	"ENTITY_REBUILD_SLACK":           "entity aggregates: a rebuild or backfill warm-up reads this much further back than the longest window",

@@ -22,8 +22,9 @@ type EntityScorer interface {
 	// *MisdirectedError, scoring nothing, when an entity's partition is
 	// owned by another instance; an error wrapping ErrStateNotReady while
 	// a partition's state is being rebuilt; or ctx's error. After an error
-	// recs must not be reused. Safe for concurrent use.
-	Score(ctx context.Context, topic string, recs []*outcome.Record) error
+	// recs must not be reused. The records get the reason codes ex asks
+	// for. Safe for concurrent use.
+	Score(ctx context.Context, topic string, recs []*outcome.Record, ex outcome.Explain) error
 }
 
 // ErrStateNotReady: the entity state a request needs is being rebuilt.
@@ -52,7 +53,7 @@ const entityTimeout = 5 * time.Second
 
 // scoreWithState scores recs through the stream's entity state and writes
 // the error response when it cannot; it reports whether recs were scored.
-func (s *server) scoreWithState(w http.ResponseWriter, r *http.Request, topic string, recs []*outcome.Record) bool {
+func (s *server) scoreWithState(w http.ResponseWriter, r *http.Request, topic string, recs []*outcome.Record, ex outcome.Explain) bool {
 	if s.o.Entities == nil {
 		writeError(w, http.StatusServiceUnavailable, "the features have entity aggregates, and this server has no stream state to read them from")
 		return false
@@ -62,7 +63,7 @@ func (s *server) scoreWithState(w http.ResponseWriter, r *http.Request, topic st
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), entityTimeout)
 	defer cancel()
-	err := s.o.Entities.Score(ctx, topic, recs)
+	err := s.o.Entities.Score(ctx, topic, recs, ex)
 	var mis *MisdirectedError
 	switch {
 	case err == nil:

@@ -22,7 +22,7 @@ type fakeEntities struct {
 	calls int
 }
 
-func (f *fakeEntities) Score(_ context.Context, topic string, recs []*outcome.Record) error {
+func (f *fakeEntities) Score(_ context.Context, topic string, recs []*outcome.Record, _ outcome.Explain) error {
 	f.calls++
 	for _, r := range recs {
 		if r.Value != nil {

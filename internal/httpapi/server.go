@@ -39,6 +39,10 @@ type Options struct {
 	// Features adds to /v1/predict's predictions the model inputs as the
 	// model saw them (PREDICTION_FEATURES), as the stream's carry them.
 	Features bool
+	// Explain is the stream's reason codes (REASONS_TOP_K, REASONS_FOR),
+	// which /v1/predict's predictions get too; ?explain=true adds every
+	// contribution.
+	Explain outcome.Explain
 	// Entities reads /v1/predict's aggregates from the stream's entity
 	// state (nil: a request that needs them gets 503).
 	Entities EntityScorer
@@ -235,13 +239,22 @@ func (s *server) predict(w http.ResponseWriter, r *http.Request) {
 		ptrs[i] = &recs[i]
 		_ = s.core.Decode(ptrs[i]) // JSON needs no registry: nothing waits
 	}
+	ex := s.o.Explain
+	if r.URL.Query().Get("explain") == "true" {
+		if _, err := s.o.Models.For(topic).Scorer().Explainer(); err != nil {
+			writeError(w, http.StatusBadRequest, "explain: "+err.Error())
+			return
+		}
+		ex.For, ex.All = outcome.ExplainAll, true
+	}
 	if len(s.core.Spec().Aggregates()) > 0 {
-		if !s.scoreWithState(w, r, topic, ptrs) {
+		if !s.scoreWithState(w, r, topic, ptrs, ex) {
 			return
 		}
 	} else {
 		b := s.batches.Get().(*outcome.Batch)
 		defer s.batches.Put(b)
+		b.SetExplain(ex)
 		b.Score(ptrs)
 	}
 	now := schemas.Millis(time.Now())
@@ -258,6 +271,13 @@ func (s *server) predict(w http.ResponseWriter, r *http.Request) {
 		pred := rec.Prediction(schemas.Source{Topic: topic, Partition: -1, Offset: -1}, now)
 		if s.o.Features {
 			pred.Features = &schemas.FeatureVector{Names: rec.Scorer.Plan().Names(), Values: rec.Features}
+		}
+		if len(rec.Reasons) > 0 {
+			pred.Reasons = rec.AppendReasons(nil)
+		}
+		if ex.All {
+			out[i] = explained{Prediction: pred, Contributions: contributions(rec)}
+			continue
 		}
 		out[i] = pred
 	}

@@ -78,6 +78,9 @@ type Hooks struct {
 	// Pause and Resume hold and release fetching of a partition while the
 	// lane waits for the registry, so that the rest of the group runs on.
 	Pause, Resume func(topic string, partition int32)
+	// Missing is told after each batch's scoring, per scorer, how many
+	// records had each model input missing (outcome.Batch.SetMissing).
+	Missing func(s *scoring.Scorer, counts []uint32)
 }
 
 // Config is what every lane of a Set shares.
@@ -97,6 +100,8 @@ type Config struct {
 	// Features puts each prediction's model inputs in it
 	// (PREDICTION_FEATURES).
 	Features bool
+	// Explain gives predictions reasons (REASONS_TOP_K, REASONS_FOR).
+	Explain outcome.Explain
 }
 
 // ErrStopped is the error of a control that a lane could not carry out
@@ -133,10 +138,11 @@ const (
 )
 
 type control struct {
-	kind ctlKind
-	tps  map[partitionKey]bool
-	recs []*outcome.Record // ctlProbe's records
-	done func(error)
+	kind    ctlKind
+	tps     map[partitionKey]bool
+	recs    []*outcome.Record // ctlProbe's records
+	explain outcome.Explain   // and their reason codes
+	done    func(error)
 }
 
 type partitionKey struct {
@@ -207,12 +213,15 @@ type Lane[R any] struct {
 	ent     *entityMode[R]     // entity state and event-time merge; nil without aggregates
 	idleAt  time.Time          // when the merge stops waiting for a partition
 	fv      schemas.FeatureVector
+	reasons []schemas.Reason             // the prediction's reasons, reused
 	names   map[*scoring.Scorer][]string // each scorer's input names (feature logging)
 }
 
 func newLane[R any](cfg *Config, sink Sink[R]) (*Lane[R], error) {
 	l := &Lane[R]{cfg: cfg, sink: sink, batch: cfg.Core.NewBatch(), exited: make(chan struct{}), names: map[*scoring.Scorer][]string{}}
 	l.batch.KeepFeatures(cfg.Features)
+	l.batch.SetExplain(cfg.Explain)
+	l.batch.SetMissing(cfg.Hooks.Missing)
 	l.q.wake = make(chan struct{}, 1)
 	win, err := window.New(cfg.MaxSize, cfg.Interval, l.process)
 	if err != nil {
@@ -500,6 +509,7 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 			b := l.cfg.Core.NewBatch() // the caller reads the results after this lane goes on
 			b.SetState(l.ent.state)
 			b.KeepFeatures(l.cfg.Features)
+			b.SetExplain(ctl.explain)
 			b.Score(ctl.recs)
 		}
 	case ctlSync:
@@ -591,6 +601,10 @@ func (l *Lane[R]) process(b window.Batch[*Item[R]]) {
 		if l.cfg.Features {
 			l.fv.Names, l.fv.Values = l.inputNames(it.Scorer), it.Features
 			l.pred.Features = &l.fv
+		}
+		if len(it.Reasons) > 0 {
+			l.reasons = it.AppendReasons(l.reasons[:0])
+			l.pred.Reasons = l.reasons
 		}
 		topic := ""
 		if r := models.For(it.Topic); r != nil {

@@ -189,11 +189,12 @@ func (s *Set[R]) each(tps []Partition, kind ctlKind) error {
 // aggregates come from the events the lane has processed so far, and the
 // records do not enter the state (outcome.Record.Probe). recs are decoded
 // already (Value nil: the lane's decoders may be of another encoding) and
-// get their outcome as Batch.Score gives it. Probe returns ErrRebuilding
+// get their outcome as Batch.Score gives it, with the reason codes ex
+// asks for. Probe returns ErrRebuilding
 // while the lane's state is being rebuilt, ErrNoState without aggregates,
 // ErrStopped, or ctx's error — then the lane may still score recs later,
 // so the caller must not reuse them. Safe for concurrent use.
-func (s *Set[R]) Probe(ctx context.Context, tp Partition, recs []*outcome.Record) error {
+func (s *Set[R]) Probe(ctx context.Context, tp Partition, recs []*outcome.Record, ex outcome.Explain) error {
 	for _, r := range recs {
 		r.Probe = true
 	}
@@ -202,7 +203,7 @@ func (s *Set[R]) Probe(ctx context.Context, tp Partition, recs []*outcome.Record
 		return err
 	}
 	done := make(chan error, 1)
-	l.q.push(msg[R]{ctl: &control{kind: ctlProbe, recs: recs, done: func(err error) { done <- err }}})
+	l.q.push(msg[R]{ctl: &control{kind: ctlProbe, recs: recs, explain: ex, done: func(err error) { done <- err }}})
 	select {
 	case err := <-done:
 		return err

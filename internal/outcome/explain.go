@@ -3,6 +3,8 @@ package outcome
 import (
 	"time"
 
+	"github.com/streamscore/streamscore/schemas"
+
 	"github.com/streamscore/streamscore/scoring"
 )
 
@@ -76,4 +78,14 @@ func (b *Batch) explainRoute(s *scoring.Scorer) {
 			r.Reasons = scoring.TopReasons(r.Reasons[:0], c[g*width:(g+1)*width], b.sb.Features(i), b.explain.TopK)
 		}
 	}
+}
+
+// AppendReasons appends the record's reasons, named as its features, to
+// dst (a NaN value is a missing input).
+func (r *Record) AppendReasons(dst []schemas.Reason) []schemas.Reason {
+	plan := r.Scorer.Plan()
+	for _, x := range r.Reasons {
+		dst = append(dst, schemas.Reason{Feature: plan.Name(x.Feature), Value: float64(x.Value), Contribution: float64(x.Contribution)})
+	}
+	return dst
 }

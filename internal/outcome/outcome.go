@@ -93,9 +93,6 @@ func New(models *modelset.Set, inputs []Input, fields *schemas.FieldSet) (*Core,
 	for _, r := range models.Routes() {
 		c.needsOf(r.Scorer())
 	}
-	if len(c.spec.Aggregates()) > 0 {
-		models.SetAccept(c.Accepts)
-	}
 	return c, nil
 }
 
@@ -132,6 +129,7 @@ func (c *Core) Spec() *entity.Spec { return c.spec }
 // Accepts reports whether a scorer can be put in service by a reload: its
 // aggregates must be ones the lanes' state already keeps, with no less
 // history (a new aggregate needs a restart, which rebuilds the state).
+// A service that reloads models passes it to modelset.Set.SetAccept.
 func (c *Core) Accepts(s *scoring.Scorer) error {
 	if !c.spec.Covers(entity.NewSpec(s.Plan().Aggregates())) {
 		return fmt.Errorf("%w: the new features file reads aggregates the entity state does not keep; restart streamscore to rebuild the state for them", scoring.ErrAggregate)
@@ -269,12 +267,13 @@ func (c *Core) Decode(r *Record) error {
 // state (SetState), Score computes each record's aggregates from it and
 // then adds the record to it. Not safe for concurrent use.
 type Batch struct {
-	core   *Core
-	sb     scoring.Batch
-	recs   []*Record
-	events []*schemas.Event
-	state  *entity.State
-	keep   bool // fill Record.Features
+	core    *Core
+	sb      scoring.Batch
+	recs    []*Record
+	events  []*schemas.Event
+	state   *entity.State
+	keep    bool                                     // fill Record.Features
+	missing func(s *scoring.Scorer, counts []uint32) // SetMissing
 	// reason codes (explain.go)
 	explain Explain
 	pick    []int
@@ -283,6 +282,11 @@ type Batch struct {
 	// late records and lookups answered missing because of eviction.
 	Late, Evicted int64
 }
+
+// SetMissing makes Score tell fn, after each route's scoring, how many of
+// the route's records had each model input missing
+// (scoring.Batch.Missing; the slice is valid during the call).
+func (b *Batch) SetMissing(fn func(s *scoring.Scorer, counts []uint32)) { b.missing = fn }
 
 // KeepFeatures makes Score fill every prediction's Record.Features.
 func (b *Batch) KeepFeatures(keep bool) { b.keep = keep }
@@ -336,6 +340,9 @@ func (b *Batch) Score(recs []*Record) {
 			continue
 		}
 		s.Score(b.events, &b.sb)
+		if b.missing != nil {
+			b.missing(s, b.sb.Missing())
+		}
 		for i, r := range b.recs {
 			res := &b.sb.Results[i]
 			if res.Err != nil {

@@ -133,8 +133,8 @@ func (a *atLeastOnce) owns(tp lane.Partition) bool {
 	return a.group.Tracker().Owned(consumer.TopicPartition{Topic: tp.Topic, Partition: tp.Partition})
 }
 
-func (a *atLeastOnce) probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record) error {
-	return a.lanes.Probe(ctx, tp, recs)
+func (a *atLeastOnce) probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record, ex outcome.Explain) error {
+	return a.lanes.Probe(ctx, tp, recs, ex)
 }
 
 func (a *atLeastOnce) assigned() int { return a.group.Tracker().OwnedCount() }

@@ -323,8 +323,8 @@ func (e *exactlyOnce) owns(tp lane.Partition) bool {
 	return e.owned[tp]
 }
 
-func (e *exactlyOnce) probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record) error {
-	return e.lanes.Probe(ctx, tp, recs)
+func (e *exactlyOnce) probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record, ex outcome.Explain) error {
+	return e.lanes.Probe(ctx, tp, recs, ex)
 }
 
 func (e *exactlyOnce) rebuilding() int64 {

@@ -48,7 +48,7 @@ func EntityPartitioner(name string) func(key []byte, n int) int32 {
 var murmur2 = kgo.StickyKeyPartitioner(nil).ForTopic("")
 
 // Score implements httpapi.EntityScorer.
-func (l *entityLookup) Score(ctx context.Context, topic string, recs []*outcome.Record) error {
+func (l *entityLookup) Score(ctx context.Context, topic string, recs []*outcome.Record, ex outcome.Explain) error {
 	n := l.p.partitions[topic]
 	if n <= 0 {
 		return fmt.Errorf("%w: the partitions of %s are not known yet", httpapi.ErrStateNotReady, topic)
@@ -78,7 +78,7 @@ func (l *entityLookup) Score(ctx context.Context, topic string, recs []*outcome.
 		return mis
 	}
 	for p, rs := range byPart {
-		err := l.p.runner.probe(ctx, lane.Partition{Topic: topic, Partition: p}, rs)
+		err := l.p.runner.probe(ctx, lane.Partition{Topic: topic, Partition: p}, rs, ex)
 		if errors.Is(err, lane.ErrRebuilding) {
 			return fmt.Errorf("%w: partition %d of %s is being rebuilt", httpapi.ErrStateNotReady, p, topic)
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,7 +84,7 @@ type runner interface {
 	owns(tp lane.Partition) bool
 	// probe scores recs against the entity state of tp's lane
 	// (lane.Set.Probe).
-	probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record) error
+	probe(ctx context.Context, tp lane.Partition, recs []*outcome.Record, ex outcome.Explain) error
 }
 
 // Pipeline is the run command's service: a consumer group member whose
@@ -108,6 +109,7 @@ type Pipeline struct {
 	// entity state (no metrics hooks: they come and go).
 	rebuildConn []kgo.Opt
 	partitions  map[string]int // every topic's partition count, checked at start
+	missing     sync.Map       // *scoring.Scorer → metrics.MissingCounters
 }
 
 // LoadModels opens MODELS_FILE, or MODEL_PATH with FEATURES_PATH for every
@@ -250,11 +252,24 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	if o.ping <= 0 {
 		o.ping = 5 * time.Second
 	}
+	for _, r := range set.Routes() {
+		if err := checkExplain(cfg.ReasonsTopK, r.Scorer()); err != nil {
+			return nil, err
+		}
+	}
 	outTopics := OutputTopics(cfg, set)
 	core, predEnc, err := Core(ctx, cfg, set, outTopics)
 	if err != nil {
 		return nil, err
 	}
+	// a reloaded model must keep the entity state's aggregates and, with
+	// reasons, explain its scores; otherwise the old one keeps serving
+	set.SetAccept(func(s *scoring.Scorer) error {
+		if err := core.Accepts(s); err != nil {
+			return err
+		}
+		return checkExplain(cfg.ReasonsTopK, s)
+	})
 	p := &Pipeline{cfg: cfg, log: o.log, models: set, core: core, reload: o.reload, ping: o.ping, predEnc: predEnc, obs: o.obs}
 	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
 	p.written = append(append([]string{}, outTopics...), cfg.DLQTopic)
@@ -396,7 +411,7 @@ func (p *Pipeline) laneConfig(pause, resume func(topic string, partition int32))
 		c := p.obs.Batches.WithLabelValues(tr.String())
 		batches[tr] = c.Inc
 	}
-	return lane.Config{Core: p.core, MaxSize: p.cfg.BatchMaxSize, Interval: p.cfg.BatchInterval, Log: p.log,
+	return lane.Config{Core: p.core, MaxSize: p.cfg.BatchMaxSize, Interval: p.cfg.BatchInterval, Log: p.log, Explain: p.explain(),
 		MaxIdle: p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.cfg.EntityStateMaxBytes, Slack: p.cfg.EntityRebuildSlack},
 		ExpireAtCommit: p.cfg.Delivery == "exactly-once", Features: p.cfg.PredictionFeatures,
 		Hooks: lane.Hooks{
@@ -416,7 +431,19 @@ func (p *Pipeline) laneConfig(pause, resume func(topic string, partition int32))
 			Available:   func() { p.health.clear(registryCondition) },
 			Pause:       pause,
 			Resume:      resume,
+			Missing:     p.countMissing,
 		}}
+}
+
+// countMissing adds a batch's missing model inputs to
+// streamscore_feature_missing_total; each scorer's counters are resolved
+// once (a reload brings a new scorer).
+func (p *Pipeline) countMissing(s *scoring.Scorer, counts []uint32) {
+	c, ok := p.missing.Load(s)
+	if !ok {
+		c, _ = p.missing.LoadOrStore(s, p.obs.MissingCounters(s.Info().Name, s.Plan().Names()))
+	}
+	c.(metrics.MissingCounters).Add(counts)
 }
 
 // Stats are the live counters.
@@ -475,5 +502,5 @@ func (p *Pipeline) Handler() (http.Handler, error) {
 	}
 	return httpapi.New(httpapi.Options{Models: p.models, Inputs: ins, Names: p.cfg.FieldNames(), Ready: p.Ready,
 		Metrics: p.obs, MaxBodyBytes: p.cfg.HTTPMaxBodyBytes, MaxBatch: p.cfg.HTTPMaxBatch, Pprof: p.cfg.HTTPPprof, Logger: p.log,
-		Features: p.cfg.PredictionFeatures, Entities: newEntityLookup(p)})
+		Features: p.cfg.PredictionFeatures, Explain: p.explain(), Entities: newEntityLookup(p)})
 }
