@@ -23,6 +23,7 @@ func TestDeployReferencesExistingMetrics(t *testing.T) {
 	m.Scores.WithLabelValues("m").Observe(0.5)
 	m.HTTPRequests.WithLabelValues("h", "200").Inc()
 	m.HTTPSeconds.WithLabelValues("h").Observe(1)
+	sampleMonitoring(t, m) // quality, drift and shadow series from snapshots
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,8 @@ func TestDeployReferencesExistingMetrics(t *testing.T) {
 		known[mf.GetName()] = true
 	}
 	name := regexp.MustCompile(`streamscore_[a-z_]+`)
-	for _, file := range []string{"../../deploy/grafana/dashboards/streamscore.json", "../../deploy/prometheus/alerts.yml"} {
+	for _, file := range []string{"../../deploy/grafana/dashboards/streamscore.json", "../../deploy/grafana/dashboards/streamscore-model.json",
+		"../../deploy/prometheus/alerts.yml"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

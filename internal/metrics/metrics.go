@@ -40,6 +40,12 @@ type Metrics struct {
 	FetchPaused    prometheus.Gauge         // 1 while fetching is paused by backpressure
 	FetchPauses    prometheus.Counter       // times fetching was paused
 
+	// Model monitoring (quality.go): challenger outcomes and time added;
+	// the quality, drift and agreement gauges are set from snapshots.
+	ShadowPredictions *prometheus.CounterVec   // route, model, result (ok, failed)
+	ShadowSeconds     *prometheus.HistogramVec // route, model
+	monitoring        *monitoring
+
 	newestEvent atomic.Int64 // unix ms of the newest event_time scored
 	lastBatch   atomic.Int64 // unix ms of the last batch scored
 }
@@ -101,6 +107,7 @@ func New() *Metrics {
 		Help: "Unix time of the last batch scored (0 before the first)."}, func() float64 {
 		return float64(m.lastBatch.Load()) / 1000
 	}))
+	m.registerMonitoring()
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
