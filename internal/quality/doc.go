@@ -13,8 +13,13 @@
 // (Label). A Registry holds the stores of a process; its Snapshot merges
 // them for the metrics. A Store is dropped on revoke (Registry.Drop keeps
 // its counters in the totals) and rebuilt on assignment by feeding it
-// the records again in order: the state depends only on the calls and
-// their times, never on the wall clock.
+// the records again: the state depends only on the calls and their
+// times, never on the wall clock. A rebuild replays the lane's
+// predictions of the last LabelWindow before the first label it replays,
+// and its labels of the longest window (7 days, plus PendingFor), merged
+// by record time: the store's clock is the newest time it has seen, so
+// feeding all predictions before all labels would expire the predictions
+// first. Label records decode with schemas.NewLabelDecoder.
 //
 // # Times
 //
