@@ -3,6 +3,7 @@
 //	streamscore run            the service, configured by environment variables
 //	streamscore score          batch scoring of a CSV or JSON Lines file
 //	streamscore backfill       replay a time range of the input topics
+//	streamscore baseline       training histograms of a model's inputs and score, for drift
 //	streamscore model inspect  describe a model file
 //	streamscore demo           embedded broker + synthetic events + bundled model
 //	streamscore version        print the version
@@ -28,6 +29,7 @@ commands:
   run            score the input topics until stopped (configured by environment variables; see README)
   score          score a file: --model M [--features F] --input X.csv|X.jsonl --output Y.csv|Y.jsonl
   backfill       replay a time range: --from T --to T [--topics a,b] [--output-topic T | --output-file F] [--resume F]
+  baseline       training distribution for drift: --model M [--features F] --input train.csv --output baseline.json
   model inspect  describe a model file: name, version, format, features, trees
   demo           start an embedded broker on 127.0.0.1:9092, produce synthetic events and score them
   version        print the version
@@ -67,6 +69,8 @@ func mainErr(args []string) int {
 		err = scoreCmd(ctx, args[1:])
 	case "backfill":
 		err = backfillCmd(ctx, args[1:])
+	case "baseline":
+		err = baselineCmd(ctx, args[1:])
 	case "model":
 		err = modelCmd(ctx, args[1:])
 	case "version", "--version", "-version":

@@ -26,6 +26,7 @@ func TestDeployReferencesExistingMetrics(t *testing.T) {
 	m.MissingCounters("m", []string{"f"})
 	m.ExplainSeconds.WithLabelValues("m").Add(1)
 	m.Explained.WithLabelValues("m").Inc()
+	sampleMonitoring(t, m) // quality, drift and shadow series from snapshots
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,8 @@ func TestDeployReferencesExistingMetrics(t *testing.T) {
 		known[mf.GetName()] = true
 	}
 	name := regexp.MustCompile(`streamscore_[a-z_]+`)
-	for _, file := range []string{"../../deploy/grafana/dashboards/streamscore.json", "../../deploy/prometheus/alerts.yml"} {
+	for _, file := range []string{"../../deploy/grafana/dashboards/streamscore.json", "../../deploy/grafana/dashboards/streamscore-model.json",
+		"../../deploy/prometheus/alerts.yml"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

@@ -45,6 +45,12 @@ type Metrics struct {
 	ExplainSeconds *prometheus.CounterVec // model
 	Explained      *prometheus.CounterVec // model
 
+	// Model monitoring (quality.go): challenger outcomes and time added;
+	// the quality, drift and agreement gauges are set from snapshots.
+	ShadowPredictions *prometheus.CounterVec   // route, model, result (ok, failed)
+	ShadowSeconds     *prometheus.HistogramVec // route, model
+	monitoring        *monitoring
+
 	newestEvent atomic.Int64 // unix ms of the newest event_time scored
 	lastBatch   atomic.Int64 // unix ms of the last batch scored
 }
@@ -113,6 +119,7 @@ func New() *Metrics {
 		Help: "Unix time of the last batch scored (0 before the first)."}, func() float64 {
 		return float64(m.lastBatch.Load()) / 1000
 	}))
+	m.registerMonitoring()
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
