@@ -25,7 +25,7 @@ const usage = `usage: streamscore <command> [flags]
 
 commands:
   run            score the input topics until stopped (configured by environment variables; see README)
-  score          score a file: --model M [--features F] --input X.csv|X.jsonl --output Y.csv|Y.jsonl
+  score          score a file: --model M [--features F] | --models F, --input X.csv|X.jsonl --output Y.csv|Y.jsonl [--with-features]
   backfill       replay a time range: --from T --to T [--topics a,b] [--output-topic T | --output-file F] [--resume F]
   model inspect  describe a model file: name, version, format, features, trees
   demo           start an embedded broker on 127.0.0.1:9092, produce synthetic events and score them

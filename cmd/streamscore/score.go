@@ -10,7 +10,11 @@ import (
 	"strings"
 
 	"github.com/streamscore/streamscore/internal/batchscore"
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/modelset"
+	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/entity"
 	"github.com/streamscore/streamscore/scoring/load"
 )
 
@@ -47,8 +51,10 @@ func scoreCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("score", flag.ContinueOnError)
 	var mf modelFlags
 	mf.register(fs)
+	modelsFile := fs.String("models", "", "models file (the YAML of MODELS_FILE) instead of --model: each row is scored by the model of its event_type's topic")
 	input := fs.String("input", "", "input file: .csv or .jsonl")
 	output := fs.String("output", "", "output file: .csv or .jsonl (rejects go to <output>.rejects)")
+	withFeatures := fs.Bool("with-features", false, "write each row's model inputs (the exact values the model saw) as columns before the prediction columns")
 	threshold := fs.Float64("threshold", envFloat("SCORE_THRESHOLD", 0.5), "label = 1 when score > threshold (default $SCORE_THRESHOLD or 0.5)")
 	bands := fs.String("risk-bands", envOr("RISK_BANDS", "0.3,0.6"), "risk segment edges (default $RISK_BANDS or 0.3,0.6)")
 	if err := fs.Parse(args); err != nil {
@@ -57,22 +63,94 @@ func scoreCmd(ctx context.Context, args []string) error {
 	if *input == "" || *output == "" {
 		return usageError{errors.New("--input and --output are required")}
 	}
+	if *modelsFile != "" && mf.model != "" {
+		return usageError{errors.New("--model and --models are exclusive")}
+	}
 	policy, err := parsePolicy(*threshold, *bands)
 	if err != nil {
 		return usageError{err}
 	}
-	m, specs, err := mf.load()
-	if err != nil {
-		return err
+	o := batchscore.Options{Input: *input, Output: *output, WithFeatures: *withFeatures}
+	if o.Names, o.State, err = logSettings(); err != nil {
+		return usageError{err}
 	}
-	s, err := scoring.NewScorer(m, specs, policy)
-	if err != nil {
-		return err
+	if *modelsFile != "" {
+		if o.ByKind, err = modelsByKind(*modelsFile, policy); err != nil {
+			return err
+		}
+	} else {
+		m, specs, err := mf.load()
+		if err != nil {
+			return err
+		}
+		if o.Scorer, err = scoring.NewScorer(m, specs, policy); err != nil {
+			return err
+		}
 	}
-	sum, err := batchscore.Run(ctx, batchscore.Options{Scorer: s, Input: *input, Output: *output})
+	sum, err := batchscore.Run(ctx, o)
 	fmt.Fprintf(os.Stderr, "scored %d of %d rows in %v (%.0f rows/s); %d rejected -> %s\n",
 		sum.Scored, sum.Rows, sum.Elapsed.Round(1e6), float64(sum.Rows)/max(sum.Elapsed.Seconds(), 1e-9), sum.Rejected, sum.Rejects)
+	if sum.Evicted > 0 {
+		fmt.Fprintf(os.Stderr, "warning: %d rows had their aggregates marked missing: the entity state reached ENTITY_STATE_MAX_BYTES=%d and evicted their history\n",
+			sum.Evicted, o.State.MaxBytes)
+	}
 	return err
+}
+
+// logSettings are the environment settings of a file whose features have
+// aggregates, as `run` reads them: the identity fields and the bound on
+// the entity state.
+func logSettings() (schemas.FieldNames, entity.Options, error) {
+	names := schemas.FieldNames{ID: envOr("EVENT_ID_FIELD", "event_id"), Entity: envOr("ENTITY_FIELD", "customer_id"),
+		Time: envOr("EVENT_TIME_FIELD", "event_time")}
+	st := entity.Options{MaxBytes: 536870912}
+	if v := os.Getenv("ENTITY_STATE_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return names, st, fmt.Errorf("ENTITY_STATE_MAX_BYTES=%q: want 0 (no bound) or a number of bytes", v)
+		}
+		st.MaxBytes = n
+	}
+	return names, st, nil
+}
+
+// modelsByKind loads a models file for score: a row's event_type picks the
+// route of the input topic of that kind. The topics' kinds are those of
+// INPUT_TOPICS when it is set (topic or topic:kind), else those of the
+// file's own topics by the same rule (a name containing "activit" holds
+// activity events, any other transactions).
+func modelsByKind(path string, policy scoring.Policy) (map[schemas.EventType]*scoring.Scorer, error) {
+	specs, err := modelset.ParseFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--models %s: %w", path, err)
+	}
+	var cfg config.Config
+	if v := os.Getenv("INPUT_TOPICS"); v != "" {
+		cfg.InputTopics = strings.Split(v, ",")
+	} else {
+		for _, r := range specs {
+			cfg.InputTopics = append(cfg.InputTopics, r.Topics...)
+		}
+	}
+	inputs, err := cfg.Inputs()
+	if err != nil {
+		return nil, usageError{fmt.Errorf("INPUT_TOPICS: %w", err)}
+	}
+	set, err := modelset.Open(specs, policy, cfg.Topics())
+	if err != nil {
+		return nil, fmt.Errorf("--models %s: %w", path, err)
+	}
+	out := map[schemas.EventType]*scoring.Scorer{}
+	from := map[schemas.EventType]string{}
+	for _, in := range inputs {
+		s := set.For(in.Topic).Scorer()
+		if prev, ok := out[in.Type]; ok && prev != s {
+			return nil, usageError{fmt.Errorf("--models %s: %s events come from topics %s and %s, routed to different models; score picks the model by event_type, so give one model per kind",
+				path, in.Type, from[in.Type], in.Topic)}
+		}
+		out[in.Type], from[in.Type] = s, in.Topic
+	}
+	return out, nil
 }
 
 func modelCmd(_ context.Context, args []string) error {
