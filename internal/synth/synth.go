@@ -22,7 +22,8 @@
 //     purchases, web shopping) and forget their passwords: bursts of failed
 //     logins on their own device, a password change, then ordinary spending.
 //
-// About 2% of transactions are fraud. Activity events of a takeover are its
+// About 2% of transactions are fraud, and 0.2% of ordinary ones are
+// labelled fraud anyway (disputes: label noise). Activity events of a takeover are its
 // positives (the account-takeover model's label). Transaction and Activity
 // make single independent events instead (no history), as the earlier
 // generator did.
@@ -84,8 +85,10 @@ type Generator struct {
 	// 0.004, three times that at night), CardFraudRate the chance that a
 	// background transaction is stolen-card fraud (default 0.0045), and
 	// ForgetRate the chance that a background activity is a customer who
-	// forgot the password (default 0.01).
-	ActivityShare, AttackRate, CardFraudRate, ForgetRate float64
+	// forgot the password (default 0.01). DisputeRate is the label noise:
+	// the chance that an ordinary transaction is labelled fraud anyway (a
+	// customer disputing their own purchase; default 0.002).
+	ActivityShare, AttackRate, CardFraudRate, ForgetRate, DisputeRate float64
 }
 
 // New returns a generator with the given number of customers (their
@@ -94,7 +97,8 @@ type Generator struct {
 func New(seed uint64, customers int, names schemas.FieldNames) *Generator {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	g := &Generator{rng: rng, seed: seed, names: names, customers: max(customers, 1), run: fmt.Sprintf("%06x", rng.Uint32()&0xffffff),
-		FraudRate: 0.02, TakeoverRate: 0.03, ActivityShare: 0.3, AttackRate: 0.004, CardFraudRate: 0.0045, ForgetRate: 0.01}
+		FraudRate: 0.02, TakeoverRate: 0.03, ActivityShare: 0.3, AttackRate: 0.004, CardFraudRate: 0.0045, ForgetRate: 0.01,
+		DisputeRate: 0.002}
 	for i := 0; i < 500; i++ {
 		g.merchants = append(g.merchants, merchant{id: fmt.Sprintf("merch-%04d", i), category: categories[rng.IntN(len(categories))]})
 	}
@@ -486,7 +490,7 @@ func (g *Generator) background(ev *schemas.Event, at time.Time) (schemas.EventTy
 		return schemas.Transaction, true
 	}
 	g.writeTx(ev, &c, at, g.legitTx(&c))
-	return schemas.Transaction, false
+	return schemas.Transaction, g.chance(g.DisputeRate)
 }
 
 // Next fills ev with the next event of the generator's stream at time at
