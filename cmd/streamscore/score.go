@@ -63,8 +63,8 @@ func scoreCmd(ctx context.Context, args []string) error {
 	if *input == "" || *output == "" {
 		return usageError{errors.New("--input and --output are required")}
 	}
-	if *modelsFile != "" && mf.model != "" {
-		return usageError{errors.New("--model and --models are exclusive")}
+	if *modelsFile != "" && (mf.model != "" || mf.features != "" || mf.name != "" || mf.format != "auto") {
+		return usageError{errors.New("--models names each route's model, features, format and name: it excludes --model, --features, --format and --name")}
 	}
 	policy, err := parsePolicy(*threshold, *bands)
 	if err != nil {
