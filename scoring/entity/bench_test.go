@@ -1,0 +1,243 @@
+package entity
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/streamscore/streamscore/schemas"
+	"github.com/streamscore/streamscore/scoring"
+)
+
+// designAggs are DESIGN.md's example aggregates (windows 1h to 30 days).
+func designAggs(t testing.TB) []scoring.Aggregate {
+	specs, err := scoring.ParseFeatures([]byte(`features:
+  - amount
+  - name: tx_count_1h
+    aggregate: {fn: count, of: transaction, over: 1h}
+  - name: amount_sum_24h
+    aggregate: {fn: sum, of: transaction, field: amount, over: 24h}
+  - name: failed_logins_1h
+    aggregate: {fn: count, of: activity, over: 1h, where: {activity_type: login_failed}}
+  - name: countries_7d
+    aggregate: {fn: count_distinct, of: transaction, field: country, over: 168h}
+  - name: secs_since_login
+    aggregate: {fn: since_last, of: activity, over: 720h, where: {activity_type: login}}
+  - name: amount_max_24h
+    aggregate: {fn: max, of: transaction, field: amount, over: 24h}
+  - name: last_merchant
+    aggregate: {fn: last, of: transaction, field: merchant, over: 24h}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	plan, err := scoring.Compile(names, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan.Aggregates()
+}
+
+// workload is a lane's stream: entities drawn with a skew (a few hot ones),
+// 70% transactions, event time advancing by gap per event on average.
+type workload struct {
+	evs   []schemas.Event
+	kinds []schemas.EventType
+	span  time.Duration
+}
+
+func newWorkload(n, entities int, gap time.Duration) *workload {
+	r := rand.New(rand.NewPCG(1, 2))
+	z := rand.NewZipf(r, 1.1, 8, uint64(entities-1))
+	w := &workload{evs: make([]schemas.Event, n), kinds: make([]schemas.EventType, n)}
+	ms := int64(1_700_000_000_000)
+	countries := []string{"US", "FR", "DE", "GB", "ES", "IT", "NL"}
+	acts := []string{"login", "login_failed", "logout", "password_reset"}
+	for i := range w.evs {
+		ms += r.Int64N(2*int64(gap/time.Millisecond) + 1)
+		ev := &w.evs[i]
+		ev.Entity = fmt.Sprint("customer-", z.Uint64())
+		ev.Time = time.UnixMilli(ms)
+		if r.IntN(10) < 7 {
+			w.kinds[i] = schemas.Transaction
+			ev.Fields = []schemas.Field{
+				{Name: "amount", Value: schemas.NumberValue(float64(r.IntN(50_000)) / 100)},
+				{Name: "country", Value: schemas.StringValue(countries[r.IntN(len(countries))])},
+				{Name: "merchant", Value: schemas.StringValue(fmt.Sprint("m-", r.IntN(5000)))},
+				{Name: "channel", Value: schemas.StringValue("web")},
+			}
+		} else {
+			w.kinds[i] = schemas.Activity
+			ev.Fields = []schemas.Field{
+				{Name: "activity_type", Value: schemas.StringValue(acts[r.IntN(len(acts))])},
+				{Name: "device", Value: schemas.StringValue(fmt.Sprint("d-", r.IntN(100)))},
+			}
+		}
+	}
+	w.span = time.Duration(ms-w.evs[0].Time.UnixMilli())*time.Millisecond + gap
+	return w
+}
+
+// at is record i of the endless stream that repeats the workload shifted
+// in time.
+func (w *workload) at(i int) (schemas.Event, schemas.EventType, Pos) {
+	n := len(w.evs)
+	ev := w.evs[i%n]
+	ev.Time = ev.Time.Add(time.Duration(i/n) * w.span)
+	s := int32(0)
+	if w.kinds[i%n] == schemas.Activity {
+		s = 1
+	}
+	return ev, w.kinds[i%n], Pos{Stream: s, Offset: int64(i)}
+}
+
+// BenchmarkLane: per event, what a lane does: aggregate every feature,
+// observe, and expire every 1000 events. ns/op is ns per event.
+func BenchmarkLane(b *testing.B) {
+	aggs := designAggs(b)
+	spec := NewSpec(aggs)
+	idx := allIdx(len(aggs))
+	for _, c := range []struct {
+		name     string
+		entities int
+		gap      time.Duration
+	}{
+		// 100k entities, an event every 10ms of event time: the skewed
+		// entities hold from a few to thousands of events per window
+		{"100k-entities", 100_000, 10 * time.Millisecond},
+		{"10k-entities", 10_000, 100 * time.Millisecond},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			w := newWorkload(200_000, c.entities, c.gap)
+			st := NewState(spec, Options{Slack: time.Minute})
+			out := make([]schemas.Value, len(idx))
+			warm := 2 * len(w.evs)
+			for i := range warm {
+				ev, kind, pos := w.at(i)
+				st.Aggregate(&ev, idx, out)
+				st.Observe(&ev, kind, pos)
+				if i%1000 == 0 {
+					st.Expire(ev.Time)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := warm; i < warm+b.N; i++ {
+				ev, kind, pos := w.at(i)
+				st.Aggregate(&ev, idx, out)
+				st.Observe(&ev, kind, pos)
+				if i%1000 == 0 {
+					st.Expire(ev.Time)
+				}
+			}
+			b.StopTimer()
+			s := st.Stats()
+			b.ReportMetric(float64(s.Events), "events-held")
+			b.ReportMetric(float64(s.Bytes)/float64(s.Events), "bytes/event")
+		})
+	}
+}
+
+// BenchmarkRebuild: Observe alone, as a rebuild replays history into an
+// empty state; reports events/s.
+func BenchmarkRebuild(b *testing.B) {
+	spec := NewSpec(designAggs(b))
+	w := newWorkload(200_000, 100_000, 10*time.Millisecond)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var st *State
+	for i := range b.N {
+		if i%len(w.evs) == 0 {
+			b.StopTimer()
+			st = NewState(spec, Options{})
+			b.StartTimer()
+		}
+		ev, kind, pos := w.at(i)
+		st.Observe(&ev, kind, pos)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAggregateHeavy: one hot entity with 100k transactions in its
+// window: the O(w) functions' cost per event in the window.
+func BenchmarkAggregateHeavy(b *testing.B) {
+	aggs := designAggs(b)
+	spec := NewSpec(aggs)
+	st := NewState(spec, Options{})
+	ev := &schemas.Event{Entity: "hot"}
+	const n = 100_000
+	for i := range n {
+		ev.Time = time.UnixMilli(1_700_000_000_000 + int64(i))
+		ev.Fields = append(ev.Fields[:0],
+			schemas.Field{Name: "amount", Value: schemas.NumberValue(float64(i % 977))},
+			schemas.Field{Name: "country", Value: schemas.StringValue(fmt.Sprint("c", i%50))},
+			schemas.Field{Name: "merchant", Value: schemas.StringValue("m")})
+		st.Observe(ev, schemas.Transaction, Pos{Offset: int64(i)})
+	}
+	ev.Time = ev.Time.Add(time.Millisecond)
+	for _, a := range aggs {
+		b.Run(a.Fn, func(b *testing.B) {
+			idx := []int{spec.Index(a)}
+			out := make([]schemas.Value, 1)
+			b.ReportAllocs()
+			for b.Loop() {
+				st.Aggregate(ev, idx, out)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/event-in-window")
+		})
+	}
+}
+
+// BenchmarkBytes: accounted bytes per stored event against the heap the
+// state takes, for entities holding 1, 10 and 100 events.
+func BenchmarkBytes(b *testing.B) {
+	spec := NewSpec(designAggs(b))
+	for _, per := range []int{1, 10, 100} {
+		b.Run(fmt.Sprint(per, "-per-entity"), func(b *testing.B) {
+			for b.Loop() {
+				acc, heap, n := measureBytes(spec, 200_000/per, per)
+				b.ReportMetric(float64(acc)/float64(n), "accounted-bytes/event")
+				b.ReportMetric(float64(heap)/float64(n), "heap-bytes/event")
+			}
+		})
+	}
+}
+
+// measureBytes fills a state with ents entities of per transactions each
+// and returns its accounted bytes, the heap it takes, and the events.
+func measureBytes(spec *Spec, ents, per int) (accounted, heap int64, n int) {
+	h0 := heapAlloc()
+	st := NewState(spec, Options{})
+	ev := &schemas.Event{}
+	countries := []string{"US", "FR", "DE"}
+	for j := range per {
+		for i := range ents {
+			ev.Entity = fmt.Sprint("customer-", i)
+			ev.Time = time.UnixMilli(int64(1e12) + int64(j*ents+i))
+			ev.Fields = append(ev.Fields[:0],
+				schemas.Field{Name: "amount", Value: schemas.NumberValue(float64(n))},
+				schemas.Field{Name: "country", Value: schemas.StringValue(countries[n%3])},
+				schemas.Field{Name: "merchant", Value: schemas.StringValue(fmt.Sprint("m-", n%1000))})
+			st.Observe(ev, schemas.Transaction, Pos{Offset: int64(n)})
+			n++
+		}
+	}
+	heap = int64(heapAlloc() - h0)
+	accounted = st.Stats().Bytes
+	runtime.KeepAlive(st)
+	return accounted, heap, n
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
