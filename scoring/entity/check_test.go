@@ -45,23 +45,19 @@ func (st *State) check(t *testing.T) {
 			s := &e.ser[k]
 			l := &st.lay[k]
 			bytes += 8 * int64(cap(s.w))
-			if len(s.w)%l.stride != 0 || s.head > s.rows(l.stride) {
-				t.Fatalf("%q kind %d: %d words, head %d", id, k, len(s.w), s.head)
+			if s.c*l.stride > len(s.w) || s.n > s.c || s.head > s.n {
+				t.Fatalf("%q kind %d: %d words, capacity %d rows, head %d, n %d", id, k, len(s.w), s.c, s.head, s.n)
 			}
-			for r := s.head; r < s.rows(l.stride); r++ {
-				row := s.row(l.stride, r)
-				if r > s.head {
-					prev := s.row(l.stride, r-1)
-					if cmpKey(prev, rowTime(row), rowPos(row)) >= 0 {
-						t.Fatalf("%q kind %d: rows %d, %d out of order", id, k, r-1, r)
-					}
+			for r := s.head; r < s.n; r++ {
+				if r > s.head && s.cmpRow(r-1, s.time(r), s.pos(r)) >= 0 {
+					t.Fatalf("%q kind %d: rows %d, %d out of order", id, k, r-1, r)
 				}
-				if rowTime(row) > e.seen {
-					t.Fatalf("%q: a row at %d, newer than seen %d", id, rowTime(row), e.seen)
+				if s.time(r) > e.seen {
+					t.Fatalf("%q: a row at %d, newer than seen %d", id, s.time(r), e.seen)
 				}
-				for j := 0; j < l.nf; j++ {
-					if l.kind(row, j) == vString {
-						refs[uint32(row[wValues+j])]++
+				for j := range l.nf {
+					if s.kind(l, j, r) == vString {
+						refs[uint32(s.at(wValues+j, r))]++
 					}
 				}
 				n++
@@ -76,8 +72,8 @@ func (st *State) check(t *testing.T) {
 		}
 		want := int64(math.MaxInt64)
 		for k := range e.ser {
-			if s := &e.ser[k]; s.live(st.lay[k].stride) > 0 {
-				want = min(want, rowTime(s.row(st.lay[k].stride, s.head)))
+			if s := &e.ser[k]; s.live() > 0 {
+				want = min(want, s.time(s.head))
 			}
 		}
 		if !e.evict.empty() {

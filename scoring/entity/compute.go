@@ -1,9 +1,9 @@
 package entity
 
 import (
-	"cmp"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -38,7 +38,10 @@ func (st *State) Aggregate(ev *schemas.Event, idx []int, out []schemas.Value) (e
 	t := ev.Time.UnixMilli()
 	var e *entity
 	evS, exS := st.lane, st.inheritedExpire()
-	if i, ok := st.index[ev.Entity]; ok {
+	if i, ok := st.lookup(ev.Entity); ok {
+		if st.hint.Load() != i {
+			st.hint.Store(i)
+		}
 		e = &st.ents[i]
 		evS, exS = e.evict, e.expire
 	}
@@ -75,14 +78,16 @@ func empty(f fn) schemas.Value {
 	return schemas.Value{}
 }
 
-func (a *aggState) match(l *layout, row []uint64) bool {
+// match reports whether row r of a series (array w, capacity c) satisfies
+// every where condition of a.
+func (a *aggState) match(w []uint64, c, r int) bool {
 	for ci := range a.conds {
-		c := &a.conds[ci]
-		k := l.kind(row, c.col)
-		v := row[wValues+c.col]
+		cd := &a.conds[ci]
+		k := uint8(w[cd.kcol*c+r]>>cd.ksh) & 3
+		v := w[cd.vcol*c+r]
 		ok := false
-		for _, w := range c.cells {
-			if w.kind == k && (k == vNumber && math.Float64frombits(v) == w.num || k != vNumber && v == w.bits) {
+		for _, x := range cd.cells {
+			if x.kind == k && (k == vNumber && math.Float64frombits(v) == x.num || k != vNumber && v == x.bits) {
 				ok = true
 				break
 			}
@@ -100,65 +105,112 @@ type dkey struct {
 	bits uint64
 }
 
-func cmpDkey(x, y dkey) int {
-	if c := cmp.Compare(x.bits, y.bits); c != 0 {
-		return c
-	}
-	return cmp.Compare(x.kind, y.kind)
+// dset is a hash set of dkeys for count_distinct over many values: open
+// addressing, cleared in O(1) by a generation stamp. Pooled, since
+// Aggregate may run on several goroutines at once.
+type dset struct {
+	keys  []dkey
+	stamp []uint32
+	gen   uint32
+	n     int
+	shift uint // 64 − log2(len(keys))
 }
 
-// distinctPool holds the scratch of count_distinct over more than 32
-// distinct values (Aggregate may run on several goroutines at once).
-var distinctPool = sync.Pool{New: func() any { return new([]dkey) }}
+var dsetPool = sync.Pool{New: func() any { return new(dset) }}
+
+func (d *dset) reset() {
+	if d.keys == nil {
+		d.alloc(64)
+	}
+	d.gen++
+	if d.gen == 0 {
+		clear(d.stamp)
+		d.gen = 1
+	}
+	d.n = 0
+}
+
+func (d *dset) alloc(size int) {
+	d.keys = make([]dkey, size)
+	d.stamp = make([]uint32, size)
+	d.shift = uint(64 - bits.TrailingZeros(uint(size)))
+}
+
+func (d *dset) add(k dkey) {
+	if 2*(d.n+1) > len(d.keys) {
+		old, oldStamp, gen := d.keys, d.stamp, d.gen
+		d.alloc(2 * len(old))
+		d.gen, d.n = 1, 0
+		for i, s := range oldStamp {
+			if s == gen {
+				d.add(old[i])
+			}
+		}
+	}
+	mask := len(d.keys) - 1
+	for h := int(((k.bits ^ uint64(k.kind)<<62) * 0x9E3779B97F4A7C15) >> d.shift); ; h = (h + 1) & mask {
+		if d.stamp[h] != d.gen {
+			d.stamp[h], d.keys[h] = d.gen, k
+			d.n++
+			return
+		}
+		if d.keys[h] == k {
+			return
+		}
+	}
+}
 
 func (st *State) compute(a *aggState, s *series, start, t int64) schemas.Value {
-	l := &st.lay[a.kind]
-	stride := l.stride
-	lo := s.lower(stride, start)
-	hi := s.lower(stride, t)
+	lo := s.lower(start)
+	hi := s.lower(t)
 	if lo == hi {
 		return empty(a.fn)
 	}
-	w := s.w
-	col := wValues + a.col
-	switch a.fn {
-	case fnCount:
-		if len(a.conds) == 0 {
+	w, c := s.w, s.c
+	where := len(a.conds) > 0
+	if a.fn == fnCount {
+		if !where {
 			return schemas.NumberValue(float64(hi - lo))
 		}
 		n := 0
 		for r := lo; r < hi; r++ {
-			if a.match(l, w[r*stride:(r+1)*stride]) {
+			if a.match(w, c, r) {
 				n++
 			}
 		}
 		return schemas.NumberValue(float64(n))
-	case fnSum, fnMean, fnMin, fnMax:
+	}
+	if a.fn == fnSinceLast {
+		for r := hi - 1; r >= lo; r-- {
+			if !where || a.match(w, c, r) {
+				return schemas.NumberValue(float64(t-s.time(r)) / 1000)
+			}
+		}
+		return schemas.Value{}
+	}
+	// the field's kinds and values over the window
+	ks := w[a.kcol*c+lo : a.kcol*c+hi]
+	vs := w[a.vcol*c+lo : a.vcol*c+hi]
+	vs = vs[:len(ks)]
+	sh := a.ksh
+	switch a.fn {
+	case fnSum, fnMean:
 		// in canonical order (the rows' order), so the result is the same
 		// whatever order the events were observed in
-		var sum, m float64
+		var sum float64
 		n := 0
-		for r := lo; r < hi; r++ {
-			row := w[r*stride : (r+1)*stride]
+		for i, kw := range ks {
 			var x float64
-			switch l.kind(row, a.col) {
+			switch uint8(kw>>sh) & 3 {
 			case vNumber:
-				x = math.Float64frombits(row[col])
+				x = math.Float64frombits(vs[i])
 			case vBool:
-				x = float64(row[col])
+				x = float64(vs[i])
 			default:
 				continue
 			}
-			if len(a.conds) > 0 && !a.match(l, row) {
+			if where && !a.match(w, c, lo+i) {
 				continue
-			}
-			switch {
-			case n == 0:
-				m = x
-			case a.fn == fnMin:
-				m = math.Min(m, x)
-			case a.fn == fnMax:
-				m = math.Max(m, x)
 			}
 			sum += x
 			n++
@@ -168,80 +220,95 @@ func (st *State) compute(a *aggState, s *series, start, t int64) schemas.Value {
 			return schemas.NumberValue(sum)
 		case n == 0:
 			return schemas.Value{}
-		case a.fn == fnMean:
-			return schemas.NumberValue(sum / float64(n))
+		}
+		return schemas.NumberValue(sum / float64(n))
+	case fnMin, fnMax:
+		var m float64
+		n := 0
+		for i, kw := range ks {
+			var x float64
+			switch uint8(kw>>sh) & 3 {
+			case vNumber:
+				x = math.Float64frombits(vs[i])
+			case vBool:
+				x = float64(vs[i])
+			default:
+				continue
+			}
+			if where && !a.match(w, c, lo+i) {
+				continue
+			}
+			// values are finite: the only case beyond < and > is the sign of
+			// zero (as math.Min and math.Max: -0 < +0)
+			switch {
+			case n == 0:
+				m = x
+			case a.fn == fnMin:
+				if x < m || x == 0 && m == 0 && math.Signbit(x) {
+					m = x
+				}
+			default:
+				if x > m || x == 0 && m == 0 && !math.Signbit(x) {
+					m = x
+				}
+			}
+			n++
+		}
+		if n == 0 {
+			return schemas.Value{}
 		}
 		return schemas.NumberValue(m)
 	case fnDistinct:
-		// distinct values collected in a stack buffer (linear dedupe) up to
-		// 32, then sorted in pooled scratch
-		var small [32]dkey
+		// up to 16 distinct values in a stack buffer (linear dedupe), then
+		// a pooled hash set
+		var small [16]dkey
 		ns := 0
-		var big *[]dkey
-		for r := lo; r < hi; r++ {
-			row := w[r*stride : (r+1)*stride]
-			k := l.kind(row, a.col)
-			if k == vAbsent || len(a.conds) > 0 && !a.match(l, row) {
+		var set *dset
+		for i, kw := range ks {
+			k := uint8(kw>>sh) & 3
+			if k == vAbsent || where && !a.match(w, c, lo+i) {
 				continue
 			}
-			key := dkey{kind: k, bits: row[col]}
+			key := dkey{kind: k, bits: vs[i]}
 			if k == vNumber && key.bits == 1<<63 {
 				key.bits = 0 // -0 == 0
 			}
-			if big != nil {
-				*big = append(*big, key)
-				continue
-			}
-			if slices.Contains(small[:ns], key) {
-				continue
-			}
-			if ns < len(small) {
+			switch {
+			case set != nil:
+				set.add(key)
+			case slices.Contains(small[:ns], key):
+			case ns < len(small):
 				small[ns] = key
 				ns++
-				continue
+			default:
+				set = dsetPool.Get().(*dset)
+				set.reset()
+				for _, x := range small {
+					set.add(x)
+				}
+				set.add(key)
 			}
-			big = distinctPool.Get().(*[]dkey)
-			*big = append(append((*big)[:0], small[:]...), key)
 		}
-		if big == nil {
+		if set == nil {
 			return schemas.NumberValue(float64(ns))
 		}
-		keys := *big
-		slices.SortFunc(keys, cmpDkey)
-		n := 0
-		for i := range keys {
-			if i == 0 || keys[i] != keys[i-1] {
-				n++
-			}
-		}
-		*big = keys[:0]
-		distinctPool.Put(big)
+		n := set.n
+		dsetPool.Put(set)
 		return schemas.NumberValue(float64(n))
 	case fnLast:
-		for r := hi - 1; r >= lo; r-- {
-			row := w[r*stride : (r+1)*stride]
-			k := l.kind(row, a.col)
-			if k == vAbsent || len(a.conds) > 0 && !a.match(l, row) {
+		for i := len(ks) - 1; i >= 0; i-- {
+			k := uint8(ks[i]>>sh) & 3
+			if k == vAbsent || where && !a.match(w, c, lo+i) {
 				continue // the latest matching event that has the field
 			}
 			switch k {
 			case vNumber:
-				return schemas.NumberValue(math.Float64frombits(row[col]))
+				return schemas.NumberValue(math.Float64frombits(vs[i]))
 			case vBool:
-				return schemas.BoolValue(row[col] != 0)
-			default:
-				return schemas.StringValue(st.strs.strs[row[col]])
+				return schemas.BoolValue(vs[i] != 0)
 			}
+			return schemas.StringValue(st.strs.strs[vs[i]])
 		}
-		return schemas.Value{}
-	case fnSinceLast:
-		for r := hi - 1; r >= lo; r-- {
-			row := w[r*stride : (r+1)*stride]
-			if len(a.conds) == 0 || a.match(l, row) {
-				return schemas.NumberValue(float64(t-rowTime(row)) / 1000)
-			}
-		}
-		return schemas.Value{}
 	}
 	return schemas.Value{}
 }

@@ -23,7 +23,7 @@ func TestEvictionNeverWrong(t *testing.T) {
 		r := rand.New(rand.NewPCG(uint64(c.max), 2))
 		log := genLog(r, 800, 20, 0.1, 10*time.Second)
 		st := NewState(spec, Options{MaxBytes: c.max})
-		calls, nulled := replay(t, st, log, nil)
+		calls, nulled := replay(t, st, log, true)
 		s := st.Stats()
 		t.Logf("MaxBytes %d: %d of %d calls answered missing, %d values null; %+v", c.max, calls, len(log), nulled, s)
 		switch {
@@ -43,6 +43,25 @@ func TestEvictionNeverWrong(t *testing.T) {
 		if s := st.Stats(); s.Entities != 0 || s.Tombstones != 0 || s.Events != 0 || s.Bytes != st.pinned {
 			t.Fatalf("MaxBytes %d: after everything expired: %+v", c.max, s)
 		}
+	}
+}
+
+// TestEvictionUnreadKind: entities known only from a kind no aggregate
+// reads hold no history; evicting them loses nothing but their late
+// detection (a record is never reported late wrongly).
+func TestEvictionUnreadKind(t *testing.T) {
+	var aggs []scoring.Aggregate
+	for _, a := range testAggs() {
+		if a.Of == schemas.Transaction {
+			aggs = append(aggs, a)
+		}
+	}
+	spec := NewSpec(aggs)
+	log := genLog(rand.New(rand.NewPCG(12, 12)), 800, 30, 0.1, 10*time.Second)
+	st := NewState(spec, Options{MaxBytes: 6_000})
+	calls, _ := replay(t, st, log, false)
+	if s := st.Stats(); calls == 0 || s.Evictions == 0 {
+		t.Fatalf("nothing evicted: %+v", s)
 	}
 }
 
@@ -135,7 +154,11 @@ func TestForget(t *testing.T) {
 	spec := NewSpec(aggs)
 	idx := allIdx(len(aggs))
 	out := make([]schemas.Value, len(idx))
-	for seed := range uint64(2) {
+	defer func(every uint64, n int) { markEvery, maxMarks = every, n }(markEvery, maxMarks)
+	for seed := range uint64(3) {
+		if seed == 2 { // marks so sparse and few that old ones are dropped
+			markEvery, maxMarks = 3, 8
+		}
 		r := rand.New(rand.NewPCG(seed, 9))
 		log := genLog(r, 2500, 40, 0.1, 5*time.Second)
 		st := NewState(spec, Options{})
@@ -153,7 +176,7 @@ func TestForget(t *testing.T) {
 			}
 			if aborts < 8 && r.IntN(3) == 0 {
 				aborts++
-				for s := range int32(2) {
+				for s := range int32(3) {
 					if k := slices.IndexFunc(seg, func(o obs) bool { return o.pos.Stream == s }); k >= 0 {
 						st.Forget(s, seg[k].pos.Offset)
 					}
@@ -177,8 +200,9 @@ func TestForget(t *testing.T) {
 		o.pos.Offset = int64(len(log)) - o.pos.Offset
 		st.Observe(o.ev, o.kind, o.pos)
 	}
-	st.Forget(0, 0)
-	st.Forget(1, 0)
+	for s := range int32(3) {
+		st.Forget(s, 0)
+	}
 	st.check(t)
 	if s := st.Stats(); s.Events != 0 {
 		t.Fatalf("forgot everything, %d events left", s.Events)

@@ -214,7 +214,7 @@ func testAggs() []scoring.Aggregate {
 // window and longer than every window; fields absent, null, of the wrong
 // type, non-finite; and a fraction late (observed after later events of
 // their entity) by up to maxDelay. Offsets follow observation order per
-// stream (stream 0: transactions, 1: activity), as in a partition.
+// stream (streams 0 and 2: transactions, 1: activity), as in a partition.
 func genLog(r *rand.Rand, n, nEnt int, lateFrac float64, maxDelay time.Duration) []obs {
 	type gen struct {
 		o       obs
@@ -299,10 +299,10 @@ func genLog(r *rand.Rand, n, nEnt int, lateFrac float64, maxDelay time.Duration)
 		gens[i] = gen{o: obs{ev: ev, kind: kind}, arrival: arrival, seq: i}
 	}
 	slices.SortStableFunc(gens, func(x, y gen) int { return cmp.Compare(x.arrival, y.arrival) })
-	var off [2]int64
+	var off [3]int64
 	log := make([]obs, n)
 	for i, g := range gens {
-		s := int32(0)
+		s := int32(2 * (g.seq % 2)) // two transaction topics, 0 and 2
 		if g.o.kind == schemas.Activity {
 			s = 1
 		}

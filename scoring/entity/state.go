@@ -95,9 +95,11 @@ type mark struct {
 	seq uint64
 }
 
-const (
-	markEvery = 256  // one mark per markEvery observations of a stream
-	maxMarks  = 4096 // marks kept per stream (the older half is dropped when full)
+// One mark per markEvery observations of a stream; maxMarks are kept per
+// stream (the older half is dropped when full). Variables for the tests.
+var (
+	markEvery uint64 = 256
+	maxMarks         = 4096
 )
 
 // condCell is a where value resolved for stored rows.
@@ -107,14 +109,19 @@ type condCell struct {
 	num  float64
 }
 
+// condition is a where condition resolved against the stored columns.
 type condition struct {
-	col   int
-	cells []condCell
+	kcol, vcol int  // the columns of the field's kind and value
+	ksh        uint // the kind's shift in its column
+	cells      []condCell
 }
 
+// aggState is an aggregate resolved against the stored columns.
 type aggState struct {
 	compiled
-	conds []condition
+	kcol, vcol int // the columns of the field's kind and value (col ≥ 0)
+	ksh        uint
+	conds      []condition
 }
 
 // State is one lane's entity state: the recent events of every entity,
@@ -151,7 +158,8 @@ type State struct {
 	nStrings, nTomb               int
 	evictions, tombDropped, lateN int64
 	missEvicted, missExpired      atomic.Int64
-	pinned                        int64 // bytes of the where strings (pinned)
+	hint                          atomic.Int32 // the record Aggregate read last (see lookup)
+	pinned                        int64        // bytes of the where strings (pinned)
 }
 
 // NewState returns an empty state serving spec.
@@ -188,8 +196,14 @@ func (st *State) Reset() {
 	st.aggs = make([]aggState, len(st.spec.comp))
 	for i, c := range st.spec.comp {
 		a := aggState{compiled: c}
+		l := &st.lay[c.kind]
+		if c.col >= 0 {
+			a.kcol, a.ksh = l.kindAt(c.col)
+			a.vcol = wValues + c.col
+		}
 		for _, w := range c.where {
-			cond := condition{col: w.col}
+			cond := condition{vcol: wValues + w.col}
+			cond.kcol, cond.ksh = l.kindAt(w.col)
 			for _, v := range w.vals {
 				switch v.Kind {
 				case schemas.Number:
@@ -271,7 +285,7 @@ func (st *State) Observe(ev *schemas.Event, kind schemas.EventType, pos Pos) (la
 	}
 	t := ev.Time.UnixMilli()
 	k := st.spec.kindIndex(kind)
-	i, ok := st.index[ev.Entity]
+	i, ok := st.lookup(ev.Entity)
 	if !ok {
 		i = st.create(ev.Entity)
 	}
@@ -279,7 +293,7 @@ func (st *State) Observe(ev *schemas.Event, kind schemas.EventType, pos Pos) (la
 	at := 0
 	if k >= 0 && e.ser != nil {
 		var dup bool
-		if at, dup = e.ser[k].find(st.lay[k].stride, t, pos); dup {
+		if at, dup = e.ser[k].find(t, pos); dup {
 			return false
 		}
 	}
@@ -328,12 +342,26 @@ func (st *State) Observe(ev *schemas.Event, kind schemas.EventType, pos Pos) (la
 		}
 		l.setKind(row, j, vk)
 	}
+	first := at == e.ser[k].head // the series' oldest event: the heap key may change
 	st.bytes += 8 * int64(e.ser[k].insert(l.stride, at, row))
 	e.n++
 	st.events++
-	st.settle(i)
+	if first || e.n == 1 {
+		st.settle(i)
+	}
 	st.enforce()
 	return late
+}
+
+// lookup finds entity id's record. Aggregate leaves a hint of the record it
+// read, since the lane observes the event it just aggregated: checking the
+// hint spares a second map lookup.
+func (st *State) lookup(id string) (int32, bool) {
+	if h := st.hint.Load(); h < int32(len(st.ents)) && st.ents[h].hidx >= 0 && st.ents[h].id == id {
+		return h, true
+	}
+	i, ok := st.index[id]
+	return i, ok
 }
 
 // track notes pos for Forget.
@@ -407,13 +435,12 @@ func (st *State) dropEvents(i int32) span {
 	sp := noSpan
 	for k := range e.ser {
 		s := &e.ser[k]
-		l := &st.lay[k]
-		if n := s.rows(l.stride); n > s.head {
-			sp.add(span{lo: rowTime(s.row(l.stride, s.head)), hi: rowTime(s.row(l.stride, n-1))})
-			st.release(l, s.w[s.head*l.stride:])
+		if s.live() > 0 {
+			sp.add(span{lo: s.time(s.head), hi: s.time(s.n - 1)})
+			st.release(&st.lay[k], s, s.head, s.n)
 		}
 		st.bytes -= 8 * int64(cap(s.w))
-		s.w, s.head = nil, 0
+		*s = series{}
 	}
 	st.events -= int64(e.n)
 	e.n = 0
@@ -423,13 +450,12 @@ func (st *State) dropEvents(i int32) span {
 	return sp
 }
 
-// release drops the string references of rows.
-func (st *State) release(l *layout, rows []uint64) {
-	for r := 0; r+l.stride <= len(rows); r += l.stride {
-		row := rows[r : r+l.stride]
-		for j := 0; j < l.nf; j++ {
-			if l.kind(row, j) == vString {
-				if b := st.strs.unref(uint32(row[wValues+j])); b > 0 {
+// release drops the string references of rows [from, to) of s.
+func (st *State) release(l *layout, s *series, from, to int) {
+	for j := range l.nf {
+		for r := from; r < to; r++ {
+			if s.kind(l, j, r) == vString {
+				if b := st.strs.unref(uint32(s.at(wValues+j, r))); b > 0 {
 					st.bytes -= b
 					st.nStrings--
 				}
@@ -460,9 +486,8 @@ func (st *State) settle(i int32) {
 	}
 	key := int64(math.MaxInt64)
 	for k := range e.ser {
-		s := &e.ser[k]
-		if s.live(st.lay[k].stride) > 0 {
-			key = min(key, rowTime(s.row(st.lay[k].stride, s.head)))
+		if s := &e.ser[k]; s.live() > 0 {
+			key = min(key, s.time(s.head))
 		}
 	}
 	if !e.evict.empty() {
@@ -521,13 +546,13 @@ func (st *State) trim(i int32, k int) {
 	e := &st.ents[i]
 	s := &e.ser[k]
 	l := &st.lay[k]
-	at := s.lower(l.stride, st.cut)
+	at := s.lower(st.cut)
 	if at == s.head {
 		return
 	}
-	e.expire.add(span{lo: rowTime(s.row(l.stride, s.head)), hi: rowTime(s.row(l.stride, at-1))})
-	e.seenDrop = max(e.seenDrop, rowTime(s.row(l.stride, at-1)))
-	st.release(l, s.w[s.head*l.stride:at*l.stride])
+	e.expire.add(span{lo: s.time(s.head), hi: s.time(at - 1)})
+	e.seenDrop = max(e.seenDrop, s.time(at-1))
+	st.release(l, s, s.head, at)
 	d := at - s.head
 	e.n -= d
 	st.events -= int64(d)
@@ -627,21 +652,21 @@ func (st *State) forgetIn(i int32, stream int32, from int64) {
 	for k := range e.ser {
 		s := &e.ser[k]
 		l := &st.lay[k]
-		n := s.rows(l.stride)
 		out := s.head
-		for r := s.head; r < n; r++ {
-			row := s.row(l.stride, r)
-			if p := rowPos(row); p.Stream == stream && p.Offset >= from {
-				st.release(l, row)
+		for r := s.head; r < s.n; r++ {
+			if p := s.pos(r); p.Stream == stream && p.Offset >= from {
+				st.release(l, s, r, r+1)
 				continue
 			}
 			if out != r {
-				copy(s.w[out*l.stride:], row)
+				for j := range l.stride {
+					s.w[j*s.c+out] = s.w[j*s.c+r]
+				}
 			}
 			out++
 		}
-		if d := n - out; d > 0 {
-			s.w = s.w[:out*l.stride]
+		if d := s.n - out; d > 0 {
+			s.n = out
 			e.n -= d
 			st.events -= int64(d)
 			st.bytes += 8 * int64(s.tidy(l.stride))
@@ -652,10 +677,8 @@ func (st *State) forgetIn(i int32, stream int32, from int64) {
 	}
 	e.seen = max(e.seenNS, e.seenDrop)
 	for k := range e.ser {
-		s := &e.ser[k]
-		l := &st.lay[k]
-		if n := s.rows(l.stride); n > s.head {
-			e.seen = max(e.seen, rowTime(s.row(l.stride, n-1)))
+		if s := &e.ser[k]; s.live() > 0 {
+			e.seen = max(e.seen, s.time(s.n-1))
 		}
 	}
 	st.settle(i)

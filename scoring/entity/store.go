@@ -2,19 +2,21 @@ package entity
 
 import (
 	"math"
+	"slices"
 	"strings"
 )
 
 // A stored event is one row of uint64 words in its entity's series of
-// that kind (see the package doc for the byte accounting):
+// that kind, stored by column (see series; the package doc has the byte
+// accounting):
 //
-//	word 0          event time, Unix milliseconds (int64)
-//	word 1          offset (Pos.Offset)
-//	word 2          low 32 bits: stream (Pos.Stream); high 32 bits: the
-//	                value kinds of fields 0–15, two bits each
-//	words 3 … 3+F-1 the F kept fields' values: a number's float64 bits, a
-//	                boolean as 0 or 1, a string's interned id
-//	then            ⌈(F−16)/32⌉ words of value kinds for fields 16 and up
+//	column 0           event time, Unix milliseconds (int64)
+//	column 1           offset (Pos.Offset)
+//	column 2           low 32 bits: stream (Pos.Stream); high 32 bits: the
+//	                   value kinds of fields 0–15, two bits each
+//	columns 3 … 3+F-1  the F kept fields' values: a number's float64 bits, a
+//	                   boolean as 0 or 1, a string's interned id
+//	then               ⌈(F−16)/32⌉ columns of value kinds for fields 16 and up
 //
 // Rows are sorted by (time, stream, offset), the canonical order.
 const (
@@ -35,7 +37,7 @@ const (
 // layout is the row shape of one kind.
 type layout struct {
 	nf     int // kept fields
-	stride int // words per row
+	stride int // words (columns) per row
 }
 
 func newLayout(nf int) layout {
@@ -46,41 +48,55 @@ func newLayout(nf int) layout {
 	return layout{nf: nf, stride: wValues + nf + extra}
 }
 
-func (l *layout) kind(row []uint64, j int) uint8 {
+// kindAt is the column and shift of field j's value kind.
+func (l *layout) kindAt(j int) (col int, sh uint) {
 	if j < 16 {
-		return uint8(row[wStream]>>(32+2*j)) & 3
+		return wStream, uint(32 + 2*j)
 	}
 	j -= 16
-	return uint8(row[wValues+l.nf+j/32]>>(2*(j%32))) & 3
+	return wValues + l.nf + j/32, uint(2 * (j % 32))
 }
 
+// setKind sets field j's kind in a row being built (row[col] is column col).
 func (l *layout) setKind(row []uint64, j int, k uint8) {
-	if j < 16 {
-		sh := uint(32 + 2*j)
-		row[wStream] = row[wStream]&^(3<<sh) | uint64(k)<<sh
-		return
-	}
-	j -= 16
-	w := &row[wValues+l.nf+j/32]
-	sh := uint(2 * (j % 32))
-	*w = *w&^(3<<sh) | uint64(k)<<sh
+	col, sh := l.kindAt(j)
+	row[col] = row[col]&^(3<<sh) | uint64(k)<<sh
 }
 
-func rowTime(row []uint64) int64 { return int64(row[wTime]) }
-
-func rowPos(row []uint64) Pos {
-	return Pos{Stream: int32(uint32(row[wStream])), Offset: int64(row[wOffset])}
+// series is the time-sorted events of one kind of one entity, by column in
+// one array: column j of a series of capacity c rows is w[j*c : (j+1)*c],
+// and rows [head, n) are live (rows before head were trimmed and are
+// compacted away lazily). A scan reads only the columns it needs, and the
+// binary search for a window runs over the contiguous time column.
+type series struct {
+	w       []uint64
+	c       int // capacity in rows
+	head, n int
 }
 
-// cmpKey orders a row against (t, p) canonically.
-func cmpKey(row []uint64, t int64, p Pos) int {
-	if rt := rowTime(row); rt != t {
+func (s *series) live() int            { return s.n - s.head }
+func (s *series) time(r int) int64     { return int64(s.w[r]) }
+func (s *series) at(col, r int) uint64 { return s.w[col*s.c+r] }
+
+func (s *series) pos(r int) Pos {
+	return Pos{Stream: int32(uint32(s.w[wStream*s.c+r])), Offset: int64(s.w[wOffset*s.c+r])}
+}
+
+// kind is the value kind of field j (of layout l) at row r.
+func (s *series) kind(l *layout, j, r int) uint8 {
+	col, sh := l.kindAt(j)
+	return uint8(s.w[col*s.c+r]>>sh) & 3
+}
+
+// cmpRow orders row r against (t, p) canonically.
+func (s *series) cmpRow(r int, t int64, p Pos) int {
+	if rt := s.time(r); rt != t {
 		if rt < t {
 			return -1
 		}
 		return 1
 	}
-	rp := rowPos(row)
+	rp := s.pos(r)
 	switch {
 	case rp.Stream < p.Stream:
 		return -1
@@ -94,26 +110,12 @@ func cmpKey(row []uint64, t int64, p Pos) int {
 	return 0
 }
 
-// series is the time-sorted events of one kind of one entity: rows
-// [head, len(w)/stride) of w are live (rows before head were trimmed and
-// are compacted away lazily).
-type series struct {
-	w    []uint64
-	head int
-}
-
-func (s *series) rows(stride int) int { return len(s.w) / stride }
-
-func (s *series) live(stride int) int { return len(s.w)/stride - s.head }
-
-func (s *series) row(stride, i int) []uint64 { return s.w[i*stride : (i+1)*stride : (i+1)*stride] }
-
 // lower is the first live row whose time is ≥ t (binary search).
-func (s *series) lower(stride int, t int64) int {
-	lo, hi := s.head, len(s.w)/stride
+func (s *series) lower(t int64) int {
+	lo, hi := s.head, s.n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if int64(s.w[m*stride]) < t {
+		if int64(s.w[m]) < t {
 			lo = m + 1
 		} else {
 			hi = m
@@ -124,48 +126,68 @@ func (s *series) lower(stride int, t int64) int {
 
 // find is where a row (t, p) goes in canonical order, and whether a row
 // with that key is already there.
-func (s *series) find(stride int, t int64, p Pos) (at int, dup bool) {
-	n := len(s.w) / stride
-	if n == s.head || cmpKey(s.row(stride, n-1), t, p) < 0 {
-		return n, false // the common case: in order
+func (s *series) find(t int64, p Pos) (at int, dup bool) {
+	if s.n == s.head || s.cmpRow(s.n-1, t, p) < 0 {
+		return s.n, false // the common case: in order
 	}
-	lo, hi := s.head, n
+	lo, hi := s.head, s.n
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if cmpKey(s.row(stride, m), t, p) < 0 {
+		if s.cmpRow(m, t, p) < 0 {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < n && cmpKey(s.row(stride, lo), t, p) == 0
+	return lo, lo < s.n && s.cmpRow(lo, t, p) == 0
 }
 
-// insert puts row at row index at, shifting later rows (a late event is
-// inserted in place); it returns the change in capacity, in words.
-func (s *series) insert(stride, at int, row []uint64) int {
-	c := cap(s.w)
-	if s.head > 0 && len(s.w)+stride > cap(s.w) {
-		at -= s.head
-		s.compact(stride) // reuse the trimmed front before growing
+// insert puts row (row[j] is column j) at row index at, shifting later
+// rows (a late event is inserted in place); it returns the change in
+// capacity, in words.
+func (s *series) insert(cols, at int, row []uint64) int {
+	c0 := cap(s.w)
+	if s.n == s.c {
+		if s.head > 0 && 4*s.head >= s.c {
+			at -= s.head
+			s.compact(cols) // reuse the trimmed front
+		} else {
+			at -= s.head
+			s.resize(cols, max(1, 2*s.live()))
+		}
 	}
-	n := len(s.w) / stride
-	s.w = append(s.w, row...)
-	if at < n {
-		copy(s.w[(at+1)*stride:], s.w[at*stride:n*stride])
-		copy(s.w[at*stride:], row)
+	for j := range cols {
+		col := s.w[j*s.c : j*s.c+s.n+1]
+		copy(col[at+1:], col[at:s.n])
+		col[at] = row[j]
 	}
-	return cap(s.w) - c
+	s.n++
+	return cap(s.w) - c0
 }
 
 // compact moves the live rows to the front.
-func (s *series) compact(stride int) {
+func (s *series) compact(cols int) {
 	if s.head == 0 {
 		return
 	}
-	n := copy(s.w, s.w[s.head*stride:])
-	s.w = s.w[:n]
+	for j := range cols {
+		copy(s.w[j*s.c:], s.w[j*s.c+s.head:j*s.c+s.n])
+	}
+	s.n -= s.head
 	s.head = 0
+}
+
+// resize moves the live rows into a new array of at least c rows (the
+// allocator's size class rounds it up; the rows that fit are used).
+func (s *series) resize(cols, c int) {
+	w := slices.Grow([]uint64(nil), cols*c)
+	w = w[:cap(w)]
+	nc := len(w) / cols
+	live := s.live()
+	for j := range cols {
+		copy(w[j*nc:], s.w[j*s.c+s.head:j*s.c+s.n])
+	}
+	s.w, s.c, s.head, s.n = w, nc, 0, live
 }
 
 // minCapWords is the capacity below which a series keeps its array when
@@ -173,29 +195,23 @@ func (s *series) compact(stride int) {
 const minCapWords = 64
 
 // tidy compacts a series whose trimmed front is at least half of it, and
-// gives back an array at least four times larger than its live rows; it
+// gives back an array more than four times larger than its live rows; it
 // returns the change in capacity, in words. Trimming is amortised O(1) per
 // row.
-func (s *series) tidy(stride int) int {
-	c := cap(s.w)
-	live := s.live(stride)
+func (s *series) tidy(cols int) int {
+	c0 := cap(s.w)
+	live := s.live()
 	switch {
+	case live == 0 && cap(s.w) > minCapWords:
+		s.w, s.c, s.head, s.n = nil, 0, 0, 0
 	case live == 0:
-		s.head = 0
-		if cap(s.w) > minCapWords {
-			s.w = nil
-		} else {
-			s.w = s.w[:0]
-		}
-	case s.head > 0 && 2*s.head >= s.rows(stride):
-		s.compact(stride)
+		s.head, s.n = 0, 0
+	case cap(s.w) > minCapWords && s.c > 4*live:
+		s.resize(cols, 2*live)
+	case 2*s.head >= s.n:
+		s.compact(cols)
 	}
-	if cap(s.w) > minCapWords && cap(s.w) > 4*len(s.w) {
-		w := make([]uint64, len(s.w), 2*len(s.w))
-		copy(w, s.w)
-		s.w = w
-	}
-	return cap(s.w) - c
+	return cap(s.w) - c0
 }
 
 // interner holds each distinct string value of the stored fields once,
