@@ -22,12 +22,11 @@ func (st *State) check(t *testing.T) {
 	}
 	var bytes, events int64
 	nTomb := 0
-	for id, i := range st.index {
-		e := &st.ents[i]
+	for id, e := range st.index {
 		if e.id != id {
-			t.Fatalf("record %d is %q, indexed as %q", i, e.id, id)
+			t.Fatalf("record %q indexed as %q", e.id, id)
 		}
-		bytes += entityBytes + int64(len(e.id))
+		bytes += entityBytes + idBytes(e.id)
 		if e.inTomb {
 			nTomb++
 			if e.n != 0 || e.ser != nil || e.evict.empty() {
@@ -38,7 +37,7 @@ func (st *State) check(t *testing.T) {
 			t.Fatalf("%q: %d events and no series", id, e.n)
 		}
 		if e.ser != nil {
-			bytes += seriesBytes * int64(len(e.ser))
+			bytes += st.serBytes()
 		}
 		n := 0
 		for k := range e.ser {
@@ -67,7 +66,7 @@ func (st *State) check(t *testing.T) {
 			t.Fatalf("%q: counts %d events, holds %d", id, e.n, n)
 		}
 		events += int64(n)
-		if j := int(e.hidx); j < 0 || j >= len(st.heap) || st.heap[j] != i {
+		if j := int(e.hidx); j < 0 || j >= len(st.heap) || st.heap[j] != e {
 			t.Fatalf("%q: heap index %d wrong", id, e.hidx)
 		}
 		want := int64(math.MaxInt64)
@@ -109,19 +108,19 @@ func (st *State) check(t *testing.T) {
 	}
 	count := 0
 	for _, l := range []list{st.live, st.tomb} {
-		prev := int32(-1)
-		for i := l.head; i >= 0; i = st.ents[i].next {
-			if st.ents[i].prev != prev {
-				t.Fatalf("list links broken at %d", i)
+		var prev *entity
+		for e := l.head; e != nil; e = e.next {
+			if e.prev != prev || st.index[e.id] != e {
+				t.Fatalf("list links broken at %q", e.id)
 			}
-			if (l == st.tomb) != st.ents[i].inTomb {
-				t.Fatalf("%q in the wrong list", st.ents[i].id)
+			if (l == st.tomb) != e.inTomb {
+				t.Fatalf("%q in the wrong list", e.id)
 			}
-			prev = i
+			prev = e
 			count++
 		}
 		if l.tail != prev {
-			t.Fatalf("list tail %d, last %d", l.tail, prev)
+			t.Fatalf("list tail %v, last %v", l.tail, prev)
 		}
 	}
 	if count != len(st.index) || len(st.heap) != len(st.index) {
@@ -134,10 +133,10 @@ func (st *State) check(t *testing.T) {
 	}
 	// the live list is in decreasing order of last observation
 	last := uint64(math.MaxUint64)
-	for i := st.live.head; i >= 0; i = st.ents[i].next {
-		if st.ents[i].touched > last {
-			t.Fatalf("live list out of observation order at %q", st.ents[i].id)
+	for e := st.live.head; e != nil; e = e.next {
+		if e.touched > last {
+			t.Fatalf("live list out of observation order at %q", e.id)
 		}
-		last = st.ents[i].touched
+		last = e.touched
 	}
 }

@@ -38,11 +38,10 @@ func (st *State) Aggregate(ev *schemas.Event, idx []int, out []schemas.Value) (e
 	t := ev.Time.UnixMilli()
 	var e *entity
 	evS, exS := st.lane, st.inheritedExpire()
-	if i, ok := st.lookup(ev.Entity); ok {
-		if st.hint.Load() != i {
-			st.hint.Store(i)
+	if e = st.lookup(ev.Entity); e != nil {
+		if st.hint.Load() != e {
+			st.hint.Store(e)
 		}
-		e = &st.ents[i]
 		evS, exS = e.evict, e.expire
 	}
 	var hitEv, hitEx bool

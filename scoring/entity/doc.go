@@ -64,7 +64,14 @@
 // kind may have been scored with aggregates of the other). A late record
 // enters the state in its place in time order (inserted in place) and is
 // counted (Stats.Late). Observing a record already stored (same kind, time
-// and Pos) changes nothing.
+// and Pos) changes nothing. Late detection is exact while the entity's
+// record is held; a record that goes — expired, or dropped by the bound (a
+// tombstone dropped, an entity known only from a kind no aggregate reads
+// evicted), or whose newest unstored observation is forgotten — takes its
+// newest time along, so a late record may then go unreported. The other
+// way round, only after a Forget: an aborted record that the bound or
+// Expire had already dropped still counts as seen, so its entity's earlier
+// records fetched again may be reported late.
 //
 // # Expiry and slack
 //
@@ -109,8 +116,9 @@
 // 16). String values are interned once per state, reference-counted. The
 // accounted bytes (Stats.Bytes) are:
 //
-//   - per entity record: 200 bytes plus the id's length (the record, its
-//     map entry and heap slot), plus 48 bytes per kind while it holds events;
+//   - per entity record: 328 bytes (the record with its id up to 24 bytes
+//     and its series headers for up to 2 kinds, its map entry and heap
+//     slot), plus a longer id's length;
 //   - per series: 8 bytes × its array's capacity (an array grows to twice
 //     its events when full and shrinks when under a quarter full, so past
 //     64 words its capacity is 1 to 4 times what the events take; 1.3× in
@@ -121,8 +129,8 @@
 // Measured against the heap (TestByteAccounting, BenchmarkBytes; DESIGN.md's
 // example aggregates, 3 transaction fields kept, so 48 bytes per event
 // before overheads): the accounting is within 2% of the heap's growth, at
-// about 360 bytes per event for entities holding 1 event, 108 for 10 and
-// 65 for 100.
+// about 377 bytes per event for entities holding 1 event, 111 for 10 and
+// 66 for 100.
 //
 // # Complexity
 //

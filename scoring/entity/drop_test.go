@@ -19,11 +19,13 @@ func TestEvictionNeverWrong(t *testing.T) {
 	for _, c := range []struct {
 		max       int64
 		tombDrops bool // so small that tombstones must go too
-	}{{2_500, true}, {8_000, false}, {30_000, false}} {
+	}{{2_500, true}, {8_000, false}, {20_000, false}} {
 		r := rand.New(rand.NewPCG(uint64(c.max), 2))
 		log := genLog(r, 800, 20, 0.1, 10*time.Second)
 		st := NewState(spec, Options{MaxBytes: c.max})
-		calls, nulled := replay(t, st, log, true)
+		// late detection is exact while the entity's record is held; a
+		// tombstone dropped takes its newest time along
+		calls, nulled := replay(t, st, log, !c.tombDrops)
 		s := st.Stats()
 		t.Logf("MaxBytes %d: %d of %d calls answered missing, %d values null; %+v", c.max, calls, len(log), nulled, s)
 		switch {

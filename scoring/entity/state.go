@@ -51,7 +51,8 @@ const (
 	// entityBytes is one entity record: the slab slot, the index map entry
 	// and the heap slot; the id's bytes are added.
 	entityBytes = int64(unsafe.Sizeof(entity{})) + 48
-	// seriesBytes is one per-kind series header of an entity holding events.
+	// seriesBytes is one per-kind series header of an entity holding
+	// events, when the spec reads more kinds than a record holds inline.
 	seriesBytes = int64(unsafe.Sizeof(series{}))
 )
 
@@ -59,8 +60,8 @@ const (
 // history was dropped, and its place in the LRU (or tombstone) list and in
 // the expiry heap.
 type entity struct {
-	id       string
-	ser      []series // per spec kind; nil while the entity holds no events
+	id       string   // in idBuf when it fits
+	ser      []series // per spec kind (in serBuf when they fit); nil while the entity holds no events
 	n        int      // stored events
 	seen     int64    // newest time observed, any kind (late detection)
 	seenNS   int64    // newest time of an observation not stored (a kind no aggregate reads)
@@ -70,15 +71,41 @@ type entity struct {
 	expire   span     // history dropped by Expire, or never held
 	touched  uint64   // observation sequence number of the last Observe
 	key      int64    // expiry heap key: the earliest cut that changes the record
-	prev     int32    // list links (live LRU, or the tombstone FIFO)
-	next     int32
-	hidx     int32 // index in the heap
+	prev     *entity  // list links (live LRU, or the tombstone FIFO)
+	next     *entity
+	hidx     int32 // index in the heap; -1 once removed
 	inTomb   bool
+	// the id and the series live in the record when they fit, to spare a
+	// lookup the cache misses of following pointers
+	idBuf  [idInline]byte
+	serBuf [serInline]series
 }
 
-type list struct{ head, tail int32 }
+const (
+	idInline  = 24
+	serInline = 2
+)
 
-var emptyList = list{head: -1, tail: -1}
+// idBytes is the accounted size of an id held outside the record.
+func idBytes(id string) int64 {
+	if len(id) <= idInline {
+		return 0
+	}
+	return int64(len(id))
+}
+
+// serBytes is the accounted size of the series headers of a record holding
+// events, when they do not fit in the record.
+func (st *State) serBytes() int64 {
+	if len(st.lay) <= serInline {
+		return 0
+	}
+	return seriesBytes * int64(len(st.lay))
+}
+
+type list struct{ head, tail *entity }
+
+var emptyList = list{}
 
 // streamTrack follows one stream's offsets so that Forget visits only the
 // entities observed since the offset it forgets from.
@@ -141,12 +168,10 @@ type State struct {
 	lay     []layout
 	aggs    []aggState
 	fields  [][]string
-	ents    []entity
-	free    []int32
-	index   map[string]int32
+	index   map[string]*entity
 	live    list // most recently observed at head
 	tomb    list // oldest tombstone at head
-	heap    []int32
+	heap    []*entity
 	strs    interner
 	streams map[int32]*streamTrack
 	seq     uint64
@@ -158,8 +183,8 @@ type State struct {
 	nStrings, nTomb               int
 	evictions, tombDropped, lateN int64
 	missEvicted, missExpired      atomic.Int64
-	hint                          atomic.Int32 // the record Aggregate read last (see lookup)
-	pinned                        int64        // bytes of the where strings (pinned)
+	hint                          atomic.Pointer[entity] // the record Aggregate read last (see lookup)
+	pinned                        int64                  // bytes of the where strings (pinned)
 }
 
 // NewState returns an empty state serving spec.
@@ -180,8 +205,9 @@ func NewState(spec *Spec, o Options) *State {
 // Reset drops everything the state holds, as if it were new (the
 // counters of Stats restart too).
 func (st *State) Reset() {
-	st.ents, st.free, st.heap = nil, nil, nil
-	st.index = map[string]int32{}
+	st.heap = nil
+	st.index = map[string]*entity{}
+	st.hint.Store(nil)
 	st.live, st.tomb = emptyList, emptyList
 	st.strs = interner{ids: map[string]uint32{}}
 	st.streams = map[int32]*streamTrack{}
@@ -285,11 +311,10 @@ func (st *State) Observe(ev *schemas.Event, kind schemas.EventType, pos Pos) (la
 	}
 	t := ev.Time.UnixMilli()
 	k := st.spec.kindIndex(kind)
-	i, ok := st.lookup(ev.Entity)
-	if !ok {
-		i = st.create(ev.Entity)
+	e := st.lookup(ev.Entity)
+	if e == nil {
+		e = st.create(ev.Entity)
 	}
-	e := &st.ents[i]
 	at := 0
 	if k >= 0 && e.ser != nil {
 		var dup bool
@@ -304,17 +329,23 @@ func (st *State) Observe(ev *schemas.Event, kind schemas.EventType, pos Pos) (la
 	st.seq++
 	e.touched = st.seq
 	st.track(pos)
-	st.toFront(i)
+	st.toFront(e)
 	if k < 0 {
 		if t >= e.seenNS {
 			e.seenNS, e.nsPos = t, pos
 		}
-		st.settle(i)
+		st.settle(e)
+		st.enforce() // a new record takes bytes too
 		return late
 	}
 	if e.ser == nil {
-		e.ser = make([]series, len(st.lay))
-		st.bytes += seriesBytes * int64(len(st.lay))
+		if len(st.lay) <= serInline {
+			e.serBuf = [serInline]series{}
+			e.ser = e.serBuf[:len(st.lay):len(st.lay)]
+		} else {
+			e.ser = make([]series, len(st.lay))
+		}
+		st.bytes += st.serBytes()
 	}
 	l := &st.lay[k]
 	row := st.row[:l.stride]
@@ -347,21 +378,20 @@ func (st *State) Observe(ev *schemas.Event, kind schemas.EventType, pos Pos) (la
 	e.n++
 	st.events++
 	if first || e.n == 1 {
-		st.settle(i)
+		st.settle(e)
 	}
 	st.enforce()
 	return late
 }
 
-// lookup finds entity id's record. Aggregate leaves a hint of the record it
-// read, since the lane observes the event it just aggregated: checking the
-// hint spares a second map lookup.
-func (st *State) lookup(id string) (int32, bool) {
-	if h := st.hint.Load(); h < int32(len(st.ents)) && st.ents[h].hidx >= 0 && st.ents[h].id == id {
-		return h, true
+// lookup finds entity id's record (nil: none). Aggregate leaves a hint of
+// the record it read, since the lane observes the event it just
+// aggregated: checking the hint spares a second map lookup.
+func (st *State) lookup(id string) *entity {
+	if h := st.hint.Load(); h != nil && h.hidx >= 0 && h.id == id {
+		return h
 	}
-	i, ok := st.index[id]
-	return i, ok
+	return st.index[id]
 }
 
 // track notes pos for Forget.
@@ -387,51 +417,45 @@ func (st *State) track(pos Pos) {
 
 // create adds a record for entity id, at the head of the LRU list. It
 // inherits the history the state may have dropped before it existed.
-func (st *State) create(id string) int32 {
-	var i int32
-	if n := len(st.free); n > 0 {
-		i = st.free[n-1]
-		st.free = st.free[:n-1]
+func (st *State) create(id string) *entity {
+	e := &entity{
+		seen: math.MinInt64, seenNS: math.MinInt64, seenDrop: math.MinInt64,
+		evict: st.lane, expire: st.inheritedExpire(), key: math.MaxInt64, hidx: -1,
+	}
+	if len(id) <= idInline {
+		n := copy(e.idBuf[:], id)
+		e.id = unsafe.String(&e.idBuf[0], n)
 	} else {
-		st.ents = append(st.ents, entity{})
-		i = int32(len(st.ents) - 1)
+		e.id = strings.Clone(id)
 	}
-	e := &st.ents[i]
-	*e = entity{
-		id: strings.Clone(id), seen: math.MinInt64, seenNS: math.MinInt64, seenDrop: math.MinInt64,
-		evict: st.lane, expire: st.inheritedExpire(), key: math.MaxInt64, prev: -1, next: -1, hidx: -1,
-	}
-	st.index[e.id] = i
-	st.pushFront(&st.live, i)
-	st.hpush(i)
-	st.bytes += entityBytes + int64(len(e.id))
-	return i
+	st.index[e.id] = e
+	st.pushFront(&st.live, e)
+	st.hpush(e)
+	st.bytes += entityBytes + idBytes(e.id)
+	return e
 }
 
-// remove deletes record i.
-func (st *State) remove(i int32) {
-	e := &st.ents[i]
-	st.dropEvents(i)
+// remove deletes record e.
+func (st *State) remove(e *entity) {
+	st.dropEvents(e)
 	if e.ser != nil {
-		st.bytes -= seriesBytes * int64(len(e.ser))
+		st.bytes -= st.serBytes()
 	}
 	if e.inTomb {
-		st.unlink(&st.tomb, i)
+		st.unlink(&st.tomb, e)
 		st.nTomb--
 	} else {
-		st.unlink(&st.live, i)
+		st.unlink(&st.live, e)
 	}
-	st.hremove(i)
+	st.hremove(e)
 	delete(st.index, e.id)
-	st.bytes -= entityBytes + int64(len(e.id))
-	*e = entity{prev: -1, next: -1, hidx: -1}
-	st.free = append(st.free, i)
+	st.bytes -= entityBytes + idBytes(e.id)
+	e.ser = nil // hidx is -1: a stale hint no longer matches
 }
 
-// dropEvents drops every stored event of record i (their strings
+// dropEvents drops every stored event of record e (their strings
 // released, their capacity freed) and returns their time span.
-func (st *State) dropEvents(i int32) span {
-	e := &st.ents[i]
+func (st *State) dropEvents(e *entity) span {
 	sp := noSpan
 	for k := range e.ser {
 		s := &e.ser[k]
@@ -464,23 +488,22 @@ func (st *State) release(l *layout, s *series, from, to int) {
 	}
 }
 
-// settle brings record i's place in the heap up to date, frees its series
+// settle brings record e's place in the heap up to date, frees its series
 // when it holds no events, and deletes it when it has nothing left worth
 // remembering: no events, no evicted history, and no observation at or
 // after the cut (a tombstone's observations do not count: a tombstone is
 // kept for its evicted history only).
-func (st *State) settle(i int32) {
-	e := &st.ents[i]
+func (st *State) settle(e *entity) {
 	if e.n == 0 {
 		if e.ser != nil {
 			for k := range e.ser {
 				st.bytes -= 8 * int64(cap(e.ser[k].w))
 			}
-			st.bytes -= seriesBytes * int64(len(e.ser))
+			st.bytes -= st.serBytes()
 			e.ser = nil
 		}
 		if e.evict.empty() && (e.inTomb || e.seen < st.cut || e.seen == math.MinInt64) {
-			st.remove(i)
+			st.remove(e)
 			return
 		}
 	}
@@ -497,7 +520,7 @@ func (st *State) settle(i int32) {
 	}
 	if key != e.key {
 		e.key = key
-		st.hfix(i)
+		st.hfix(e)
 	}
 }
 
@@ -525,25 +548,23 @@ func (st *State) DropBefore(t time.Time) {
 		st.cut = cut
 	}
 	for len(st.heap) > 0 {
-		i := st.heap[0]
-		e := &st.ents[i]
+		e := st.heap[0]
 		if e.key >= st.cut {
 			return
 		}
 		for k := range e.ser {
-			st.trim(i, k)
+			st.trim(e, k)
 		}
 		if !e.evict.empty() && e.evict.hi < st.cut {
 			e.expire.add(e.evict) // too old to matter as evicted: it is expired now
 			e.evict = noSpan
 		}
-		st.settle(i)
+		st.settle(e)
 	}
 }
 
-// trim drops the events of series k of record i older than the cut.
-func (st *State) trim(i int32, k int) {
-	e := &st.ents[i]
+// trim drops the events of series k of record e older than the cut.
+func (st *State) trim(e *entity, k int) {
 	s := &e.ser[k]
 	l := &st.lay[k]
 	at := s.lower(st.cut)
@@ -570,37 +591,36 @@ func (st *State) enforce() {
 		return
 	}
 	for st.bytes > st.opt.MaxBytes {
-		if i := st.live.tail; i >= 0 {
-			st.evict(i)
+		if e := st.live.tail; e != nil {
+			st.evict(e)
 			continue
 		}
-		if i := st.tomb.head; i >= 0 {
-			st.lane.add(st.ents[i].evict)
+		if e := st.tomb.head; e != nil {
+			st.lane.add(e.evict)
 			st.tombDropped++
-			st.remove(i)
+			st.remove(e)
 			continue
 		}
 		return
 	}
 }
 
-// evict drops the events of live record i, which becomes a tombstone (or
+// evict drops the events of live record e, which becomes a tombstone (or
 // goes, when it holds no dropped history).
-func (st *State) evict(i int32) {
-	e := &st.ents[i]
+func (st *State) evict(e *entity) {
 	if e.n > 0 {
-		e.evict.add(st.dropEvents(i))
+		e.evict.add(st.dropEvents(e))
 		st.evictions++
 	}
 	if e.evict.empty() {
-		st.remove(i)
+		st.remove(e)
 		return
 	}
-	st.unlink(&st.live, i)
-	st.pushBack(&st.tomb, i)
+	st.unlink(&st.live, e)
+	st.pushBack(&st.tomb, e)
 	e.inTomb = true
 	st.nTomb++
-	st.settle(i)
+	st.settle(e)
 }
 
 // Forget drops the events of stream observed at offsets ≥ from (an
@@ -632,23 +652,18 @@ func (st *State) Forget(stream int32, from int64) {
 		}
 		tr.marks = tr.marks[:lo]
 	}
-	for i := st.live.head; i >= 0; {
-		e := &st.ents[i]
+	for e := st.live.head; e != nil && e.touched >= since; {
 		next := e.next
-		if e.touched < since {
-			break
-		}
-		st.forgetIn(i, stream, from)
-		i = next
+		st.forgetIn(e, stream, from)
+		e = next
 	}
 	if tr.n > 0 && tr.last >= from {
 		tr.last = from - 1
 	}
 }
 
-// forgetIn drops record i's events of stream at offsets ≥ from.
-func (st *State) forgetIn(i int32, stream int32, from int64) {
-	e := &st.ents[i]
+// forgetIn drops record e's events of stream at offsets ≥ from.
+func (st *State) forgetIn(e *entity, stream int32, from int64) {
 	for k := range e.ser {
 		s := &e.ser[k]
 		l := &st.lay[k]
@@ -681,72 +696,68 @@ func (st *State) forgetIn(i int32, stream int32, from int64) {
 			e.seen = max(e.seen, s.time(s.n-1))
 		}
 	}
-	st.settle(i)
+	st.settle(e)
 }
 
 // lists
 
-func (st *State) unlink(l *list, i int32) {
-	e := &st.ents[i]
-	if e.prev >= 0 {
-		st.ents[e.prev].next = e.next
+func (st *State) unlink(l *list, e *entity) {
+	if e.prev != nil {
+		e.prev.next = e.next
 	} else {
 		l.head = e.next
 	}
-	if e.next >= 0 {
-		st.ents[e.next].prev = e.prev
+	if e.next != nil {
+		e.next.prev = e.prev
 	} else {
 		l.tail = e.prev
 	}
-	e.prev, e.next = -1, -1
+	e.prev, e.next = nil, nil
 }
 
-func (st *State) pushFront(l *list, i int32) {
-	e := &st.ents[i]
-	e.prev, e.next = -1, l.head
-	if l.head >= 0 {
-		st.ents[l.head].prev = i
+func (st *State) pushFront(l *list, e *entity) {
+	e.prev, e.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = e
 	} else {
-		l.tail = i
+		l.tail = e
 	}
-	l.head = i
+	l.head = e
 }
 
-func (st *State) pushBack(l *list, i int32) {
-	e := &st.ents[i]
-	e.prev, e.next = l.tail, -1
-	if l.tail >= 0 {
-		st.ents[l.tail].next = i
+func (st *State) pushBack(l *list, e *entity) {
+	e.prev, e.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = e
 	} else {
-		l.head = i
+		l.head = e
 	}
-	l.tail = i
+	l.tail = e
 }
 
-// toFront makes record i the most recently observed.
-func (st *State) toFront(i int32) {
-	e := &st.ents[i]
+// toFront makes record e the most recently observed.
+func (st *State) toFront(e *entity) {
 	if e.inTomb {
-		st.unlink(&st.tomb, i)
+		st.unlink(&st.tomb, e)
 		e.inTomb = false
 		st.nTomb--
-		st.pushFront(&st.live, i)
+		st.pushFront(&st.live, e)
 		return
 	}
-	if st.live.head != i {
-		st.unlink(&st.live, i)
-		st.pushFront(&st.live, i)
+	if st.live.head != e {
+		st.unlink(&st.live, e)
+		st.pushFront(&st.live, e)
 	}
 }
 
 // expiry heap: a min-heap of records by key
 
-func (st *State) hless(a, b int) bool { return st.ents[st.heap[a]].key < st.ents[st.heap[b]].key }
+func (st *State) hless(a, b int) bool { return st.heap[a].key < st.heap[b].key }
 
 func (st *State) hswap(a, b int) {
 	st.heap[a], st.heap[b] = st.heap[b], st.heap[a]
-	st.ents[st.heap[a]].hidx = int32(a)
-	st.ents[st.heap[b]].hidx = int32(b)
+	st.heap[a].hidx = int32(a)
+	st.heap[b].hidx = int32(b)
 }
 
 func (st *State) hup(j int) {
@@ -780,30 +791,31 @@ func (st *State) hdown(j int) bool {
 	return j > j0
 }
 
-func (st *State) hpush(i int32) {
-	st.heap = append(st.heap, i)
-	st.ents[i].hidx = int32(len(st.heap) - 1)
+func (st *State) hpush(e *entity) {
+	st.heap = append(st.heap, e)
+	e.hidx = int32(len(st.heap) - 1)
 	st.hup(len(st.heap) - 1)
 }
 
-func (st *State) hfix(i int32) {
-	j := int(st.ents[i].hidx)
+func (st *State) hfix(e *entity) {
+	j := int(e.hidx)
 	if !st.hdown(j) {
 		st.hup(j)
 	}
 }
 
-func (st *State) hremove(i int32) {
-	j := int(st.ents[i].hidx)
+func (st *State) hremove(e *entity) {
+	j := int(e.hidx)
 	n := len(st.heap) - 1
 	if j != n {
 		st.hswap(j, n)
 	}
+	st.heap[n] = nil
 	st.heap = st.heap[:n]
 	if j != n {
 		if !st.hdown(j) {
 			st.hup(j)
 		}
 	}
-	st.ents[i].hidx = -1
+	e.hidx = -1
 }

@@ -110,9 +110,13 @@ func (s *series) cmpRow(r int, t int64, p Pos) int {
 	return 0
 }
 
-// lower is the first live row whose time is ≥ t (binary search).
+// lower is the first live row whose time is ≥ t (binary search; the end
+// of a window usually follows every stored event, so that is tried first).
 func (s *series) lower(t int64) int {
 	lo, hi := s.head, s.n
+	if lo == hi || int64(s.w[hi-1]) < t {
+		return hi
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if int64(s.w[m]) < t {
