@@ -28,9 +28,9 @@ import (
 // State for what may run concurrently. Cost per aggregate: O(log n) to
 // find the window in the entity's n events of that kind, plus O(w) over
 // the w events in the window for sum, mean, min, max, count_distinct
-// (O(w log w) past 32 distinct values) and count with where; count
-// without where is O(log n); last and since_last scan back from the
-// window's end to the first match.
+// (a linear dedupe up to 16 distinct values, then a hash set) and count
+// with where; count without where is O(log n); last and since_last scan
+// back from the window's end to the first match.
 func (st *State) Aggregate(ev *schemas.Event, idx []int, out []schemas.Value) (evicted bool) {
 	if len(out) < len(idx) {
 		panic(fmt.Sprintf("entity: Aggregate: out has %d slots for %d aggregates", len(out), len(idx)))

@@ -116,7 +116,7 @@
 // 16). String values are interned once per state, reference-counted. The
 // accounted bytes (Stats.Bytes) are:
 //
-//   - per entity record: 328 bytes (the record with its id up to 24 bytes
+//   - per entity record: 312 bytes (the record with its id up to 24 bytes
 //     and its series headers for up to 2 kinds, its map entry and heap
 //     slot), plus a longer id's length;
 //   - per series: 8 bytes × its array's capacity (an array grows to twice
@@ -128,9 +128,9 @@
 //
 // Measured against the heap (TestByteAccounting, BenchmarkBytes; DESIGN.md's
 // example aggregates, 3 transaction fields kept, so 48 bytes per event
-// before overheads): the accounting is within 2% of the heap's growth, at
-// about 377 bytes per event for entities holding 1 event, 111 for 10 and
-// 66 for 100.
+// before overheads): about 361 bytes per event for entities holding 1
+// event (the heap: 350), 109 for 10 (109) and 66 for 100 (66); the test
+// holds the accounting within 10% of the heap.
 //
 // # Complexity
 //

@@ -215,7 +215,7 @@ func TestByteAccounting(t *testing.T) {
 	}
 	spec := NewSpec(designAggs(t))
 	for _, per := range []int{1, 10, 100} {
-		acc, heap, n := measureBytes(spec, 50_000/per, per)
+		acc, heap, n := measureBytes(t, spec, 50_000/per, per)
 		t.Logf("%d per entity: accounted %.1f bytes/event, heap %.1f", per, float64(acc)/float64(n), float64(heap)/float64(n))
 		if r := float64(acc) / float64(heap); r < 0.9 || r > 1.1 {
 			t.Errorf("%d events per entity: accounted %d bytes, the heap grew %d (ratio %.2f)", per, acc, heap, r)

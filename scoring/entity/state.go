@@ -50,7 +50,7 @@ type Stats struct {
 const (
 	// entityBytes is one entity record: the slab slot, the index map entry
 	// and the heap slot; the id's bytes are added.
-	entityBytes = int64(unsafe.Sizeof(entity{})) + 48
+	entityBytes = int64(unsafe.Sizeof(entity{})) + 32
 	// seriesBytes is one per-kind series header of an entity holding
 	// events, when the spec reads more kinds than a record holds inline.
 	seriesBytes = int64(unsafe.Sizeof(series{}))
