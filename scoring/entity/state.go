@@ -48,8 +48,9 @@ type Stats struct {
 
 // Accounted bytes of the fixed-size parts (measured; see the package doc).
 const (
-	// entityBytes is one entity record: the slab slot, the index map entry
-	// and the heap slot; the id's bytes are added.
+	// entityBytes is one entity record (with an id of up to 24 bytes and
+	// two series headers inside), its index map entry and its heap slot; a
+	// longer id's bytes are added.
 	entityBytes = int64(unsafe.Sizeof(entity{})) + 32
 	// seriesBytes is one per-kind series header of an entity holding
 	// events, when the spec reads more kinds than a record holds inline.
