@@ -297,10 +297,14 @@ func (st *State) compute(a *aggState, s *series, start, t int64) schemas.Value {
 	case fnLast:
 		for i := len(ks) - 1; i >= 0; i-- {
 			k := uint8(ks[i]>>sh) & 3
-			if k == vAbsent || where && !a.match(w, c, lo+i) {
-				continue // the latest matching event that has the field
+			if where && !a.match(w, c, lo+i) {
+				continue
 			}
+			// the field's value in the latest matching event (DESIGN.md):
+			// absent or null there is missing, not an older event's value
 			switch k {
+			case vAbsent:
+				return schemas.Value{}
 			case vNumber:
 				return schemas.NumberValue(math.Float64frombits(vs[i]))
 			case vBool:

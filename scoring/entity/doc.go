@@ -35,13 +35,12 @@
 //     events that have one (a string, number or boolean; values of
 //     different kinds are distinct: "1", 1 and true are three; -0 and 0 are
 //     one). 0 when none.
-//   - last: the field of the latest matching event (in canonical order)
-//     that has the field. A later matching event whose field is absent or
-//     null is skipped, as by every other function — last falls back to an
-//     earlier event rather than turning missing — so last is "the latest
-//     known value", as pandas' GroupBy.last computes it. Missing when no
-//     matching event in the window has the field. The value keeps its kind
-//     (a string stays a string for the plan's category or one_hot).
+//   - last: the field of the latest matching event (in canonical order),
+//     as DESIGN.md defines it: missing when that event's field is absent
+//     or null (not an earlier event's value — SQL's LAST_VALUE RESPECT
+//     NULLS, not pandas' GroupBy.last), and missing when no event matches.
+//     The value keeps its kind (a string stays a string for the plan's
+//     category or one_hot).
 //   - since_last: (t − time of the latest matching event) / 1000, in
 //     seconds; missing when none. Always > 0.
 //

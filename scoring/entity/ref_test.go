@@ -120,8 +120,8 @@ func refValue(a scoring.Aggregate, ev *schemas.Event, log []obs) (v schemas.Valu
 		}
 		return schemas.NumberValue(float64(len(seen))), naive
 	case scoring.AggLast:
-		for i := len(xs) - 1; i >= 0; i-- {
-			if v, ok := field(xs[i]); ok {
+		if len(xs) > 0 {
+			if v, ok := field(xs[len(xs)-1]); ok {
 				return v, naive
 			}
 		}

@@ -102,7 +102,8 @@ func TestObservationOrder(t *testing.T) {
 }
 
 // TestLast pins down last when the latest matching event lacks the field:
-// it falls back to the latest matching event that has it.
+// the value is missing (DESIGN.md: the field's value in the latest
+// matching event), never an older event's.
 func TestLast(t *testing.T) {
 	agg := scoring.Aggregate{Fn: "last", Of: schemas.Transaction, Field: "country", Over: time.Hour,
 		Where: []scoring.Condition{{Field: "channel", Values: []schemas.Value{schemas.StringValue("web")}}}}
@@ -117,8 +118,8 @@ func TestLast(t *testing.T) {
 	log := []*schemas.Event{
 		at(1000, web, country("US")),
 		at(2000, pos, country("FR")), // does not match where
-		at(3000, web),                // matches, no country: skipped
-		at(4000, web, null),          // matches, null country: skipped
+		at(3000, web),                // matches, no country: missing from here
+		at(4000, web, null),          // matches, null country: missing
 		at(5000, web, country("DE")), // same millisecond as the probe: not included
 		at(5000, web, schemas.Field{Name: "country", Value: schemas.NumberValue(7)}),
 	}
@@ -133,8 +134,9 @@ func TestLast(t *testing.T) {
 		{1000, schemas.Value{}},
 		{1001, schemas.StringValue("US")},
 		{2500, schemas.StringValue("US")},
-		{5000, schemas.StringValue("US")}, // 3000 and 4000 lack the field
-		{5001, schemas.NumberValue(7)},    // at 5000, the later Pos wins
+		{3500, schemas.Value{}},        // 3000 lacks the field
+		{5000, schemas.Value{}},        // 4000's is null
+		{5001, schemas.NumberValue(7)}, // at 5000, the later Pos wins
 		{1000 + 3600_000, schemas.NumberValue(7)},
 		{5000 + 3600_000, schemas.NumberValue(7)}, // 5000 is at t-over: included
 		{5001 + 3600_000, schemas.Value{}},
