@@ -170,6 +170,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if err := lanes.Assign(assigned); err != nil {
 		return sum, err
 	}
+	if warmFor > 0 { // the warm-up replays from here: before it the state holds nothing
+		if err := lanes.DropBefore(assigned, o.From.Add(-warmFor)); err != nil {
+			return sum, err
+		}
+	}
 	prog := &progress{total: state.Remaining(), start: time.Now(), out: o.Progress, terminal: o.Terminal, log: o.Logger}
 	stopProg := make(chan struct{})
 	progDone := make(chan struct{})
