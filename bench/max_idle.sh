@@ -24,15 +24,6 @@ bin=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
 for c in streamscore devkafka loadgen; do go build -o "$bin/$c" ./cmd/$c; done
 go build -o "$bin/latency" ./bench/latency
-cat >"$bin/models.yaml" <<YAML
-models:
-  - topics: [transactions]
-    path: $(pwd)/models/fraud.json
-    features: $(pwd)/models/fraud.features.yaml
-  - topics: [activity]
-    path: $(pwd)/models/takeover.json
-    features: $(pwd)/models/takeover.features.yaml
-YAML
 
 metric() { curl -s "127.0.0.1:$http/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 predictions() { curl -s "127.0.0.1:$http/metrics" | awk '$1 ~ /^streamscore_predictions_total/ { s += $2 } END { printf "%d", s }'; }
@@ -45,7 +36,7 @@ start_broker() {
   broker=127.0.0.1:$port
 }
 start_run() { # $1: ENTITY_MAX_IDLE
-  KAFKA_BROKERS=$broker MODELS_FILE=$bin/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn \
+  KAFKA_BROKERS=$broker MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn \
     INPUT_ENCODING=json OUTPUT_ENCODING=json HTTP_ADDR=127.0.0.1:$http ENTITY_MAX_IDLE=$1 START_OFFSET=earliest \
     "$bin/streamscore" run >"$bin/run.log" 2>&1 &
   ss=$!
