@@ -53,7 +53,7 @@ type Config struct {
 	MaxInFlightRecords  int           `env:"MAX_IN_FLIGHT_RECORDS" envDefault:"20000"`
 	MaxInFlightBytes    int           `env:"MAX_IN_FLIGHT_BYTES" envDefault:"67108864"`
 	ShutdownTimeout     time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"30s"`
-	EntityMaxIdle       time.Duration `env:"ENTITY_MAX_IDLE" envDefault:"50ms"`
+	EntityMaxIdle       time.Duration `env:"ENTITY_MAX_IDLE" envDefault:"5s"`
 	EntityStateMaxBytes int64         `env:"ENTITY_STATE_MAX_BYTES" envDefault:"536870912"`
 	EntityRebuildSlack  time.Duration `env:"ENTITY_REBUILD_SLACK" envDefault:"5m"`
 	EntityPartitioner   string        `env:"ENTITY_PARTITIONER" envDefault:"murmur2"`

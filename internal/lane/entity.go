@@ -32,6 +32,23 @@ type entityMode[R any] struct {
 	// state's figures are published after every batch the same way.
 	rebuildingCount                atomic.Int64
 	bytes, entities, late, evicted atomic.Int64
+	// waitingFor is the partition the merge waits for now (nil: none),
+	// for the fetch side: backpressure must not pause the fetch that
+	// ends the wait.
+	waitingFor atomic.Pointer[Partition]
+}
+
+// wait publishes the partition the merge waits for (nil: none); it
+// stores only on a change.
+func (e *entityMode[R]) wait(k *partitionKey) {
+	cur := e.waitingFor.Load()
+	switch {
+	case k == nil && cur == nil:
+	case k == nil:
+		e.waitingFor.Store(nil)
+	case cur == nil || cur.Topic != k.topic || cur.Partition != k.partition:
+		e.waitingFor.Store(&Partition{Topic: k.topic, Partition: k.partition})
+	}
 }
 
 // publish copies the state's figures where other goroutines read them.
@@ -59,6 +76,7 @@ type partQueue[R any] struct {
 	hwm        int64 // the partition's high watermark when last fetched
 	next       int64 // offset after the last record queued; -1 before any
 	emptySince time.Time
+	guessed    bool // next was guessed from a fetch without records, not known
 }
 
 func newEntityMode[R any](l *Lane[R]) *entityMode[R] {
@@ -83,7 +101,7 @@ func (e *entityMode[R]) queue(k partitionKey) *partQueue[R] {
 func (e *entityMode[R]) enqueue(it *Item[R], c *Chunk[R]) {
 	q := e.queue(partitionKey{c.Topic, c.Partition})
 	q.items = append(q.items, it)
-	q.next = it.Kafka.Offset + 1
+	q.next, q.guessed = it.Kafka.Offset+1, false
 	if c.HighWatermark > q.hwm {
 		q.hwm = c.HighWatermark
 	}
@@ -115,9 +133,21 @@ func (e *entityMode[R]) caughtUp(c *Chunk[R]) {
 	}
 	switch {
 	case c.Next > 0:
-		q.next = max(q.next, c.Next)
-	case q.next < 0:
-		q.next = q.hwm
+		q.next, q.guessed = max(q.next, c.Next), false
+	case q.next < 0: // position unknown (no Set.Position): taken to be at the end
+		q.next, q.guessed = q.hwm, true
+	}
+}
+
+// position records where k's live records start (Set.Position). It
+// replaces a position guessed from a fetch without records.
+func (e *entityMode[R]) position(k partitionKey, offset int64) {
+	q := e.queue(k)
+
+	if q.next < 0 || q.guessed {
+		q.next, q.guessed = offset, false
+	} else {
+		q.next = max(q.next, offset)
 	}
 }
 
@@ -144,6 +174,7 @@ func (e *entityMode[R]) drain(now time.Time, force bool) (wake time.Time) {
 					if wake.IsZero() || until.Before(wake) {
 						wake = until
 					}
+					e.wait(&k)
 					return wake // a partition that is behind may hold an earlier event
 				}
 				continue
@@ -152,6 +183,7 @@ func (e *entityMode[R]) drain(now time.Time, force bool) (wake time.Time) {
 				best, bestKey = q, k
 			}
 		}
+		e.wait(nil)
 		if best == nil {
 			return time.Time{}
 		}
@@ -257,7 +289,7 @@ func (e *entityMode[R]) aborted() {
 		}
 		// The records are fetched again from the last commit: where the
 		// partition stands is known again at its next fetch.
-		q.items, q.next, q.hwm, q.emptySince = q.items[:0], -1, unknownHWM, now
+		q.items, q.next, q.hwm, q.emptySince, q.guessed = q.items[:0], -1, unknownHWM, now, false
 	}
 }
 

@@ -136,6 +136,7 @@ const (
 	ctlAssign                    // the listed partitions are assigned: the merge waits for their first records
 	ctlProbe                     // score the control's records against the entity state, leaving it as it is
 	ctlDropBefore                // the entity state holds no history before the control's time (a rebuild or warm-up starts there)
+	ctlPosition                  // the listed partition's live records start at the control's offset
 )
 
 type control struct {
@@ -144,6 +145,7 @@ type control struct {
 	recs    []*outcome.Record // ctlProbe's records
 	explain outcome.Explain   // and their reason codes
 	since   time.Time         // ctlDropBefore's time
+	offset  int64             // ctlPosition's offset
 	done    func(error)
 }
 
@@ -499,6 +501,12 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 				if q.next < 0 {
 					q.hwm, q.emptySince = unknownHWM, now
 				}
+			}
+		}
+	case ctlPosition:
+		if l.ent != nil {
+			for k := range ctl.tps {
+				l.ent.position(k, ctl.offset)
 			}
 		}
 	case ctlDropBefore:

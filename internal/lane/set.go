@@ -165,6 +165,21 @@ func (s *Set[R]) DropBefore(tps []Partition, t time.Time) error {
 	return nil
 }
 
+// Position tells tp's lane where tp's live records start (the committed
+// offset, or where a group without one starts), before the lane scores
+// any. Without it the merge takes a first fetch of tp that brings no
+// records as tp being caught up, which a fetch response that filled up
+// before reaching tp also looks like; with it, tp is caught up only once
+// its records up to the high watermark are in.
+func (s *Set[R]) Position(tp Partition, offset int64) error {
+	l, err := s.lane(tp.Partition)
+	if err != nil {
+		return err
+	}
+	l.q.push(msg[R]{ctl: &control{kind: ctlPosition, tps: map[partitionKey]bool{{tp.Topic, tp.Partition}: true}, offset: offset}})
+	return nil
+}
+
 // PushState hands a state-only chunk (records replayed into the entity
 // state) to its partition's lane.
 func (s *Set[R]) PushState(c Chunk[R]) error {
@@ -254,6 +269,22 @@ func (s *Set[R]) EntityStats() (st EntityStats) {
 		}
 	}
 	return st
+}
+
+// Waiting appends to dst the partitions the lanes' event-time merges wait
+// for now: each has nothing buffered, is behind its high watermark (or
+// not fetched yet), and holds back its lane until its next fetch or
+// ENTITY_MAX_IDLE. The fetch side keeps fetching them while backpressure
+// pauses the rest. Safe for concurrent use.
+func (s *Set[R]) Waiting(dst []Partition) []Partition {
+	for _, l := range s.started() {
+		if e := l.ent; e != nil {
+			if p := e.waitingFor.Load(); p != nil {
+				dst = append(dst, *p)
+			}
+		}
+	}
+	return dst
 }
 
 // EntityStats are the lanes' entity figures for metrics and readiness.

@@ -30,6 +30,7 @@ type atLeastOnce struct {
 
 	inBytes  atomic.Int64 // key and value bytes of records polled, not yet acknowledged
 	paused   atomic.Bool  // fetching paused by backpressure
+	merge    mergeHold    // with entity aggregates: the partitions backpressure holds
 	consumed map[string]prometheus.Counter
 	gauges   [2]prometheus.Gauge // in flight: records, bytes
 	produce  prometheus.Counter  // dead letters of stage produce
@@ -101,7 +102,7 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
 		StartAtEnd:    cfg.StartOffset == "latest",
 		RevokeTimeout: min(cfg.ShutdownTimeout, 45*time.Second),
-		Extra:         []kgo.Opt{kgo.FetchMaxBytes(fetchMaxBytes(cfg)), kgo.MaxConcurrentFetches(2)},
+		Extra:         fetchOpts(cfg, entities, counts),
 		Conn:          consConn, Logger: p.log,
 		OnRevoke:     a.onRevoke,
 		OnLost:       a.onLost,
@@ -150,10 +151,17 @@ func (a *atLeastOnce) rebuilding() int64 {
 func (a *atLeastOnce) run(ctx context.Context) error {
 	nextCommit := time.Now().Add(a.p.cfg.CommitInterval)
 	for ctx.Err() == nil {
-		if err := a.backpressure(ctx); err != nil {
+		deadline := nextCommit
+		if a.rb != nil {
+			if a.backpressureMerge() { // polls go on, for the partitions merges wait for
+				if soon := time.Now().Add(mergeHoldPoll); soon.Before(deadline) {
+					deadline = soon
+				}
+			}
+		} else if err := a.backpressure(ctx); err != nil {
 			break
 		}
-		pollCtx, cancel := context.WithDeadline(ctx, nextCommit)
+		pollCtx, cancel := context.WithDeadline(ctx, deadline)
 		fetches, err := a.group.Poll(pollCtx, a.p.pollMax())
 		cancel()
 		if err != nil {

@@ -116,6 +116,11 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 	if err != nil {
 		return 0, err
 	}
+	for tp, off := range ends { // where the live records start: the merge's position of each
+		if err := rb.lanes.Position(tp, off); err != nil {
+			return 0, err
+		}
+	}
 	// A lane holds partition p of every input topic: its partitions are
 	// read back from one time R, the earliest of theirs (each partition's
 	// committed position's time − the longest window − the slack), so that
@@ -268,16 +273,22 @@ func (rb *rebuilder[R]) positions(ctx context.Context, adm *kadm.Client, tps []l
 	if err != nil {
 		return nil, fmt.Errorf("end offsets: %w", err)
 	}
+	startOffs, err := adm.ListStartOffsets(ctx, list...)
+	if err != nil {
+		return nil, fmt.Errorf("start offsets: %w", err)
+	}
 	out := map[lane.Partition]int64{}
 	for _, tp := range tps {
 		if c, ok := committed.Lookup(tp.Topic, tp.Partition); ok && c.Err == nil && c.At >= 0 {
 			out[tp] = c.At
 			continue
 		}
+		offs := startOffs
 		if rb.latest {
-			if e, ok := endOffs.Lookup(tp.Topic, tp.Partition); ok && e.Err == nil {
-				out[tp] = e.Offset
-			}
+			offs = endOffs
+		}
+		if o, ok := offs.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {
+			out[tp] = o.Offset
 		}
 	}
 	return out, nil

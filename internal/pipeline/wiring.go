@@ -319,7 +319,42 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 // RSS through a 3M-event backlog 168 MiB with a quarter, 130 MiB with a
 // sixteenth, and no throughput difference beyond noise.)
 func fetchMaxBytes(cfg config.Config) int32 {
-	return int32(min(max(cfg.MaxInFlightBytes/16, 1<<20), 1<<30))
+	return int32(min(max(cfg.MaxInFlightBytes/16, 64<<10), 64<<20)) // under the client's 100 MiB read limit
+}
+
+// fetchOpts are the group consumer's fetch options. With entity
+// aggregates each partition gets an equal share of a fetch response (n:
+// the input partitions), so that a response brings some of every
+// partition rather than filling up with the first ones, and a fetch that
+// finds nothing new returns within 50 ms, so that a partition a lane's
+// event-time merge waits for, resumed by backpressure (backpressureMerge),
+// is fetched soon rather than after a long poll of the others.
+func fetchOpts(cfg config.Config, entities bool, counts map[string]int) []kgo.Opt {
+	opts := []kgo.Opt{kgo.FetchMaxBytes(fetchMaxBytes(cfg)), kgo.MaxConcurrentFetches(2)}
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	if entities && n > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(max(fetchMaxBytes(cfg)/int32(n), 64<<10)), kgo.FetchMaxWait(50*time.Millisecond))
+	}
+	return opts
+}
+
+// laneStateBound is each lane's share of ENTITY_STATE_MAX_BYTES, which
+// bounds the process: a member owns at most one lane per partition number
+// of the (co-partitioned) input topics, so each lane may hold the bound
+// divided by that number.
+func (p *Pipeline) laneStateBound() int64 {
+	total := p.cfg.EntityStateMaxBytes
+	n := 0
+	for _, t := range p.cfg.Topics() {
+		n = max(n, p.partitions[t])
+	}
+	if total <= 0 || n <= 1 {
+		return total
+	}
+	return max(total/int64(n), 1)
 }
 
 // checkCoPartitioned fails, when entity aggregates are configured, unless
@@ -412,7 +447,7 @@ func (p *Pipeline) laneConfig(pause, resume func(topic string, partition int32))
 		batches[tr] = c.Inc
 	}
 	return lane.Config{Core: p.core, MaxSize: p.cfg.BatchMaxSize, Interval: p.cfg.BatchInterval, Log: p.log, Explain: p.explain(),
-		MaxIdle: p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.cfg.EntityStateMaxBytes, Slack: p.cfg.EntityRebuildSlack},
+		MaxIdle: p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.laneStateBound(), Slack: p.cfg.EntityRebuildSlack},
 		ExpireAtCommit: p.cfg.Delivery == "exactly-once", Features: p.cfg.PredictionFeatures,
 		Hooks: lane.Hooks{
 			Batch: func(tr window.Trigger, n int, opened, newest time.Time) {
