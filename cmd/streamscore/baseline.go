@@ -29,8 +29,12 @@ func baselineCmd(ctx context.Context, args []string) error {
 	input := fs.String("input", "", "training file: .csv (with a header) or .jsonl")
 	output := fs.String("output", "", "baseline file to write (JSON)")
 	bins := fs.Int("bins", drift.DefaultBins, "quantile bins per input and for the score")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	if err := parseFlags(fs, args, command{synopsis: "streamscore baseline --model M [--features F] --input train.csv|train.jsonl --output baseline.json [--bins N]",
+		about: `Writes the training distribution of a model's inputs and score: per input, quantile bins of the
+rows' values (as the model's compiled feature plan computes them, the code that serves the stream)
+and the share of missing values; for the score, quantile bins of the model's scores on the rows.
+The file is the reference of drift monitoring (README, "Monitoring the model").`}); err != nil {
+		return err
 	}
 	if *input == "" || *output == "" {
 		return usageError{errors.New("--input and --output are required")}
