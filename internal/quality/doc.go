@@ -23,11 +23,17 @@
 //
 // # Times
 //
-// Every time passed in is a record's own time (the Kafka record
-// timestamp of the input for a prediction, of the label record for a
-// label). A store's clock is the newest time it has seen; predictions
-// expire LabelWindow after their time by that clock. Snapshot(now) takes
-// the windows ending at now.
+// Every time passed in is a record's own time: for a prediction the time
+// it was made (streamscore passes the prediction's scored_at, which a
+// rebuild reads back from the predictions topic), for a label its
+// record's Kafka timestamp. A store's clock is the newest time it has
+// seen; predictions expire LabelWindow after their time by that clock.
+// Snapshot(now) takes the windows ending at now.
+//
+// A lane that gathers its calls (a batch's, or an exactly-once
+// transaction's until it commits) hands them over as Ops (Store.Apply,
+// one lock for all); Store.ID hashes an event id with seeds shared by the
+// stores of a Registry.
 //
 // # Joining
 //
