@@ -56,3 +56,8 @@ func (s *Store) ZeroCounts() {
 
 // newSeeds are a store's two independent hash seeds.
 func newSeeds() [2]maphash.Seed { return [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()} }
+
+// ID hashes an event id as the registry's stores do (Store.ID).
+func (r *Registry) ID(eventID string) ID {
+	return key{maphash.String(r.seeds[0], eventID), maphash.String(r.seeds[1], eventID)}
+}
