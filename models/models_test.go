@@ -1,13 +1,22 @@
 package models
 
 import (
+	"context"
+	"encoding/csv"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/streamscore/streamscore/internal/batchscore"
 	"github.com/streamscore/streamscore/internal/synth"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/xgboost"
 )
 
 // auc is the area under the ROC curve (Mann–Whitney, ties averaged).
@@ -36,50 +45,158 @@ func auc(scores []float64, labels []bool) float64 {
 	return (rankSum - pos*(pos+1)/2) / (pos * neg)
 }
 
+// TestBundledModelsAreUseful: on a stream the models never saw (another
+// seed, other customers), the fraud model — scored as `streamscore score`
+// scores a log of both kinds, its aggregates from the entity state — and
+// the account-takeover model separate the generator's positives.
 func TestBundledModelsAreUseful(t *testing.T) {
-	tests := []struct {
-		name     string
-		load     func(scoring.Policy) (*scoring.Scorer, error)
-		features int
-		gen      func(g *synth.Generator, ev *schemas.Event, at time.Time) bool
-	}{
-		{"fraud", Fraud, 12, (*synth.Generator).Transaction},
-		{"takeover", Takeover, 10, (*synth.Generator).Activity},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, err := tt.load(scoring.DefaultPolicy)
+	t.Run("fraud", func(t *testing.T) {
+		s, err := Fraud(scoring.DefaultPolicy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := s.Info(); info.Name != "fraud" || info.Output != scoring.Binary || len(info.Features) != 21 || len(s.Plan().Aggregates()) != 9 {
+			t.Fatalf("info = %+v, %d aggregates", info, len(s.Plan().Aggregates()))
+		}
+		dir := t.TempDir()
+		log, out := filepath.Join(dir, "log.csv"), filepath.Join(dir, "scored.csv")
+		f, err := os.Create(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		txs := 0
+		_, err = synth.WriteLog(f, synth.New(4242, 5000, schemas.DefaultFieldNames), time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), 0.5,
+			func(k schemas.EventType) bool {
+				if k == schemas.Transaction {
+					txs++
+				}
+				return txs == 40000
+			})
+		if e := f.Close(); err == nil {
+			err = e
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := batchscore.Run(context.Background(), batchscore.Options{Scorer: s, Input: log, Output: out})
+		if err != nil || sum.Rejected != 0 {
+			t.Fatalf("summary %+v, err %v", sum, err)
+		}
+		r, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		recs, err := csv.NewReader(r).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		col := map[string]int{}
+		for i, h := range recs[0] {
+			col[h] = i
+		}
+		var scores []float64
+		var labels []bool
+		for _, rec := range recs[1:] {
+			if rec[col["event_type"]] != "transaction" {
+				continue
+			}
+			v, err := strconv.ParseFloat(rec[col["score"]], 64)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info := s.Info(); info.Name != tt.name || info.Output != scoring.Binary || len(info.Features) != tt.features {
-				t.Fatalf("info = %+v", info)
+			scores = append(scores, v)
+			labels = append(labels, rec[col[synth.TruthColumn]] == "1")
+		}
+		a := auc(scores, labels)
+		t.Logf("AUC on %d fresh synthetic transactions: %.4f", len(scores), a)
+		if len(scores) != 40000 || a < 0.93 {
+			t.Errorf("AUC %.4f on %d transactions: the bundled model no longer separates the generator's fraud", a, len(scores))
+		}
+	})
+	t.Run("takeover", func(t *testing.T) {
+		s, err := Takeover(scoring.DefaultPolicy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := s.Info(); info.Name != "takeover" || info.Output != scoring.Binary || len(info.Features) != 10 {
+			t.Fatalf("info = %+v", info)
+		}
+		g := synth.New(4242, 5000, schemas.DefaultFieldNames)
+		const n = 40000
+		evs := make([]*schemas.Event, n)
+		labels := make([]bool, n)
+		at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+		for i := range evs {
+			evs[i] = &schemas.Event{}
+			labels[i] = g.Activity(evs[i], at.Add(time.Duration(i)*time.Second))
+		}
+		var b scoring.Batch
+		s.Score(evs, &b)
+		scores := make([]float64, n)
+		for i, r := range b.Results {
+			if r.Err != nil {
+				t.Fatalf("event %d: %v", i, r.Err)
 			}
-			// A stream the model never saw: another seed, other customers.
-			g := synth.New(4242, 5000, schemas.DefaultFieldNames)
-			const n = 40000
-			evs := make([]*schemas.Event, n)
-			labels := make([]bool, n)
-			at := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-			for i := range evs {
-				evs[i] = &schemas.Event{}
-				labels[i] = tt.gen(g, evs[i], at.Add(time.Duration(i)*time.Second))
+			scores[i] = r.Score
+		}
+		a := auc(scores, labels)
+		t.Logf("AUC on %d fresh synthetic activity events: %.4f", n, a)
+		if a < 0.9 {
+			t.Errorf("AUC %.4f: the bundled model no longer separates the generator's positives", a)
+		}
+	})
+}
+
+// TestBundledFraudIsXGBoost: the bundled fraud model scores its hold-out
+// rows (testdata/fraud_golden.csv, written by train.py --golden from
+// XGBoost's own predict, missing values included) exactly as XGBoost does.
+func TestBundledFraudIsXGBoost(t *testing.T) {
+	m, err := xgboost.Parse(fraudModel, "fraud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join("testdata", "fraud_golden.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf := len(m.Info().Features)
+	if !slices.Equal(recs[0][:nf], m.Info().Features) {
+		t.Fatalf("golden columns %v, model features %v", recs[0][:nf], m.Info().Features)
+	}
+	x := make([]float32, 0, nf*(len(recs)-1))
+	missing := 0
+	for _, rec := range recs[1:] {
+		for _, c := range rec[:nf] {
+			if c == "" {
+				x = append(x, float32(math.NaN()))
+				missing++
+				continue
 			}
-			var b scoring.Batch
-			s.Score(evs, &b)
-			scores := make([]float64, n)
-			for i, r := range b.Results {
-				if r.Err != nil {
-					t.Fatalf("event %d: %v", i, r.Err)
-				}
-				scores[i] = r.Score
+			v, err := strconv.ParseFloat(c, 64)
+			if err != nil {
+				t.Fatal(err)
 			}
-			a := auc(scores, labels)
-			t.Logf("AUC on %d fresh synthetic events: %.4f", n, a)
-			if a < 0.9 {
-				t.Errorf("AUC %.4f: the bundled model no longer separates the generator's positives", a)
-			}
-		})
+			x = append(x, float32(v))
+		}
+	}
+	out := make([]float32, len(recs)-1)
+	if err := m.Predict(x, out); err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range recs[1:] {
+		want, _ := strconv.ParseFloat(rec[nf+1], 64)
+		if out[i] != float32(want) {
+			t.Fatalf("row %d: %v, XGBoost %v", i, out[i], want)
+		}
+	}
+	if missing == 0 {
+		t.Fatal("no missing value in the golden rows")
 	}
 }
 

@@ -7,13 +7,14 @@ type PlanInput struct {
 	Name       string // the model input
 	Field      string // the event field it reads
 	HasDefault bool   // the features file gives it a default
+	Aggregate  bool   // computed from the entity's history, not read from a field (Field is its definition)
 }
 
 // Inputs describes the plan's inputs, in model order.
 func (p *Plan) Inputs() []PlanInput {
 	out := make([]PlanInput, len(p.cols))
 	for i, c := range p.cols {
-		out[i] = PlanInput{Name: c.name, Field: c.from, HasDefault: c.hasDef}
+		out[i] = PlanInput{Name: c.name, Field: c.from, HasDefault: c.hasDef, Aggregate: c.agg >= 0}
 	}
 	return out
 }

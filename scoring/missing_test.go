@@ -70,7 +70,7 @@ func TestPlanInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []PlanInput{{"amount", "amount", true}, {"hour", "event_time", false}}
+	want := []PlanInput{{"amount", "amount", true, false}, {"hour", "event_time", false, false}}
 	if got := p.Inputs(); !slices.Equal(got, want) {
 		t.Errorf("inputs = %+v, want %+v", got, want)
 	}

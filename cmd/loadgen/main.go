@@ -3,7 +3,7 @@
 // the serving feature code.
 //
 //	loadgen --brokers localhost:9092 --rate 5000 --duration 1m --encoding json
-//	loadgen --training-file train.csv --count 200000 [--features models/fraud.features.yaml]
+//	loadgen --training-file train.csv --count 200000 [--features models/fraud.features.yaml] [--log-file log.csv]
 //	loadgen http --url http://127.0.0.1:8080/v1/predict --rate 2000 --duration 20s
 package main
 
@@ -23,7 +23,6 @@ import (
 
 	"github.com/streamscore/streamscore/internal/kafkaconn"
 	"github.com/streamscore/streamscore/internal/loadgen"
-	"github.com/streamscore/streamscore/internal/synth"
 	"github.com/streamscore/streamscore/models"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
@@ -99,15 +98,17 @@ func run() error {
 	customers := fs.Int("customers", 10000, "number of distinct customers")
 	seed := fs.Uint64("seed", 1, "random seed")
 	compression := fs.String("compression", "lz4", "none, gzip, snappy, lz4 or zstd")
-	trainingFile := fs.String("training-file", "", "write labelled training rows to this CSV instead of producing")
+	trainingFile := fs.String("training-file", "", "write --count labelled training rows to this CSV instead of producing")
 	featuresPath := fs.String("features", "", "features file for --training-file (default: the bundled fraud model's, or the activity model's with --kind activity)")
 	kind := fs.String("kind", "transaction", "event kind of --training-file rows: transaction or activity")
+	logFile := fs.String("log-file", "", "with --training-file: keep the log of both kinds the rows were computed from (a CSV that streamscore score reads)")
+	logRate := fs.Float64("log-rate", 0.5, "with --training-file: the log's events per second of event time (with --customers, how much history a customer has)")
 	if err := parseFlags(fs, os.Args[1:], usage); err != nil {
 		return err
 	}
 	names := schemas.DefaultFieldNames
 	if *trainingFile != "" {
-		return writeTraining(*trainingFile, *featuresPath, *kind, *count, *seed, *customers, names)
+		return writeTraining(*trainingFile, *logFile, *featuresPath, *kind, *count, *logRate, *seed, *customers, names)
 	}
 	enc, err := schemas.ParseEncoding(*encoding)
 	if err != nil {
@@ -137,13 +138,16 @@ func run() error {
 	return err
 }
 
-func writeTraining(path, featuresPath, kind string, count int64, seed uint64, customers int, names schemas.FieldNames) error {
+func writeTraining(path, logPath, featuresPath, kind string, count int64, logRate float64, seed uint64, customers int, names schemas.FieldNames) error {
 	t, err := schemas.ParseEventType(kind)
 	if err != nil {
 		return usageError{fmt.Errorf("--kind: %w", err)}
 	}
 	if count <= 0 {
 		return usageError{errors.New("--training-file needs --count N")}
+	}
+	if logRate <= 0 {
+		return fmt.Errorf("--log-rate %v: want events per second > 0", logRate)
 	}
 	var specs []scoring.FeatureSpec
 	switch {
@@ -157,20 +161,17 @@ func writeTraining(path, featuresPath, kind string, count int64, seed uint64, cu
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(path)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sum, err := loadgen.WriteTraining(context.Background(), loadgen.TrainingOptions{Path: path, LogPath: logPath, Specs: specs, Kind: t,
+		Rows: int(count), LogRate: logRate, Seed: seed, Customers: customers, Start: start, Names: names})
 	if err != nil {
 		return err
 	}
-	g := synth.New(seed, customers, names)
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := synth.WriteTraining(f, g, t, specs, int(count), start); err != nil {
-		f.Close()
-		return err
+	fmt.Printf("wrote %d labelled %s rows (%d positive) to %s, from a log of %d events of both kinds", sum.Rows, kind, sum.Positives, path, sum.Events)
+	if logPath != "" {
+		fmt.Printf(" (%s)", logPath)
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	fmt.Printf("wrote %d labelled %s rows to %s\n", count, kind, path)
+	fmt.Println()
 	return nil
 }
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/streamscore/streamscore/internal/batchscore"
 	"github.com/streamscore/streamscore/internal/drift"
-	"github.com/streamscore/streamscore/internal/synth"
+	"github.com/streamscore/streamscore/internal/loadgen"
 	"github.com/streamscore/streamscore/models"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -29,13 +29,8 @@ func writeTraining(t *testing.T, path string, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g := synth.New(1, 1000, schemas.DefaultFieldNames)
-	if err := synth.WriteTraining(f, g, schemas.Transaction, specs, n, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+	if _, err := loadgen.WriteTraining(context.Background(), loadgen.TrainingOptions{Path: path, Specs: specs, Kind: schemas.Transaction,
+		Rows: n, Seed: 1, Customers: 1000, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
 }

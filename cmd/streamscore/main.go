@@ -27,7 +27,7 @@ const usage = `usage: streamscore <command> [flags]
 
 commands:
   run            score the input topics until stopped (configured by environment variables; see README)
-  score          score a file: --model M [--features F] --input X.csv|X.jsonl --output Y.csv|Y.jsonl
+  score          score a file: --model M [--features F] | --models F, --input X.csv|X.jsonl --output Y.csv|Y.jsonl [--with-features]
   backfill       replay a time range: --from T --to T [--topics a,b] [--output-topic T | --output-file F] [--resume F]
   baseline       training distribution for drift: --model M [--features F] --input train.csv --output baseline.json
   model inspect  describe a model file: name, version, format, features, trees

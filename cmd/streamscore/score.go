@@ -12,7 +12,11 @@ import (
 	"strings"
 
 	"github.com/streamscore/streamscore/internal/batchscore"
+	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/modelset"
+	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/entity"
 	"github.com/streamscore/streamscore/scoring/load"
 )
 
@@ -52,21 +56,26 @@ func scoreCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("score", flag.ContinueOnError)
 	var mf modelFlags
 	mf.register(fs)
+	modelsFile := fs.String("models", "", "models file (the YAML of MODELS_FILE) instead of --model: each row is scored by the model of its event_type's topic")
 	input := fs.String("input", "", "input file: .csv or .jsonl (.ndjson)")
 	output := fs.String("output", "", "output file: .csv or .jsonl (rejects go to <output>.rejects)")
+	withFeatures := fs.Bool("with-features", false, "write each row's model inputs (the exact values the model saw) as columns before the prediction columns")
 	fs.Float64("threshold", scoring.DefaultPolicy.Threshold, "label = 1 when score > threshold; $SCORE_THRESHOLD, when set, replaces the default")
 	fs.String("risk-bands", "0.3,0.6", "risk segment edges A,B: Low below A, Medium from A, High from B; $RISK_BANDS, when set, replaces the default")
 	contributions := fs.Bool("contributions", false, "add each row's feature contributions (exact TreeSHAP, in margin units: log-odds for logistic models): contrib_<feature> and contrib_bias, per class contrib_<k>_<feature>")
 	allowMissing := fs.Bool("allow-missing-columns", false, "score even when a model input has no column (or, for JSON Lines, no key in the first rows) and no default: it is then missing on every row")
-	if err := parseFlags(fs, args, command{synopsis: "streamscore score --model M [--features F] --input X.csv|X.jsonl --output Y.csv|Y.jsonl [flags]",
+	if err := parseFlags(fs, args, command{synopsis: "streamscore score --model M [--features F] | --models FILE, --input X.csv|X.jsonl --output Y.csv|Y.jsonl [flags]",
 		about: `Scores a file with the same feature code, model and policy as the stream. The output keeps every row in
 order with its non-feature columns and adds score, label, risk_segment, model_version, scored_at (and
 prob_0 ... for multi-class). Rows that cannot be scored go to <output>.rejects (JSON Lines: line,
 reason, row). A model input whose column the file lacks is an error unless the features file gives it
-a default or --allow-missing-columns is set. --contributions adds each row's exact TreeSHAP
-contributions (a model that cannot explain fails before any output is written). Exit codes: 0 done, 1 failure, 2 bad flags.`,
+a default or --allow-missing-columns is set. With entity aggregates the file is a log of both kinds in
+event-time order, each row with an event_type column (transaction or activity). --with-features writes
+the model inputs; --contributions adds each row's exact TreeSHAP contributions (a model that cannot
+explain fails before any output is written). Exit codes: 0 done, 1 failure, 2 bad flags.`,
 		env: func(w io.Writer) {
-			fmt.Fprintln(w, "environment: SCORE_THRESHOLD and RISK_BANDS, when set, are the defaults of --threshold and --risk-bands.")
+			fmt.Fprintln(w, "environment: SCORE_THRESHOLD and RISK_BANDS, when set, are the defaults of --threshold and --risk-bands;")
+			fmt.Fprintln(w, "EVENT_ID_FIELD, ENTITY_FIELD, EVENT_TIME_FIELD, ENTITY_STATE_MAX_BYTES and INPUT_TOPICS (with --models) as run reads them.")
 		}}); err != nil {
 		return err
 	}
@@ -76,25 +85,41 @@ contributions (a model that cannot explain fails before any output is written). 
 	if *input == "" || *output == "" {
 		return usageError{errors.New("--input and --output are required")}
 	}
+	if *modelsFile != "" && (mf.model != "" || mf.features != "" || mf.name != "" || mf.format != "auto") {
+		return usageError{errors.New("--models names each route's model, features, format and name: it excludes --model, --features, --format and --name")}
+	}
 	policy, err := scorePolicy(fs, os.LookupEnv)
 	if err != nil {
 		return usageError{err}
 	}
-	m, specs, err := mf.load()
-	if err != nil {
-		return err
+	o := batchscore.Options{Input: *input, Output: *output, WithFeatures: *withFeatures, AllowMissingColumns: *allowMissing,
+		Contributions: *contributions}
+	if o.Names, o.State, err = logSettings(); err != nil {
+		return usageError{err}
 	}
-	s, err := scoring.NewScorer(m, specs, policy)
-	if err != nil {
-		return err
+	if *modelsFile != "" {
+		if o.ByKind, err = modelsByKind(*modelsFile, policy); err != nil {
+			return err
+		}
+	} else {
+		m, specs, err := mf.load()
+		if err != nil {
+			return err
+		}
+		if o.Scorer, err = scoring.NewScorer(m, specs, policy); err != nil {
+			return err
+		}
 	}
-	sum, err := batchscore.Run(ctx, batchscore.Options{Scorer: s, Input: *input, Output: *output, AllowMissingColumns: *allowMissing,
-		Contributions: *contributions})
+	sum, err := batchscore.Run(ctx, o)
 	if sum.Rows > 0 || err == nil {
 		fmt.Fprintf(os.Stderr, "scored %d of %d rows in %v (%.0f rows/s); %d rejected -> %s\n",
 			sum.Scored, sum.Rows, sum.Elapsed.Round(1e6), float64(sum.Rows)/max(sum.Elapsed.Seconds(), 1e-9), sum.Rejected, sum.Rejects)
 		if *contributions {
 			fmt.Fprintf(os.Stderr, "contributions: %v explaining (%.0f rows/s)\n", sum.Explain.Round(1e6), float64(sum.Scored)/max(sum.Explain.Seconds(), 1e-9))
+		}
+		if sum.Evicted > 0 {
+			fmt.Fprintf(os.Stderr, "warning: %d rows had their aggregates marked missing: the entity state reached ENTITY_STATE_MAX_BYTES=%d and evicted their history\n",
+				sum.Evicted, o.State.MaxBytes)
 		}
 	}
 	return err
@@ -141,6 +166,62 @@ func scorePolicy(fs *flag.FlagSet, lookup func(string) (string, bool)) (scoring.
 	return p, p.Validate()
 }
 
+// logSettings are the environment settings of a file whose features have
+// aggregates, as `run` reads them: the identity fields and the bound on
+// the entity state.
+func logSettings() (schemas.FieldNames, entity.Options, error) {
+	names := schemas.FieldNames{ID: envOr("EVENT_ID_FIELD", "event_id"), Entity: envOr("ENTITY_FIELD", "customer_id"),
+		Time: envOr("EVENT_TIME_FIELD", "event_time")}
+	st := entity.Options{MaxBytes: 536870912}
+	if v := os.Getenv("ENTITY_STATE_MAX_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return names, st, fmt.Errorf("ENTITY_STATE_MAX_BYTES=%q: want 0 (no bound) or a number of bytes", v)
+		}
+		st.MaxBytes = n
+	}
+	return names, st, nil
+}
+
+// modelsByKind loads a models file for score: a row's event_type picks the
+// route of the input topic of that kind. The topics' kinds are those of
+// INPUT_TOPICS when it is set (topic or topic:kind), else those of the
+// file's own topics by the same rule (a name containing "activit" holds
+// activity events, any other transactions).
+func modelsByKind(path string, policy scoring.Policy) (map[schemas.EventType]*scoring.Scorer, error) {
+	specs, err := modelset.ParseFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--models %s: %w", path, err)
+	}
+	var cfg config.Config
+	if v := os.Getenv("INPUT_TOPICS"); v != "" {
+		cfg.InputTopics = strings.Split(v, ",")
+	} else {
+		for _, r := range specs {
+			cfg.InputTopics = append(cfg.InputTopics, r.Topics...)
+		}
+	}
+	inputs, err := cfg.Inputs()
+	if err != nil {
+		return nil, usageError{fmt.Errorf("INPUT_TOPICS: %w", err)}
+	}
+	set, err := modelset.Open(specs, policy, cfg.Topics())
+	if err != nil {
+		return nil, fmt.Errorf("--models %s: %w", path, err)
+	}
+	out := map[schemas.EventType]*scoring.Scorer{}
+	from := map[schemas.EventType]string{}
+	for _, in := range inputs {
+		s := set.For(in.Topic).Scorer()
+		if prev, ok := out[in.Type]; ok && prev != s {
+			return nil, usageError{fmt.Errorf("--models %s: %s events come from topics %s and %s, routed to different models; score picks the model by event_type, so give one model per kind",
+				path, in.Type, from[in.Type], in.Topic)}
+		}
+		out[in.Type], from[in.Type] = s, in.Topic
+	}
+	return out, nil
+}
+
 func modelCmd(_ context.Context, args []string) error {
 	const synopsis = "streamscore model inspect FILE [--features F] [--format auto] [--name N]"
 	about := "Prints a model's name, version, format, output kind, features, tree and node counts (and an ONNX graph's operators); with --features, the event fields the features file reads."
@@ -177,4 +258,12 @@ func modelCmd(_ context.Context, args []string) error {
 		fmt.Printf("features file: %s (reads %s)\n", mf.features, strings.Join(s.Plan().Sources(), ", "))
 	}
 	return nil
+}
+
+// envOr is the variable's value, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

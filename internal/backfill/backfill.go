@@ -170,6 +170,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if err := lanes.Assign(assigned); err != nil {
 		return sum, err
 	}
+	if warmFor > 0 { // the warm-up replays from here: before it the state holds nothing
+		if err := lanes.DropBefore(assigned, o.From.Add(-warmFor)); err != nil {
+			return sum, err
+		}
+	}
 	prog := &progress{total: state.Remaining(), start: time.Now(), out: o.Progress, terminal: o.Terminal, log: o.Logger}
 	stopProg := make(chan struct{})
 	progDone := make(chan struct{})
@@ -394,8 +399,11 @@ type output struct {
 func newOutput(o Options, conn []kgo.Opt, enc schemas.PredictionEncoder) (*output, error) {
 	out := &output{o: o, topic: o.OutputTopic, settled: make(chan struct{}, 1), abandon: map[lane.Partition]int64{}}
 	if o.OutputFile != "" {
-		info := o.Models.Routes()[0].Scorer().Info()
-		f, err := batchscore.CreateFile(o.OutputFile, info, o.Resume != nil)
+		var scorers []*scoring.Scorer
+		for _, r := range o.Models.Routes() {
+			scorers = append(scorers, r.Scorer())
+		}
+		f, err := batchscore.CreateFile(o.OutputFile, scorers, o.WithFeatures, o.Resume != nil)
 		if err != nil {
 			return nil, fmt.Errorf("--output-file %s: %w", o.OutputFile, err)
 		}
@@ -554,22 +562,14 @@ func (k *topicSink) DeadLetter(it *lane.Item[struct{}], stage string, err error)
 func (k *topicSink) Abandon(rec *kgo.Record, _ struct{}) { k.out.giveUp(rec) }
 
 // fileSink writes a lane's outcomes as rows of the output file (the
-// columns of streamscore score), dead letters to its rejects file.
+// columns of streamscore score, with --with-features its model inputs
+// too), dead letters to its rejects file.
 type fileSink struct{ out *output }
 
 func (k *fileSink) Prediction(it *lane.Item[struct{}], pred *schemas.Prediction, _ string) {
 	cells := sourceCells(it.Kafka, &it.Event)
-	if f := pred.Features; f != nil {
-		for i, name := range f.Names {
-			text := ""
-			if v := f.Values[i]; v == v {
-				text = strconv.FormatFloat(v, 'g', -1, 64)
-			}
-			cells = append(cells, batchscore.Cell{Name: name, Text: text})
-		}
-	}
 	k.write(func(f *batchscore.FileWriter) error {
-		return f.Write(cells, &it.Result, pred.ModelVersion, schemas.FormatTime(time.Time(pred.ScoredAt)))
+		return f.Write(cells, it.Scorer, &it.Result, it.Features, schemas.FormatTime(time.Time(pred.ScoredAt)))
 	})
 	k.out.predictions.Add(1)
 }

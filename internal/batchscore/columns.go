@@ -32,7 +32,7 @@ func checkColumns(plan *scoring.Plan, columns []string, noun, where string) erro
 	var msgs []string
 	reported := map[string]bool{}
 	for _, in := range plan.Inputs() {
-		if in.HasDefault || have[in.Field] || reported[in.Field] {
+		if in.HasDefault || in.Aggregate || have[in.Field] || reported[in.Field] {
 			continue
 		}
 		reported[in.Field] = true

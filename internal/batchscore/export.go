@@ -13,12 +13,14 @@ type Cell struct {
 	Name, Text string
 }
 
-// FileWriter writes scored rows to a .csv or .jsonl file with the
-// prediction columns of Columns, and rejected rows to "<path>.rejects";
-// backfill uses it so that its files have the columns of `score`.
+// FileWriter writes scored rows to a .csv or .jsonl file with the columns
+// of `score` (with features, every model input before the prediction
+// columns, as `score --with-features` writes them), and rejected rows to
+// "<path>.rejects"; backfill uses it so that its files have the columns
+// of `score`.
 type FileWriter struct {
 	path    string
-	info    scoring.Info
+	lay     *layout
 	f, rf   *os.File
 	w       writer
 	rej     *rejectWriter
@@ -27,10 +29,16 @@ type FileWriter struct {
 	Rejects int
 }
 
-// CreateFile opens path for writing (appending when resume is set, in
-// which case a CSV header is not repeated).
-func CreateFile(path string, info scoring.Info, resume bool) (*FileWriter, error) {
+// CreateFile opens path for writing rows scored by scorers (the models in
+// service: the columns are the union of theirs), with every model input
+// when withFeatures is set; appending when resume is set, in which case a
+// CSV header is not repeated.
+func CreateFile(path string, scorers []*scoring.Scorer, withFeatures, resume bool) (*FileWriter, error) {
 	k, err := kind(path)
+	if err != nil {
+		return nil, err
+	}
+	lay, err := newLayout(scorers, withFeatures, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -47,9 +55,9 @@ func CreateFile(path string, info scoring.Info, resume bool) (*FileWriter, error
 		f.Close()
 		return nil, err
 	}
-	fw := &FileWriter{path: path, info: info, f: f, rf: rf, rej: &rejectWriter{w: bufio.NewWriterSize(rf, 1<<16)}}
+	fw := &FileWriter{path: path, lay: lay, f: f, rf: rf, rej: &rejectWriter{w: bufio.NewWriterSize(rf, 1<<16)}}
 	if k == "csv" {
-		cw := newCSVWriter(f, Columns(info))
+		cw := newCSVWriter(f, lay.cols)
 		if resume {
 			if st, err := f.Stat(); err == nil && st.Size() > 0 {
 				cw.headerDone = true
@@ -57,7 +65,7 @@ func CreateFile(path string, info scoring.Info, resume bool) (*FileWriter, error
 		}
 		fw.w = cw
 	} else {
-		fw.w = newJSONLWriter(f, Columns(info))
+		fw.w = newJSONLWriter(f, lay.cols)
 	}
 	return fw, nil
 }
@@ -70,9 +78,10 @@ func (fw *FileWriter) toCells(cells []Cell) []cell {
 	return fw.cells
 }
 
-// Write writes a scored row: its cells, then the prediction columns.
-func (fw *FileWriter) Write(cells []Cell, r *scoring.Result, version, scoredAt string) error {
-	if err := fw.w.Write(fw.toCells(cells), predictionValues(r, version, scoredAt)); err != nil {
+// Write writes a row scored by s: its cells, then (with features) the
+// model inputs feats, then the prediction columns of r.
+func (fw *FileWriter) Write(cells []Cell, s *scoring.Scorer, r *scoring.Result, feats []float64, scoredAt string) error {
+	if err := fw.w.Write(fw.toCells(cells), fw.lay.values(s, r, feats, nil, scoredAt)); err != nil {
 		return fmt.Errorf("write %s: %w", fw.path, err)
 	}
 	fw.Written++

@@ -244,9 +244,11 @@ func (j *jsonlWriter) Write(cells []cell, pred []string) error {
 		}
 		b = appendJSONString(b, name)
 		b = append(b, ':')
-		switch name {
-		case ColRiskSegment, ColModelVersion, ColScoredAt:
+		switch {
+		case name == ColRiskSegment || name == ColModelVersion || name == ColScoredAt:
 			b = appendJSONString(b, pred[k])
+		case pred[k] == "": // a missing feature, or a column of another kind's model
+			b = append(b, "null"...)
 		default:
 			b = append(b, pred[k]...)
 		}

@@ -1,9 +1,13 @@
 // Package demo runs streamscore end to end with no setup: an embedded
-// broker (kfake) on loopback, synthetic transactions and activity events at
-// a target rate, the run pipeline scoring them with the bundled fraud and
-// account-takeover models (routed by topic), run's HTTP API (metrics,
-// health, /v1/predict) on HTTP_ADDR, and a live terminal report of
-// throughput, latency and sample predictions.
+// broker (kfake) on loopback with co-partitioned input topics, synthetic
+// transactions and activity events at a target rate, the run pipeline
+// scoring them with the bundled fraud model (whose aggregates read each
+// customer's history in both topics from the lanes' entity state) and
+// account-takeover model (routed by topic), run's HTTP API (metrics,
+// health, /v1/predict) on HTTP_ADDR, a live terminal report of
+// throughput, latency and sample predictions, and a scripted customer
+// story: the same purchase scored before and after a burst of failed
+// logins.
 package demo
 
 import (
@@ -59,6 +63,10 @@ type Options struct {
 type Summary struct {
 	Sent, Consumed, Predictions, DeadLetters int64
 	Elapsed                                  time.Duration
+	// StoryBefore and StoryAfter are the fraud scores of the story's
+	// purchase before and after the failed logins (NaN if the run ended
+	// before they came back).
+	StoryBefore, StoryAfter float64
 }
 
 // Run runs the demo until the duration passes or ctx ends.
@@ -66,6 +74,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	// The default topics are co-partitioned (transactions and activity have
+	// the same partition count), as entity aggregates need.
 	cluster, addrs, err := devbroker.Start(devbroker.Options{Port: o.Port, Brokers: 1, Topics: devbroker.DefaultTopics})
 	if err != nil {
 		return Summary{}, fmt.Errorf("%w (is another broker on that port? try --port)", err)
@@ -139,37 +149,55 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	defer prodCl.Close()
 
+	tell := newTeller(o.Out)
 	var wg sync.WaitGroup
 	var sent loadgen.Counter
-	var runErr, genErr error
-	wg.Add(2)
+	var runErr, genErr, storyErr error
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		runErr = p.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
+		// Many customers, so that each one's history is as sparse as in
+		// the training log (a customer's events minutes apart, not seconds).
 		_, genErr = loadgen.Run(ctx, prodCl, loadgen.Options{
 			Encoding: o.Encoding, TransactionsTopic: "transactions", ActivityTopic: "activity", ActivityShare: 0.3, Rate: o.Rate,
-			Names: schemas.DefaultFieldNames, Seed: uint64(time.Now().UnixNano()), Customers: 10000,
+			Names: schemas.DefaultFieldNames, Seed: uint64(time.Now().UnixNano()), Customers: 1_000_000,
 		}, &sent)
 	}()
-	samples := newSampler(addrs, o.Encoding)
+	go func() {
+		defer wg.Done()
+		for p.Stats().Predictions.Load() == 0 { // once the pipeline is scoring
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		storyErr = tell.tell(ctx, prodCl, o.Encoding, 100*time.Millisecond)
+	}()
+	samples := newSampler(addrs, o.Encoding, tell.seen)
 	defer samples.close()
 	start := time.Now()
-	report(ctx, o.Out, p.Stats(), &sent, samples, start)
+	report(ctx, tell, p.Stats(), &sent, samples, start)
 	wg.Wait()
 	st := p.Stats()
-	sum := Summary{Sent: sent.Sent.Load(), Consumed: st.Consumed.Load(), Predictions: st.Predictions.Load(),
+	sum := Summary{Sent: sent.Sent.Load() + tell.sent.Load(), Consumed: st.Consumed.Load(), Predictions: st.Predictions.Load(),
 		DeadLetters: st.DeadLetters.Load(), Elapsed: time.Since(start)}
+	sum.StoryBefore, sum.StoryAfter = tell.scores()
 	all := st.Latency.Snapshot()
-	fmt.Fprintf(o.Out, "\nstopped after %v: %d events produced, %d consumed, %d predictions, %d dead letters; latency p50 %v p99 %v\n",
+	fmt.Fprintf(tell, "\nstopped after %v: %d events produced, %d consumed, %d predictions, %d dead letters; latency p50 %v p99 %v\n",
 		sum.Elapsed.Round(time.Millisecond), sum.Sent, sum.Consumed, sum.Predictions, sum.DeadLetters,
 		ms(all.Quantile(0.5)), ms(all.Quantile(0.99)))
 	if runErr != nil {
 		return sum, runErr
 	}
-	return sum, genErr
+	if genErr != nil {
+		return sum, genErr
+	}
+	return sum, storyErr
 }
 
 // report prints a line a second and sample predictions every five seconds
@@ -212,7 +240,7 @@ type sampler struct {
 	done   chan struct{}
 }
 
-func newSampler(addrs []string, enc schemas.Encoding) *sampler {
+func newSampler(addrs []string, enc schemas.Encoding, each func(schemas.Prediction)) *sampler {
 	s := &sampler{done: make(chan struct{}), last: map[string][]string{}}
 	dec, _ := schemas.NewPredictionDecoder(enc)
 	cl, err := kgo.NewClient(append(kafkaconn.Options(addrs, "streamscore-demo-sampler"),
@@ -232,6 +260,10 @@ func newSampler(addrs []string, enc schemas.Encoding) *sampler {
 				p, err := dec.Decode(r.Value)
 				if err != nil {
 					return
+				}
+				each(p)
+				if p.EntityID == StoryCustomer {
+					return // told by the story
 				}
 				line := fmt.Sprintf("%-8s entity=%s event=%s score=%.4f label=%d risk=%s", p.ModelName, p.EntityID, p.EventID, p.Score, p.Label, p.RiskSegment)
 				s.mu.Lock()

@@ -38,7 +38,7 @@ type entityMode[R any] struct {
 func (e *entityMode[R]) publish() {
 	st := e.state.Stats()
 	e.bytes.Store(st.Bytes)
-	e.entities.Store(st.Entities)
+	e.entities.Store(int64(st.Entities - st.Tombstones))
 	e.late.Store(e.l.batch.Late)
 	e.evicted.Store(e.l.batch.Evicted)
 }

@@ -127,20 +127,21 @@ var ErrRebuilding = errors.New("entity state still being rebuilt")
 type ctlKind uint8
 
 const (
-	ctlFlush   ctlKind = iota // finish the listed partitions' records, close the batch
-	ctlDrop                   // forget the listed partitions' queued records
-	ctlBarrier                // finish everything, close the batch (a transaction ends)
-	ctlStop                   // finish everything, close the batch, exit
-	ctlFinish                 // like stop, but what waits for the registry is waited for: handled in order, never early
-	ctlRebuild                // the listed partitions' state is being rebuilt: score nothing until ctlRebuilt
-	ctlRebuilt                // the listed partitions' state is rebuilt
-	ctlCommit                 // exactly-once: the transaction committed
-	ctlAbort                  // exactly-once: the transaction aborted
-	ctlSync                   // answer once everything before is processed: ErrWaiting if the merge waits for a partition
-	ctlAssign                 // the listed partitions are assigned: the merge waits for their first records
-	ctlProbe                  // score the control's records against the entity state, leaving it as it is
-	ctlLabels                 // a rebuild of the label state starts (id): the lane's new predictions and labels wait for it
-	ctlReplay                 // the rebuild's records (id, ops), in time order
+	ctlFlush      ctlKind = iota // finish the listed partitions' records, close the batch
+	ctlDrop                      // forget the listed partitions' queued records
+	ctlBarrier                   // finish everything, close the batch (a transaction ends)
+	ctlStop                      // finish everything, close the batch, exit
+	ctlFinish                    // like stop, but what waits for the registry is waited for: handled in order, never early
+	ctlRebuild                   // the listed partitions' state is being rebuilt: score nothing until ctlRebuilt
+	ctlRebuilt                   // the listed partitions' state is rebuilt
+	ctlCommit                    // exactly-once: the transaction committed
+	ctlAbort                     // exactly-once: the transaction aborted
+	ctlSync                      // answer once everything before is processed: ErrWaiting if the merge waits for a partition
+	ctlAssign                    // the listed partitions are assigned: the merge waits for their first records
+	ctlProbe                     // score the control's records against the entity state, leaving it as it is
+	ctlDropBefore                // the entity state holds no history before the control's time (a rebuild or warm-up starts there)
+	ctlLabels                    // a rebuild of the label state starts (id): the lane's new predictions and labels wait for it
+	ctlReplay                    // the rebuild's records (id, ops), in time order
 )
 
 type control struct {
@@ -150,6 +151,7 @@ type control struct {
 	explain outcome.Explain   // and their reason codes
 	id      uint64            // ctlLabels, ctlReplay
 	ops     []quality.Op      // ctlReplay
+	since   time.Time         // ctlDropBefore's time
 	done    func(error)
 }
 
@@ -532,6 +534,10 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 					q.hwm, q.emptySince = unknownHWM, now
 				}
 			}
+		}
+	case ctlDropBefore:
+		if l.ent != nil {
+			l.ent.state.DropBefore(ctl.since)
 		}
 	case ctlProbe:
 		switch {

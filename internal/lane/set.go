@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/internal/quality"
@@ -143,6 +144,26 @@ func (s *Set[R]) Assign(tps []Partition) error { return s.each(tps, ctlAssign) }
 // assignment callback).
 func (s *Set[R]) StartRebuild(tps []Partition) error {
 	return s.each(tps, ctlRebuild)
+}
+
+// DropBefore tells the lanes of tps that their entity state holds no
+// history before t: a rebuild or a warm-up replays from t (call it before
+// their first state-only chunk). A window that reaches before t is then
+// answered missing, never computed over part of itself.
+func (s *Set[R]) DropBefore(tps []Partition, t time.Time) error {
+	byLane := map[int32]bool{}
+	for _, tp := range tps {
+		if byLane[tp.Partition] {
+			continue
+		}
+		byLane[tp.Partition] = true
+		l, err := s.lane(tp.Partition)
+		if err != nil {
+			return err
+		}
+		l.q.push(msg[R]{ctl: &control{kind: ctlDropBefore, since: t}})
+	}
+	return nil
 }
 
 // PushState hands a state-only chunk (records replayed into the entity

@@ -210,7 +210,7 @@ func TestLaneLabelRebuild(t *testing.T) {
 	if err := f.set.StartLabelRebuild([]int32{0}, 7); err != nil {
 		t.Fatal(err)
 	}
-	_ = f.set.Push(events(10, 3))                                // scored now, kept for later
+	_ = f.set.Push(events(10, 3))                               // scored now, kept for later
 	_ = f.set.Push(labelChunk(0, lbl("old", 1), lbl("e11", 0))) // "old" was predicted before the rebuild
 	f.barrier(t)
 	if preds, _, _ := f.sink.counts(); preds != 3 {

@@ -1,6 +1,8 @@
-// Package loadgen produces synthetic events (internal/synth) to Kafka at a
-// target rate, in any input encoding, keyed by customer id. cmd/loadgen and
-// the demo use it.
+// Package loadgen produces synthetic events (internal/synth: a stream of
+// both kinds with history-driven fraud) to Kafka at a target rate, in any
+// input encoding, keyed by customer id, and writes labelled training files
+// whose features are computed by the serving code (WriteTraining).
+// cmd/loadgen and the demo use it.
 package loadgen
 
 import (
@@ -72,8 +74,7 @@ func Run(ctx context.Context, cl *kgo.Client, o Options, live *Counter) (Result,
 		o.Now = time.Now
 	}
 	g := synth.New(o.Seed, o.Customers, o.Names)
-	g.Live = true                           // events happen when they are produced, never later
-	coin := synth.New(o.Seed+1, 1, o.Names) // independent draws for the event mix
+	g.ActivityShare = o.ActivityShare
 	start := time.Now()
 	var ev schemas.Event
 	var n int64
@@ -106,11 +107,11 @@ func Run(ctx context.Context, cl *kgo.Client, o Options, live *Counter) (Result,
 		}
 		for i := int64(0); i < due && (o.Count == 0 || n < o.Count); i++ {
 			topic, enc := o.TransactionsTopic, txEnc
-			if o.ActivityShare > 0 && coin.Float64() < o.ActivityShare {
+			if kind, _ := g.Next(&ev, o.Now()); kind == schemas.Activity {
+				if o.ActivityTopic == "" {
+					continue // a story's activity step, with no topic for it
+				}
 				topic, enc = o.ActivityTopic, actEnc
-				g.Activity(&ev, o.Now())
-			} else {
-				g.Transaction(&ev, o.Now())
 			}
 			val, err := enc.Append(nil, &ev)
 			if err != nil {

@@ -140,7 +140,7 @@ func TestFeatureMismatchKeepsOldModel(t *testing.T) {
 	copyFile(t, "../../models/fraud.features.yaml", feats)
 	set, r := open1(t, model, feats)
 	v := r.Scorer().Info().Version
-	copyFile(t, "../../models/takeover.json", model) // 10 inputs; the features file lists 12
+	copyFile(t, "../../models/takeover.json", model) // 10 inputs; the features file lists 21
 	res := set.Reload(false)
 	if len(res) != 1 || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "features") || r.Scorer().Info().Version != v {
 		t.Fatalf("mismatch: %+v", res)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,8 +116,13 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 	if err != nil {
 		return 0, err
 	}
-	starts := map[string]map[int32]kgo.Offset{}
-	left := 0
+	// A lane holds partition p of every input topic: its partitions are
+	// read back from one time R, the earliest of theirs (each partition's
+	// committed position's time − the longest window − the slack), so that
+	// every entity's history from R on is in the state. Before R the state
+	// holds nothing: a window that reaches there is answered missing
+	// (entity.State.DropBefore), never computed over part of itself.
+	from := map[int32]time.Time{}
 	for _, tp := range tps {
 		end := ends[tp]
 		if end <= 0 {
@@ -126,27 +132,49 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 		if err != nil {
 			return 0, err
 		}
-		from := ts.Add(-rb.longest - rb.slack)
-		offs, err := adm.ListOffsetsAfterMilli(ctx, from.UnixMilli(), tp.Topic)
+		r := ts.Add(-rb.longest - rb.slack)
+		if f, ok := from[tp.Partition]; !ok || r.Before(f) {
+			from[tp.Partition] = r
+		}
+	}
+	starts := map[string]map[int32]kgo.Offset{}
+	left := 0
+	for p, r := range from {
+		var lanePart []lane.Partition
+		for _, tp := range tps {
+			if tp.Partition == p {
+				lanePart = append(lanePart, tp)
+			}
+		}
+		if err := rb.lanes.DropBefore(lanePart, r); err != nil {
+			return 0, err
+		}
+		offs, err := adm.ListOffsetsAfterMilli(ctx, r.UnixMilli(), topicsOf(lanePart)...)
 		if err != nil {
-			return 0, fmt.Errorf("offset for %s: %w", from.Format(time.RFC3339), err)
+			return 0, fmt.Errorf("offset for %s: %w", r.Format(time.RFC3339), err)
 		}
-		o, ok := offs.Lookup(tp.Topic, tp.Partition)
-		if !ok || o.Err != nil {
-			return 0, fmt.Errorf("offset of %s[%d] for %s: %v", tp.Topic, tp.Partition, from.Format(time.RFC3339), o.Err)
+		for _, tp := range lanePart {
+			end := ends[tp]
+			if end <= 0 {
+				continue
+			}
+			o, ok := offs.Lookup(tp.Topic, tp.Partition)
+			if !ok || o.Err != nil {
+				return 0, fmt.Errorf("offset of %s[%d] for %s: %v", tp.Topic, tp.Partition, r.Format(time.RFC3339), o.Err)
+			}
+			start := o.Offset
+			if start < 0 || start > end {
+				start = end
+			}
+			if start >= end {
+				continue
+			}
+			if starts[tp.Topic] == nil {
+				starts[tp.Topic] = map[int32]kgo.Offset{}
+			}
+			starts[tp.Topic][tp.Partition] = kgo.NewOffset().At(start)
+			left++
 		}
-		start := o.Offset
-		if start < 0 || start > end {
-			start = end
-		}
-		if start >= end {
-			continue
-		}
-		if starts[tp.Topic] == nil {
-			starts[tp.Topic] = map[int32]kgo.Offset{}
-		}
-		starts[tp.Topic][tp.Partition] = kgo.NewOffset().At(start)
-		left++
 	}
 	if left == 0 {
 		return 0, nil
@@ -207,6 +235,16 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 		}
 	}
 	return n, nil
+}
+
+func topicsOf(tps []lane.Partition) []string {
+	var out []string
+	for _, tp := range tps {
+		if !slices.Contains(out, tp.Topic) {
+			out = append(out, tp.Topic)
+		}
+	}
+	return out
 }
 
 // positions are the partitions' committed offsets (where their records
