@@ -24,13 +24,17 @@ type Watch struct {
 	// LabelsTopic's records are labels, not events. Lane p reads partition
 	// p of it (labels are keyed by entity: co-partitioned with the inputs)
 	// and joins each label to the predictions it made, in its own store of
-	// Quality. A label that does not decode with Labels, or whose value is
-	// not 0 or 1, is a dead letter (stage decode); any other label record
-	// gets no output and is settled (WatchSink.Settle). Only predictions of
-	// binary classifiers are kept for labels (their score is P(class 1)).
+	// Quality. A label record never gets an output and is never a dead
+	// letter (it is not an input event): every one is settled
+	// (WatchSink.Settle) once the lane is done with it. One that does not
+	// decode with Labels is told to Malformed (counted and logged by the
+	// caller); one whose value is not 0 or 1 is counted Invalid by the
+	// store. Only predictions of binary classifiers are kept for labels
+	// (their score is P(class 1)).
 	LabelsTopic string
 	Labels      schemas.LabelDecoder
 	Quality     *quality.Registry
+	Malformed   func(rec *kgo.Record, err error)
 	// AtCommit (exactly-once): the predictions and labels of a transaction
 	// reach the store when it commits (Set.Committed); an abort drops them,
 	// and the records are scored again.
@@ -135,26 +139,19 @@ func (ws *watchState[R]) isLabels(topic string) bool {
 }
 
 // labels joins a chunk of label records (from its position on): each
-// becomes an op, or a dead letter when it is malformed.
+// becomes an op, or is told to Malformed; every one is settled.
 func (ws *watchState[R]) labels(m *msg[R]) {
 	c := &m.chunk
 	for m.pos < len(c.Records) {
 		rec, ref := c.Records[m.pos], c.Refs[m.pos]
 		m.pos++
-		err := ws.w.Labels.DecodeLabel(rec.Value, &ws.label)
-		if err == nil && ws.label.Label != 0 && ws.label.Label != 1 {
-			// counted invalid by the store, and dead-lettered: a label must be 0 or 1
+		if err := ws.w.Labels.DecodeLabel(rec.Value, &ws.label); err != nil {
+			if ws.w.Malformed != nil {
+				ws.w.Malformed(rec, fmt.Errorf("LABELS_TOPIC %s partition %d offset %d: %w", rec.Topic, rec.Partition, rec.Offset, err))
+			}
+		} else { // a value other than 0 or 1 is counted Invalid by the store
 			ws.add(quality.Op{ID: ws.store.ID(ws.label.EventID), At: rec.Timestamp.UnixMilli(), IsLabel: true, Label: ws.label.Label})
-			err = fmt.Errorf("%w: label %d of event %q: want 0 or 1", schemas.ErrMalformed, ws.label.Label, ws.label.EventID)
 		}
-		if err != nil {
-			it := ws.l.item()
-			it.Topic, it.Value, it.Kafka, it.Offset, it.Ref = rec.Topic, rec.Value, rec, rec.Offset, ref
-			ws.l.sink.DeadLetter(it, outcome.StageDecode, fmt.Errorf("LABELS_TOPIC %s: %w", rec.Topic, err))
-			ws.l.recycle(it)
-			continue
-		}
-		ws.add(quality.Op{ID: ws.store.ID(ws.label.EventID), At: rec.Timestamp.UnixMilli(), IsLabel: true, Label: ws.label.Label})
 		ws.sink.Settle(rec, ref)
 	}
 	ws.flush()
