@@ -54,18 +54,20 @@ type watcher struct {
 	drift   map[*modelset.Route]*drift.Group
 	shadows bool // some route has a challenger
 
-	mu    sync.Mutex
-	agree map[*modelset.Route][]*quality.Agreement
-	held  map[*modelset.Route]*atomic.Int64 // unix ns until which the challenger is held off
-	// metrics resolved once per label set
-	shadowCtr map[shadowCtrKey]prometheus.Counter
-	malLog    atomic.Int64 // unix ns of the last malformed-label log line
+	// per route with a challenger, fixed at start (read without a lock)
+	held   map[*modelset.Route]*atomic.Int64 // unix ns until which the challenger is held off
+	shadow map[*modelset.Route]*shadowMetrics
+
+	mu     sync.Mutex
+	agree  map[*modelset.Route][]*quality.Agreement
+	malLog atomic.Int64 // unix ns of the last malformed-label log line
 }
 
-type shadowCtrKey struct {
-	route  *modelset.Route
-	model  string
-	result string
+// shadowMetrics are a route's challenger series (its name is the spec's:
+// a reload keeps it).
+type shadowMetrics struct {
+	ok, failed, skipped prometheus.Counter
+	seconds             prometheus.Observer
 }
 
 // newWatcher reads the baselines and builds the label decoder and the
@@ -75,7 +77,7 @@ func newWatcher(p *Pipeline) (*watcher, error) {
 	cfg := p.cfg
 	w := &watcher{p: p, labels: cfg.LabelsTopic, drift: map[*modelset.Route]*drift.Group{},
 		agree: map[*modelset.Route][]*quality.Agreement{}, held: map[*modelset.Route]*atomic.Int64{},
-		shadowCtr: map[shadowCtrKey]prometheus.Counter{}}
+		shadow: map[*modelset.Route]*shadowMetrics{}}
 	if w.labels != "" {
 		enc, err := schemas.ParseEncoding(cfg.LabelEncoding)
 		if err == nil {
@@ -93,6 +95,9 @@ func newWatcher(p *Pipeline) (*watcher, error) {
 		if r.Spec.Shadow != nil {
 			w.shadows = true
 			w.held[r] = new(atomic.Int64)
+			route, model, c := routeName(r), r.ShadowName(), p.obs.ShadowPredictions
+			w.shadow[r] = &shadowMetrics{ok: c.WithLabelValues(route, model, "ok"), failed: c.WithLabelValues(route, model, "failed"),
+				skipped: c.WithLabelValues(route, model, "skipped"), seconds: p.obs.ShadowSeconds.WithLabelValues(route, model)}
 			if err := r.ShadowErr(); err != nil {
 				p.log.Error("the route's challenger did not load; the champion serves alone until a reload puts it in service",
 					"route", routeName(r), "shadow", r.Spec.Shadow.Path, "err", err)
@@ -171,44 +176,38 @@ func (w *watcher) hold(r *modelset.Route, topic string, err error) {
 		"route", routeName(r), "topic", topic, "hold", shadowHold, "err", err)
 }
 
-func (w *watcher) shadowCounter(r *modelset.Route, model, result string) prometheus.Counter {
-	k := shadowCtrKey{r, model, result}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	c, ok := w.shadowCtr[k]
-	if !ok {
-		c = w.p.obs.ShadowPredictions.WithLabelValues(routeName(r), model, result)
-		w.shadowCtr[k] = c
-	}
-	return c
-}
-
 // shadowDone is a lane's report of a route's challenger on one batch.
 func (w *watcher) shadowDone(r *modelset.Route, s *scoring.Scorer, scored, failed, skipped int, first error, took time.Duration) {
-	model := r.ShadowName()
+	m := w.shadow[r]
+	if m == nil {
+		return
+	}
 	if skipped > 0 {
-		w.shadowCounter(r, model, "skipped").Add(float64(skipped))
+		m.skipped.Add(float64(skipped))
 	}
 	if s == nil {
 		return
 	}
-	model = s.Info().Name
 	if failed > 0 {
-		w.shadowCounter(r, model, "failed").Add(float64(failed))
-		w.p.log.Debug("the challenger failed on records (the champion is not affected)", "route", routeName(r), "model", model,
+		m.failed.Add(float64(failed))
+		w.p.log.Debug("the challenger failed on records (the champion is not affected)", "route", routeName(r), "model", s.Info().Name,
 			"failed", failed, "of", scored, "first", first)
 	}
-	w.p.obs.ShadowSeconds.WithLabelValues(routeName(r), model).Observe(took.Seconds())
+	m.seconds.Observe(took.Seconds())
 }
 
-// written counts a challenger prediction's answer.
+// written counts n challenger predictions' answer.
 func (w *watcher) written(r *modelset.Route, n int, topic string, err error) {
+	m := w.shadow[r]
+	if m == nil {
+		return
+	}
 	if err != nil {
-		w.shadowCounter(r, r.ShadowName(), "failed").Add(float64(n))
+		m.failed.Add(float64(n))
 		w.hold(r, topic, err)
 		return
 	}
-	w.shadowCounter(r, r.ShadowName(), "ok").Add(float64(n))
+	m.ok.Add(float64(n))
 }
 
 // publish sets the metrics from the snapshots at now.
