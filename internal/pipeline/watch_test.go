@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -492,11 +493,12 @@ func testShadow(t *testing.T, mode, variant string) {
     shadow: {path: %s, name: challenger, output_topic: challenger-scores}
 `, mustAbs(t, fraudModel), challenger), 0o644)
 	addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 2}, testkafka.Topic{Name: "predictions", Partitions: 2},
-		testkafka.Topic{Name: "challenger-scores", Partitions: 2}, testkafka.Topic{Name: "predictions-dlq", Partitions: 1})
+		testkafka.Topic{Name: "challenger-scores", Partitions: 2}, testkafka.Topic{Name: "predictions-dlq", Partitions: 1},
+		testkafka.Topic{Name: "labels", Partitions: 2})
 	want := map[string]sent{}
 	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 250, want)
 	cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
-		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODELS_FILE": file, "DELIVERY": mode, "KAFKA_GROUP_INSTANCE_ID": "shadow-0",
+		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODELS_FILE": file, "DELIVERY": mode, "KAFKA_GROUP_INSTANCE_ID": "shadow-0", "LABELS_TOPIC": "labels",
 		"BATCH_INTERVAL": "20ms", "BATCH_MAX_SIZE": "64", "COMMIT_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "10s"})
 	p, stop := runFor(t, cfg)
 	committed := kgo.FetchIsolationLevel(kgo.ReadCommitted())
@@ -506,7 +508,37 @@ func testShadow(t *testing.T, mode, variant string) {
 		nShadow = 1 // none expected: read briefly
 	}
 	shadow := testkafka.ReadN(t, addrs, "challenger-scores", nShadow, 5*time.Second, committed)
+	// labels for every event: the champion's and the challenger's
+	// predictions of it each join it, in their own series
+	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
+	lrng := rand.New(rand.NewPCG(5, 5))
+	var labels []*kgo.Record
+	pairs := map[string][]quality.Pair{}
+	y := map[string]int{}
+	for _, r := range champ {
+		pr, _ := dec.Decode(r.Value)
+		y[pr.EventID] = lrng.IntN(2)
+		pairs[pr.ModelName] = append(pairs[pr.ModelName], quality.Pair{Score: pr.Score, Label: y[pr.EventID]})
+		labels = append(labels, &kgo.Record{Topic: "labels", Key: r.Key, Value: fmt.Appendf(nil, `{"event_id":%q,"label":%d}`, pr.EventID, y[pr.EventID])})
+	}
+	for _, r := range shadow {
+		pr, _ := dec.Decode(r.Value)
+		pairs[pr.ModelName] = append(pairs[pr.ModelName], quality.Pair{Score: pr.Score, Label: y[pr.EventID]})
+	}
+	testkafka.Produce(t, addrs, labels...)
+	waitFor(t, func() bool { return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Joined] == 250 }, "250 labels joined")
 	p.watch.publish(time.Now())
+	for model, ps := range pairs {
+		b := brute(ps)
+		for name, want := range map[string]float64{"streamscore_model_auc": b.auc, "streamscore_model_labelled_pairs": float64(len(ps))} {
+			if got, ok := metricValue(t, p, name, map[string]string{"model": model, "window": "1h"}); !ok || !close12(got, want) {
+				t.Errorf("%s of %s: service %v (present %v), brute force %v", name, model, got, ok, want)
+			}
+		}
+	}
+	if _, ok := metricValue(t, p, "streamscore_model_labelled_pairs", map[string]string{"model": "challenger"}); ok != (variant == "ok") {
+		t.Errorf("challenger quality series present %v, want %v", ok, variant == "ok")
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +563,6 @@ func testShadow(t *testing.T, mode, variant string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
 		seen := map[string]int{}
 		out := make([]float32, 1)
 		x := make([]float32, len(fraudFeatures))
@@ -579,4 +610,92 @@ func loadFraud(t *testing.T) *xgboost.Model {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// writeLinear writes a logistic model on the fraud model's inputs with
+// the given version (missing inputs count 0).
+func writeLinear(t *testing.T, path, version string, scale float64) {
+	t.Helper()
+	missing := map[string]float64{}
+	coef := make([]float64, len(fraudFeatures))
+	for i, f := range fraudFeatures {
+		missing[f] = 0
+		coef[i] = scale * 0.001 * float64(len(fraudFeatures)-i)
+	}
+	b, _ := json.Marshal(map[string]any{"format": "streamscore-linear", "link": "logistic", "features": fraudFeatures,
+		"coefficients": coef, "intercept": -1, "missing": missing, "version": version})
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLabelsOfAnotherVersion: a label joins the prediction of the model
+// version that made it — a reload in between puts the labels of the
+// events scored before it in the old version's series, those after in
+// the new one's, each equal to the brute force over its own pairs.
+func TestLabelsOfAnotherVersion(t *testing.T) {
+	addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 2}, testkafka.Topic{Name: "labels", Partitions: 2},
+		testkafka.Topic{Name: "predictions", Partitions: 2}, testkafka.Topic{Name: "predictions-dlq", Partitions: 1})
+	path := filepath.Join(t.TempDir(), "lin.json")
+	writeLinear(t, path, "v1", 1)
+	cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
+		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODEL_PATH": path, "LABELS_TOPIC": "labels",
+		"BATCH_INTERVAL": "20ms", "COMMIT_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "10s"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	reload := make(chan struct{}, 1)
+	p, err := New(ctx, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithReloadSignal(reload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	want := map[string]sent{}
+	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 100, want)
+	testkafka.ReadN(t, addrs, "predictions", 100, 30*time.Second)
+	writeLinear(t, path, "v2", -3) // other scores: a label joined to the wrong version would show
+	reload <- struct{}{}
+	waitFor(t, func() bool { return p.Models().Routes()[0].Scorer().Info().Version == "v2" }, "the reload")
+	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 100, 100, want)
+	preds := testkafka.ReadN(t, addrs, "predictions", 200, 30*time.Second)
+	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
+	pairs := map[string][]quality.Pair{}
+	var recs []*kgo.Record
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, r := range preds {
+		pr, err := dec.Decode(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y := 0
+		if rng.Float64() < 0.2+0.6*pr.Score {
+			y = 1
+		}
+		pairs[pr.ModelVersion] = append(pairs[pr.ModelVersion], quality.Pair{Score: pr.Score, Label: y})
+		recs = append(recs, &kgo.Record{Topic: "labels", Key: r.Key, Value: fmt.Appendf(nil, `{"event_id":%q,"label":%d}`, pr.EventID, y)})
+	}
+	if len(pairs["v1"]) != 100 || len(pairs["v2"]) != 100 {
+		t.Fatalf("predictions by version: v1 %d, v2 %d; want 100 each", len(pairs["v1"]), len(pairs["v2"]))
+	}
+	testkafka.Produce(t, addrs, recs...)
+	waitFor(t, func() bool { return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Joined] == 200 }, "200 labels joined")
+	p.watch.publish(time.Now())
+	for _, v := range []string{"v1", "v2"} {
+		b := brute(pairs[v])
+		lbl := map[string]string{"model": "lin", "version": v, "window": "1h"}
+		for name, want := range map[string]float64{"streamscore_model_auc": b.auc, "streamscore_model_log_loss": b.logLoss,
+			"streamscore_model_brier": b.brier, "streamscore_model_labelled_pairs": 100} {
+			if got, ok := metricValue(t, p, name, lbl); !ok || !close12(got, want) {
+				t.Errorf("%s %s: service %v (present %v), brute force %v", name, v, got, ok, want)
+			}
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
