@@ -73,7 +73,7 @@ var descriptions = map[string]string{
 	"PREDICTION_FEATURES":            "add each prediction's model inputs (features) to it, as the model saw them",
 	"REASONS_TOP_K":                  "add reasons to predictions: the K features of largest exact TreeSHAP contribution (0: none)",
 	"REASONS_FOR":                    "which predictions get reasons: flagged (label 1) or all",
-	"LABELS_TOPIC":                   "delayed labels {event_id, label} keyed by entity, co-partitioned with the inputs: online AUC, log loss, Brier, ECE as metrics",
+	"LABELS_TOPIC":                   "delayed labels {event_id, label} keyed by entity, co-partitioned with the inputs (same partition count): online AUC, log loss, Brier, ECE per model and version as metrics; malformed labels are counted, never dead letters",
 	"LABEL_ENCODING":                 "json or avro (plain Avro binary, schemas/label.avsc), for LABELS_TOPIC",
 	"LABEL_WINDOW":                   "how long a prediction is kept to be joined with its label",
 	"LABEL_MAX_PREDICTIONS":          "predictions kept per lane for their labels (about 83 bytes each); the oldest go first beyond it",
