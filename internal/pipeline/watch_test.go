@@ -699,3 +699,46 @@ func TestLabelsOfAnotherVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLabelStateAfterRestart: label state is not replayed — a member that
+// takes over a partition (here: the next run) starts with an empty store,
+// so the labels of predictions made before end as unknown once
+// LABEL_PENDING_FOR passes: counted, never joined to anything, never dead
+// letters, and committed.
+func TestLabelStateAfterRestart(t *testing.T) {
+	addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 2}, testkafka.Topic{Name: "labels", Partitions: 2},
+		testkafka.Topic{Name: "predictions", Partitions: 2}, testkafka.Topic{Name: "predictions-dlq", Partitions: 1})
+	cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
+		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODEL_PATH": fraudModel, "LABELS_TOPIC": "labels", "LABEL_PENDING_FOR": "1s",
+		"BATCH_INTERVAL": "20ms", "COMMIT_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "10s"})
+	want := map[string]sent{}
+	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 60, want)
+	_, stop := runFor(t, cfg)
+	testkafka.ReadN(t, addrs, "predictions", 60, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	p, stop := runFor(t, cfg)
+	var recs []*kgo.Record
+	for id, s := range want {
+		recs = append(recs, &kgo.Record{Topic: "labels", Key: []byte(s.entity), Value: fmt.Appendf(nil, `{"event_id":%q,"label":1}`, id)})
+	}
+	testkafka.Produce(t, addrs, recs...)
+	// a later label on each partition moves the lanes' clocks past LABEL_PENDING_FOR
+	later := time.Now().Add(time.Minute)
+	for k := 0; k < 40; k++ {
+		testkafka.Produce(t, addrs, &kgo.Record{Topic: "labels", Key: fmt.Appendf(nil, "c%d", k), Timestamp: later,
+			Value: fmt.Appendf(nil, `{"event_id":"tick-%d","label":0}`, k)})
+	}
+	waitFor(t, func() bool { return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Unknown] == 60 }, "60 unknown labels")
+	if c := p.watch.quality.Snapshot(time.Now()).Counts; c.Labels[quality.Joined] != 0 || c.Labels[quality.JoinedPending] != 0 {
+		t.Errorf("labels joined after a restart: %+v", c)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if dlq := testkafka.ReadN(t, addrs, "predictions-dlq", 1, time.Second); len(dlq) != 0 {
+		t.Errorf("%d dead letters", len(dlq))
+	}
+	checkCommitted(t, addrs, cfg.GroupID, "transactions", "labels")
+}
