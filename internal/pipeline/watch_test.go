@@ -241,6 +241,7 @@ func testLabelQuality(t *testing.T, mode string) {
 	waitFor(t, func() bool {
 		return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Joined] == 198
 	}, "the later labels joined")
+	waitFor(t, func() bool { return p.Stats().Labels.Load() == 10+150+10+5+2+3+48 }, "every label record read")
 	at := later.Add(time.Minute)
 	p.watch.publish(at)
 
@@ -731,6 +732,7 @@ func TestLabelStateAfterRestart(t *testing.T) {
 			Value: fmt.Appendf(nil, `{"event_id":"tick-%d","label":0}`, k)})
 	}
 	waitFor(t, func() bool { return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Unknown] == 60 }, "60 unknown labels")
+	waitFor(t, func() bool { return p.Stats().Labels.Load() == 100 }, "every label record read")
 	if c := p.watch.quality.Snapshot(time.Now()).Counts; c.Labels[quality.Joined] != 0 || c.Labels[quality.JoinedPending] != 0 {
 		t.Errorf("labels joined after a restart: %+v", c)
 	}
