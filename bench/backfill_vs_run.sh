@@ -11,13 +11,13 @@ bin=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
 for c in streamscore devkafka loadgen; do go build -o "$bin/$c" ./cmd/$c; done
 port=$((20000 + RANDOM % 20000)); http=$((port + 1))
-"$bin/devkafka" --port "$port" --topics transactions:6,predictions:6,rescored:6,predictions-dlq:1 > "$bin/dk.log" &
+"$bin/devkafka" --port "$port" --topics transactions:6,activity:6,predictions:6,rescored:6,predictions-dlq:1 > "$bin/dk.log" &
 until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
 broker=127.0.0.1:$port
 start=$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)
 "$bin/loadgen" --brokers "$broker" --count "$N" --rate 0 --encoding avro --activity-share 0 | tail -1
 end=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
-export KAFKA_BROKERS=$broker MODEL_PATH=models/fraud.json FEATURES_PATH=models/fraud.features.yaml LOG_LEVEL=warn
+export KAFKA_BROKERS=$broker MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn
 
 # run: steady-state rate from the first prediction to the last
 HTTP_ADDR=127.0.0.1:$http "$bin/streamscore" run >"$bin/run.log" 2>&1 &

@@ -18,14 +18,14 @@ go build -o "$bin/passthrough" ./bench/passthrough
 go build -o "$bin/watch" ./bench/watch
 for enc in $ENCODINGS; do
   port=$((20000 + RANDOM % 20000)); http=$((port + 1))
-  "$bin/devkafka" --port "$port" --topics transactions:6,predictions:6,predictions-dlq:1,passthrough-out:6 > "$bin/dk.log" &
+  "$bin/devkafka" --port "$port" --topics transactions:6,activity:6,predictions:6,predictions-dlq:1,passthrough-out:6 > "$bin/dk.log" &
   dk=$!
   until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
   broker=127.0.0.1:$port
   "$bin/loadgen" --brokers "$broker" --count "$N" --rate 0 --encoding "$enc" --activity-share 0 >/dev/null
   pt=$("$bin/passthrough" --brokers "$broker" --count "$N" | tail -1)
   ptrate=$(echo "$pt" | sed -E 's/.*= ([0-9]+) records\/s.*/\1/')
-  KAFKA_BROKERS=$broker MODEL_PATH=models/fraud.json FEATURES_PATH=models/fraud.features.yaml LOG_LEVEL=warn \
+  KAFKA_BROKERS=$broker MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn \
     INPUT_ENCODING=$enc OUTPUT_ENCODING=$enc HTTP_ADDR=127.0.0.1:$http "$bin/streamscore" run >"$bin/run.log" 2>&1 &
   ss=$!
   if ! out=$("$bin/watch" --url "http://127.0.0.1:$http/metrics" --count "$N" --pid "$ss"); then

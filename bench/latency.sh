@@ -16,10 +16,10 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
 for c in streamscore devkafka loadgen; do go build -o "$bin/$c" ./cmd/$c; done
 go build -o "$bin/latency" ./bench/latency
 port=$((20000 + RANDOM % 20000)); http=$((port + 1))
-"$bin/devkafka" --port "$port" --topics transactions:6,predictions:6,predictions-dlq:1 > "$bin/dk.log" &
+"$bin/devkafka" --port "$port" --topics transactions:6,activity:6,predictions:6,predictions-dlq:1 > "$bin/dk.log" &
 until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
 broker=127.0.0.1:$port
-KAFKA_BROKERS=$broker MODEL_PATH=models/fraud.json FEATURES_PATH=models/fraud.features.yaml LOG_LEVEL=warn \
+KAFKA_BROKERS=$broker MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn \
   INPUT_ENCODING=json OUTPUT_ENCODING=json HTTP_ADDR=127.0.0.1:$http "$bin/streamscore" run >"$bin/run.log" 2>&1 &
 ss=$!
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$http/readyz")" = 200 ]; do

@@ -11,11 +11,11 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
 for c in streamscore devkafka loadgen; do go build -o "$bin/$c" ./cmd/$c; done
 measure() {
   local n=$1 port=$((20000 + RANDOM % 20000))
-  "$bin/devkafka" --port "$port" --topics transactions:6,predictions:6,predictions-dlq:1 > "$bin/dk.log" &
+  "$bin/devkafka" --port "$port" --topics transactions:6,activity:6,predictions:6,predictions-dlq:1 > "$bin/dk.log" &
   local dk=$!
   until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
   "$bin/loadgen" --brokers "127.0.0.1:$port" --count "$n" --rate 0 --encoding avro --activity-share 0 > /dev/null
-  KAFKA_BROKERS=127.0.0.1:$port MODEL_PATH=models/fraud.json FEATURES_PATH=models/fraud.features.yaml \
+  KAFKA_BROKERS=127.0.0.1:$port MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity \
     HTTP_ADDR=127.0.0.1:$((port + 1)) LOG_LEVEL=warn "$bin/streamscore" run >"$bin/run.log" 2>&1 &
   local pid=$! peak=0
   count() { curl -s "127.0.0.1:$((port + 1))/metrics" | awk '/^streamscore_predictions_total/ {s+=$2} END {print s+0}'; }

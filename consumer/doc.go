@@ -1,5 +1,6 @@
 // Package consumer is streamscore's Kafka group member: it joins the
-// consumer group (cooperative-sticky, optional static membership), fetches
+// consumer group (cooperative-sticky by default, or the balancer the caller
+// names: range for co-partitioned entity state; optional static membership), fetches
 // records, and owns the offset [Tracker], the single place that decides
 // which offsets may be committed.
 //

@@ -1,10 +1,3 @@
-// Command devkafka runs an in-memory Kafka-compatible broker (franz-go's
-// kfake) for local work and tests: brokers on 127.0.0.1 ports P … P+N−1,
-// seeded topics, optional persistence. The first line on stdout is
-// "listening: 127.0.0.1:P[,...]". SIGINT or SIGTERM stops it cleanly.
-// --tls-cert/--tls-key serve TLS; --sasl user:pass requires SASL (PLAIN,
-// SCRAM-SHA-256 and SCRAM-SHA-512) so that the secure paths can be tried
-// locally.
 package main
 
 import (

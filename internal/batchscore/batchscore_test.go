@@ -2,6 +2,7 @@ package batchscore
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -384,3 +385,61 @@ func TestContributionsWithRejects(t *testing.T) {
 }
 
 var nan32 = float32(math.NaN())
+
+// TestJSONLRejects: a JSON Lines row that is not JSON is rejected at the
+// decode stage with the stream's decoder's reason, its text kept as "raw";
+// a row whose field does not decode keeps its members; every rejects line
+// is valid JSON.
+func TestJSONLRejects(t *testing.T) {
+	s := scorer(t, "../../scoring/xgboost/testdata/xgb_multi.json", nil)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	os.WriteFile(in, []byte(`{"id":"a","f0":0.1,"f1":0.2,"f2":0.3,"f3":0.4}`+"\n"+
+		`{"id":"b","f0":`+"\n"+
+		`{"id":"c","f0":"x\"y","f1":0.2,"f2":0.3,"f3":0.4}`+"\n"), 0o644)
+	sum, err := Run(context.Background(), Options{Scorer: s, Input: in, Output: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Scored != 1 || sum.Rejected != 2 {
+		t.Fatalf("summary %+v", sum)
+	}
+	type reject struct {
+		Line   int            `json:"line"`
+		Reason string         `json:"reason"`
+		Raw    *string        `json:"raw"`
+		Row    map[string]any `json:"row"`
+	}
+	var got []reject
+	for _, l := range readLines(t, sum.Rejects) {
+		var r reject
+		if err := json.Unmarshal(l, &r); err != nil {
+			t.Fatalf("rejects line %s: %v", l, err)
+		}
+		got = append(got, r)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d rejects", len(got))
+	}
+	if r := got[0]; r.Line != 2 || !strings.HasPrefix(r.Reason, "decode: malformed record: ") || r.Raw == nil || *r.Raw != `{"id":"b","f0":` || r.Row != nil {
+		t.Errorf("unparsable line: %+v", r)
+	}
+	if r := got[1]; r.Line != 3 || !strings.HasPrefix(r.Reason, "features: ") || r.Raw != nil || r.Row["f0"] != `x"y` {
+		t.Errorf("undecodable field: %+v", r)
+	}
+}
+
+func readLines(t *testing.T, path string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if len(bytes.TrimSpace(l)) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out
+}

@@ -140,7 +140,10 @@ func (j *jsonlReader) next(rw *row) error {
 			rw.cells = append(rw.cells, cell{name: name, json: append(json.RawMessage(nil), raw...)})
 		}); err != nil {
 			rw.err = err
-			rw.cells = append(rw.cells[:0], cell{name: "", json: append(json.RawMessage(nil), b...)})
+			if derr := schemas.DecodeJSONFields(b, &rw.rec.Event); derr != nil {
+				rw.err = derr // the stream's decoder names the fault as a dead letter does
+			}
+			rw.cells = append(rw.cells[:0], cell{text: string(b)}) // not JSON: kept as text (the rejects file's "raw")
 			return nil
 		}
 		if err := schemas.DecodeJSONFields(b, &rw.rec.Event); err != nil {

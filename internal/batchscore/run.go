@@ -434,8 +434,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			sum.Rows++
 			reason := ""
 			switch {
-			case r.err != nil:
-				reason = r.err.Error()
+			case r.err != nil: // the row could not be read: the stream's decode stage
+				reason = outcome.StageDecode + ": " + r.err.Error()
 			case r.rec.Dead():
 				reason = r.rec.Stage + ": " + r.rec.Err.Error()
 			}

@@ -272,8 +272,13 @@ func (rw *rejectWriter) Write(line int, reason string, cells []cell) error {
 	b = strconv.AppendInt(b, int64(line), 10)
 	b = append(b, `,"reason":`...)
 	b = appendJSONString(b, reason)
-	b = appendMembers(append(b, `,"row":{`...), cells)
-	b = append(b, "}}\n"...)
+	if len(cells) == 1 && cells[0].name == "" { // a line that is not a JSON object: its text
+		b = appendJSONString(append(b, `,"raw":`...), cells[0].text)
+		b = append(b, "}\n"...)
+	} else {
+		b = appendMembers(append(b, `,"row":{`...), cells)
+		b = append(b, "}}\n"...)
+	}
 	rw.buf = b
 	_, err := rw.w.Write(b)
 	return err

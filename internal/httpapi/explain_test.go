@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http/httptest"
@@ -94,5 +95,62 @@ func TestPredictExplain(t *testing.T) {
 	c, body := call(t, ls, "POST", "/v1/predict?explain=true", fmt.Sprintf(event, 1, 500))
 	if msg, _ := body["error"].(string); c != 400 || !strings.Contains(msg, "cannot explain") {
 		t.Fatalf("linear model: %d %v", c, body)
+	}
+}
+
+// TestOIPContributions: parameters.contributions adds the output
+// "contributions", [N, G, F+1] in pred_contribs' layout: for the binary
+// model each row's values sum to the score's log-odds; for the
+// multi-class one (null = missing) they are the model explainer's, class
+// by class. Without the parameter there is no such output.
+func TestOIPContributions(t *testing.T) {
+	ready := true
+	srv, _, multi := testServer(t, &ready)
+	rows := [][]float64{{100, 3, 0.5, 1, 20, 300, 0.1, 1.2}, {5000, 23, 0.9, 8, 900, 2, 0.9, 5}}
+	body, _ := json.Marshal(map[string]any{"inputs": []any{map[string]any{"name": "input", "shape": []int{2, 8}, "datatype": "FP32", "data": rows}},
+		"parameters": map[string]any{"contributions": true}})
+	c, m := call(t, srv, "POST", "/v2/models/xgb_fraud/infer", string(body))
+	outs, _ := m["outputs"].([]any)
+	if c != 200 || len(outs) != 2 {
+		t.Fatalf("infer: %d %v", c, m)
+	}
+	ct := outs[1].(map[string]any)
+	if ct["name"] != "contributions" || fmt.Sprint(ct["shape"]) != "[2 1 9]" {
+		t.Fatalf("contributions output %v", ct)
+	}
+	data := ct["data"].([]any)
+	scores := outs[0].(map[string]any)["data"].([]any)
+	for r := 0; r < 2; r++ {
+		var sum float64
+		for f := 0; f < 9; f++ {
+			sum += data[r*9+f].(float64)
+		}
+		p := scores[r].(float64)
+		if logit := math.Log(p / (1 - p)); math.Abs(sum-logit) > 1e-4*math.Max(1, math.Abs(logit)) {
+			t.Errorf("row %d: contributions sum to %v, the score's log-odds are %v", r, sum, logit)
+		}
+	}
+	c, m = call(t, srv, "POST", "/v2/models/xgb_multi/infer",
+		`{"inputs":[{"name":"input","shape":[2,4],"datatype":"FP32","data":[0.1,null,0.3,0.4,-2,1.5,3,0]}],"parameters":{"contributions":true}}`)
+	outs, _ = m["outputs"].([]any)
+	if c != 200 || len(outs) != 3 || fmt.Sprint(outs[2].(map[string]any)["shape"]) != "[2 3 5]" {
+		t.Fatalf("multi infer: %d %v", c, m)
+	}
+	e, err := multi.Explainer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, 2*3*5)
+	if err := e.Explain([]float32{0.1, nan32(), 0.3, 0.4, -2, 1.5, 3, 0}, want); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range outs[2].(map[string]any)["data"].([]any) {
+		if float32(v.(float64)) != want[i] {
+			t.Errorf("multi contribution %d: %v, explainer %v", i, v, want[i])
+		}
+	}
+	c, m = call(t, srv, "POST", "/v2/models/xgb_multi/infer", `{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`)
+	if outs, _ := m["outputs"].([]any); c != 200 || len(outs) != 2 {
+		t.Errorf("without the parameter: %d %v", c, m)
 	}
 }

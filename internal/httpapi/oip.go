@@ -32,6 +32,10 @@ func (s *server) oipMetadata(w http.ResponseWriter, r *http.Request) {
 	if info.Output == scoring.MultiClass {
 		outputs = append(outputs, tensorMeta{Name: "scores", Datatype: "FP32", Shape: []int{-1, info.Classes}})
 	}
+	_, explainErr := route.Scorer().Explainer()
+	if explainErr == nil { // with parameters.contributions
+		outputs = append(outputs, tensorMeta{Name: "contributions", Datatype: "FP32", Shape: []int{-1, info.Outputs(), len(info.Features) + 1}})
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"name":     info.Name,
 		"versions": []string{info.Version},
@@ -40,6 +44,7 @@ func (s *server) oipMetadata(w http.ResponseWriter, r *http.Request) {
 		"outputs":  outputs,
 		"parameters": map[string]any{
 			"features": info.Features, "output": info.Output.String(), "classes": info.Classes,
+			"contributions": explainErr == nil,
 		},
 	})
 }
@@ -61,8 +66,13 @@ type inferInput struct {
 }
 
 type inferRequest struct {
-	ID     string       `json:"id"`
-	Inputs []inferInput `json:"inputs"`
+	ID         string       `json:"id"`
+	Inputs     []inferInput `json:"inputs"`
+	Parameters struct {
+		// Contributions asks for the output "contributions": every row's
+		// feature contributions, [N, G, F+1] in scoring.Explainer's layout.
+		Contributions bool `json:"contributions"`
+	} `json:"parameters"`
 }
 
 type inferOutput struct {
@@ -118,6 +128,15 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := info.Outputs()
+	var explainer scoring.Explainer
+	if req.Parameters.Contributions {
+		e, err := sc.Explainer()
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "parameters.contributions: "+err.Error())
+			return
+		}
+		explainer = e
+	}
 	out := make([]float32, n*k)
 	var err error
 	if f, ok := sc.Model().(scoring.Float64Model); ok && f.Float64Input() {
@@ -140,6 +159,18 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 	outputs := []inferOutput{{Name: "score", Shape: []int{n}, Datatype: "FP32", Data: score}}
 	if info.Output == scoring.MultiClass {
 		outputs = append(outputs, inferOutput{Name: "scores", Shape: []int{n, k}, Datatype: "FP32", Data: out})
+	}
+	if explainer != nil {
+		x := make([]float32, len(flat))
+		for i, v := range flat {
+			x[i] = float32(v)
+		}
+		contrib := make([]float32, n*scoring.ContributionLen(info))
+		if err := explainer.Explain(x, contrib); err != nil {
+			writeError(w, http.StatusInternalServerError, "contributions: "+err.Error())
+			return
+		}
+		outputs = append(outputs, inferOutput{Name: "contributions", Shape: []int{n, k, nf + 1}, Datatype: "FP32", Data: contrib})
 	}
 	resp := map[string]any{"model_name": info.Name, "model_version": info.Version, "outputs": outputs}
 	if req.ID != "" {

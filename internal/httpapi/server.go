@@ -285,11 +285,9 @@ func (s *server) predict(w http.ResponseWriter, r *http.Request) {
 }
 
 // reason is a failed event's error for a single-event request: the stage
-// and the reason ("event: ..." for a decode failure).
+// and the reason, as the stream's dead letter names them in its
+// x-streamscore-stage and x-streamscore-error headers.
 func reason(rec *outcome.Record) string {
-	if rec.Stage == outcome.StageDecode {
-		return "event: " + rec.Err.Error()
-	}
 	return rec.Stage + ": " + rec.Err.Error()
 }
 

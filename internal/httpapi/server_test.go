@@ -123,7 +123,7 @@ func TestPredict(t *testing.T) {
 		code       int
 		want       string
 	}{
-		{"/v1/predict", `{"event_id":"x"}`, 400, "event:"},
+		{"/v1/predict", `{"event_id":"x"}`, 400, "decode:"},
 		{"/v1/predict", `{"event_id":"e","customer_id":"c","event_time":0,"amount":"lots"}`, 400, `feature "amount"`},
 		{"/v1/predict", ``, 400, "body"},
 		{"/v1/predict", `[]`, 400, "empty"},

@@ -1,5 +1,3 @@
-// Package logging builds the process logger (log/slog) from LOG_LEVEL and
-// LOG_FORMAT.
 package logging
 
 import (

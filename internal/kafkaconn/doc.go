@@ -1,0 +1,3 @@
+// Package kafkaconn builds the franz-go connection options shared by every
+// Kafka client streamscore makes: brokers, client id, TLS and SASL.
+package kafkaconn
