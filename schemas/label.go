@@ -3,9 +3,13 @@ package schemas
 import (
 	"bytes"
 	_ "embed"
-	"encoding/json"
 	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"unsafe"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/linkedin/goavro/v2"
 )
 
@@ -50,28 +54,126 @@ func NewLabelDecoder(enc Encoding) (LabelDecoder, error) {
 
 type jsonLabels struct{}
 
+// labelReader is a pooled jsontext reader of label records: once warm,
+// decoding a label allocates nothing (its event id is read in place).
+type labelReader struct {
+	buf bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var labelReaders = sync.Pool{New: func() any { return new(labelReader) }}
+
+// DecodeLabel reads a JSON object strictly (jsontext, as events are read:
+// invalid UTF-8 is refused, where encoding/json would replace it); fields
+// other than event_id and label are skipped, a name given twice takes its
+// later value, and a label may be an integer or a string holding one (as
+// encoding/json's json.Number reads it). l.EventID shares memory with
+// value unless the id has escapes: copy it to keep it past value.
 func (jsonLabels) DecodeLabel(value []byte, l *Label) error {
-	var raw struct {
-		EventID *string      `json:"event_id"`
-		Label   *json.Number `json:"label"`
+	r := labelReaders.Get().(*labelReader)
+	defer labelReaders.Put(r)
+	r.buf = *bytes.NewBuffer(value)
+	r.dec.Reset(&r.buf, jsonOpts...)
+	err := r.read(l)
+	r.buf = bytes.Buffer{} // the pooled reader keeps no reference to value
+	return err
+}
+
+func (r *labelReader) read(l *Label) error {
+	malformed := func(err error) error { return fmt.Errorf("%w: label: %v", ErrMalformed, err) }
+	dec := &r.dec
+	if k := dec.PeekKind(); k != '{' {
+		if _, err := dec.ReadValue(); err != nil {
+			return malformed(err)
+		}
+		return fmt.Errorf("%w: label: value is %s, not an object", ErrMalformed, kindName(k))
 	}
-	dec := json.NewDecoder(bytes.NewReader(value))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil {
-		return fmt.Errorf("%w: label: %v", ErrMalformed, err)
+	if _, err := dec.ReadToken(); err != nil {
+		return malformed(err)
 	}
-	if raw.EventID == nil || *raw.EventID == "" {
+	var id, y jsontext.Value
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadValue()
+		if err != nil {
+			return malformed(err)
+		}
+		switch string(name) { // no allocation: a comparison
+		case `"event_id"`:
+			id, err = dec.ReadValue()
+		case `"label"`:
+			y, err = dec.ReadValue()
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return malformed(err)
+		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return malformed(err)
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
+		if err == nil {
+			return fmt.Errorf("%w: label: data after the object", ErrMalformed)
+		}
+		return malformed(err)
+	}
+	if id.Kind() != '"' || len(id) <= 2 {
 		return fmt.Errorf("%w: label: no event_id", ErrMalformed)
 	}
-	if raw.Label == nil {
+	num := []byte(y)
+	switch y.Kind() {
+	case '0':
+	case '"': // a number in a string, as encoding/json's json.Number takes it
+		num = y[1 : len(y)-1]
+		if bytes.IndexByte(num, '\\') >= 0 {
+			var err error
+			if num, err = jsontext.AppendUnquote(nil, y); err != nil {
+				return malformed(err)
+			}
+		}
+	case 0, 'n':
 		return fmt.Errorf("%w: label: no label", ErrMalformed)
+	default:
+		return fmt.Errorf("%w: label: label %s is not an integer", ErrMalformed, y)
 	}
-	n, err := raw.Label.Int64()
-	if err != nil {
-		return fmt.Errorf("%w: label: label %s is not an integer", ErrMalformed, raw.Label.String())
+	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(num), len(num)), 10, 64)
+	if err != nil || !jsonInteger(num) || n != int64(int(n)) {
+		return fmt.Errorf("%w: label: label %s is not an integer", ErrMalformed, y)
 	}
-	*l = Label{EventID: *raw.EventID, Label: int(n)}
+	inner := id[1 : len(id)-1]
+	var eventID string
+	if bytes.IndexByte(inner, '\\') < 0 {
+		eventID = unsafe.String(unsafe.SliceData(inner), len(inner))
+	} else {
+		b, err := jsontext.AppendUnquote(nil, id)
+		if err != nil {
+			return malformed(err)
+		}
+		if len(b) == 0 {
+			return fmt.Errorf("%w: label: no event_id", ErrMalformed)
+		}
+		eventID = string(b)
+	}
+	*l = Label{EventID: eventID, Label: int(n)}
 	return nil
+}
+
+// jsonInteger reports whether b is a JSON number without fraction or
+// exponent: -?(0|[1-9][0-9]*).
+func jsonInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || b[0] == '0' && len(b) > 1 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 type avroLabels struct{ c *goavro.Codec }

@@ -1,8 +1,12 @@
 package schemas
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/linkedin/goavro/v2"
 )
@@ -52,5 +56,88 @@ func TestLabelDecoders(t *testing.T) {
 	}
 	if _, err := NewLabelDecoder(AvroConfluent); err == nil {
 		t.Error("avro-confluent labels accepted without a registry")
+	}
+}
+
+// refDecodeLabel is the label's meaning stated with encoding/json: the
+// reference the JSON label decoder must agree with (strict on UTF-8,
+// where encoding/json replaces invalid bytes).
+func refDecodeLabel(value []byte) (Label, bool) {
+	if !utf8.Valid(value) {
+		return Label{}, false
+	}
+	var raw struct {
+		EventID *string      `json:"event_id"`
+		Label   *json.Number `json:"label"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil || dec.More() {
+		return Label{}, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Label{}, false
+	}
+	if raw.EventID == nil || *raw.EventID == "" || raw.Label == nil {
+		return Label{}, false
+	}
+	n, err := raw.Label.Int64()
+	if err != nil || n != int64(int(n)) {
+		return Label{}, false
+	}
+	return Label{EventID: *raw.EventID, Label: int(n)}, true
+}
+
+var labelSeeds = []string{
+	`{"event_id":"e-1","label":1}`, `{"label":0,"event_id":"e-2","x":{"a":[1,2,{"b":null}]}}`, ` { "event_id" : "e" , "label" : 1 } `,
+	`{"event_id":"a\"b\\u00e9","label":1}`, `{"event_id":"","label":1}`, `{"event_id":null,"label":1}`, `{"event_id":"e","label":null}`,
+	`{"event_id":"e","label":"1"}`, `{"event_id":"e","label":1.0}`, `{"event_id":"e","label":1e0}`, `{"event_id":"e","label":-3}`,
+	`{"event_id":"e","label":99999999999999999999}`, `{"event_id":"e","label":1}x`, `{"event_id":"e","label":1}{}`,
+	`{"event_id":"e","event_id":"f","label":0,"label":1}`, `{"event_id":7,"label":1}`, `[1]`, `null`, ``, `{`, `{"event_id":"e","label":01}`,
+	"{\"event_id\":\"\xff\",\"label\":1}", `{"event_id":"\u0000","label":true}`, `{"event_id":"e","label":"+1"}`, `{"event_id":"e","label":"\u0031"}`, `{"event_id":"e","label":" 1"}`,
+}
+
+// TestJSONLabelAgreesWithEncodingJSON: the decoder and the reference
+// accept the same records and read the same label from them.
+func TestJSONLabelAgreesWithEncodingJSON(t *testing.T) {
+	dec, _ := NewLabelDecoder(JSON)
+	for _, v := range labelSeeds {
+		checkLabelAgainstRef(t, dec, []byte(v))
+	}
+}
+
+func checkLabelAgainstRef(t *testing.T, dec LabelDecoder, v []byte) {
+	t.Helper()
+	var l Label
+	err := dec.DecodeLabel(v, &l)
+	want, ok := refDecodeLabel(v)
+	if ok != (err == nil) || ok && l != want {
+		t.Errorf("%q: decoder %+v, %v; encoding/json %+v, ok %v", v, l, err, want, ok)
+	}
+	if err != nil && !errors.Is(err, ErrMalformed) {
+		t.Errorf("%q: %v does not wrap ErrMalformed", v, err)
+	}
+}
+
+func FuzzJSONLabel(f *testing.F) {
+	for _, v := range labelSeeds {
+		f.Add([]byte(v))
+	}
+	dec, _ := NewLabelDecoder(JSON)
+	f.Fuzz(func(t *testing.T, v []byte) { checkLabelAgainstRef(t, dec, v) })
+}
+
+// TestJSONLabelAllocs: a warm decoder allocates nothing for a label
+// whose id has no escapes.
+func TestJSONLabelAllocs(t *testing.T) {
+	dec, _ := NewLabelDecoder(JSON)
+	v := []byte(`{"event_id":"7f3c2a90-1b2c-4d5e-8f90-123456789abc","label":1,"source":"chargebacks"}`)
+	var l Label
+	if n := testing.AllocsPerRun(200, func() {
+		if err := dec.DecodeLabel(v, &l); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per label, want 0", n)
 	}
 }

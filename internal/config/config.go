@@ -60,12 +60,18 @@ type Config struct {
 	PredictionFeatures  bool          `env:"PREDICTION_FEATURES" envDefault:"false"`
 	ReasonsTopK         int           `env:"REASONS_TOP_K" envDefault:"0"`
 	ReasonsFor          string        `env:"REASONS_FOR" envDefault:"flagged"`
+	LabelsTopic         string        `env:"LABELS_TOPIC"`
+	LabelEncoding       string        `env:"LABEL_ENCODING" envDefault:"json"`
+	LabelWindow         time.Duration `env:"LABEL_WINDOW" envDefault:"168h"`
+	LabelMaxPredictions int           `env:"LABEL_MAX_PREDICTIONS" envDefault:"1000000"`
+	LabelPendingFor     time.Duration `env:"LABEL_PENDING_FOR" envDefault:"10m"`
 	Delivery            string        `env:"DELIVERY" envDefault:"at-least-once"`
 	ModelPath           string        `env:"MODEL_PATH"`
 	ModelFormat         string        `env:"MODEL_FORMAT" envDefault:"auto"`
 	ModelName           string        `env:"MODEL_NAME"`
 	FeaturesPath        string        `env:"FEATURES_PATH"`
 	ModelsFile          string        `env:"MODELS_FILE"`
+	BaselinePath        string        `env:"BASELINE_PATH"`
 	ModelReloadInterval time.Duration `env:"MODEL_RELOAD_INTERVAL" envDefault:"5s"`
 	ScoreThreshold      float64       `env:"SCORE_THRESHOLD" envDefault:"0.5"`
 	RiskBands           []float64     `env:"RISK_BANDS" envDefault:"0.3,0.6" envSeparator:","`
@@ -249,6 +255,34 @@ func (c *Config) Validate() error {
 	case "flagged", "all":
 	default:
 		bad("REASONS_FOR", c.ReasonsFor, "want flagged (predictions with label 1) or all")
+	}
+	if c.LabelsTopic != "" {
+		if strings.TrimSpace(c.LabelsTopic) != c.LabelsTopic || strings.Contains(c.LabelsTopic, ",") {
+			bad("LABELS_TOPIC", c.LabelsTopic, "want one topic name")
+		}
+		for _, t := range append(c.Topics(), c.OutputTopic, c.DLQTopic) {
+			if t == c.LabelsTopic {
+				bad("LABELS_TOPIC", c.LabelsTopic, "must differ from INPUT_TOPICS, OUTPUT_TOPIC and DLQ_TOPIC")
+				break
+			}
+		}
+	}
+	switch c.LabelEncoding {
+	case "json", "avro":
+	default:
+		bad("LABEL_ENCODING", c.LabelEncoding, "want json or avro (plain Avro binary with schemas/label.avsc)")
+	}
+	if c.LabelWindow < time.Second || c.LabelWindow > 90*24*time.Hour {
+		bad("LABEL_WINDOW", c.LabelWindow, "want 1s to 2160h (90 days)")
+	}
+	if c.LabelMaxPredictions < 1 || c.LabelMaxPredictions > 100_000_000 {
+		bad("LABEL_MAX_PREDICTIONS", c.LabelMaxPredictions, "want 1 to 100000000 predictions per lane")
+	}
+	if c.LabelPendingFor < time.Millisecond || c.LabelPendingFor > 24*time.Hour {
+		bad("LABEL_PENDING_FOR", c.LabelPendingFor, "want 1ms to 24h")
+	}
+	if c.BaselinePath != "" && c.ModelsFile != "" {
+		bad("BASELINE_PATH", c.BaselinePath, "is for MODEL_PATH; with MODELS_FILE give each route its baseline: key")
 	}
 	if c.CommitInterval < 10*time.Millisecond || c.CommitInterval > time.Minute {
 		bad("COMMIT_INTERVAL", c.CommitInterval, "want 10ms to 1m")

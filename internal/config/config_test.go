@@ -96,3 +96,50 @@ func TestModelFormats(t *testing.T) {
 		t.Errorf("MODEL_FORMAT=pmml: %v", err)
 	}
 }
+
+func TestLabelSettings(t *testing.T) {
+	c, err := Load(base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LabelsTopic != "" || c.LabelEncoding != "json" || c.LabelWindow != 168*time.Hour || c.LabelMaxPredictions != 1_000_000 ||
+		c.LabelPendingFor != 10*time.Minute || c.BaselinePath != "" {
+		t.Errorf("label defaults: %q %q %v %d %v %q", c.LabelsTopic, c.LabelEncoding, c.LabelWindow, c.LabelMaxPredictions, c.LabelPendingFor, c.BaselinePath)
+	}
+	env := base()
+	for k, v := range map[string]string{"LABELS_TOPIC": "labels", "LABEL_ENCODING": "avro", "LABEL_WINDOW": "2h",
+		"LABEL_MAX_PREDICTIONS": "5000", "LABEL_PENDING_FOR": "30s", "BASELINE_PATH": "b.json"} {
+		env[k] = v
+	}
+	c, err = Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LabelsTopic != "labels" || c.LabelEncoding != "avro" || c.LabelWindow != 2*time.Hour || c.LabelMaxPredictions != 5000 ||
+		c.LabelPendingFor != 30*time.Second || c.BaselinePath != "b.json" {
+		t.Errorf("label settings: %+v", c)
+	}
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"LABELS_TOPIC": "transactions"}, `LABELS_TOPIC="transactions": must differ from INPUT_TOPICS`},
+		{map[string]string{"LABELS_TOPIC": "predictions"}, `LABELS_TOPIC="predictions": must differ`},
+		{map[string]string{"LABELS_TOPIC": "a,b"}, `LABELS_TOPIC="a,b": want one topic name`},
+		{map[string]string{"LABEL_ENCODING": "avro-confluent"}, `LABEL_ENCODING="avro-confluent": want json or avro`},
+		{map[string]string{"LABEL_WINDOW": "0s"}, "LABEL_WINDOW=0s: want 1s to 2160h"},
+		{map[string]string{"LABEL_WINDOW": "week"}, `LABEL_WINDOW="week": want a Go duration`},
+		{map[string]string{"LABEL_MAX_PREDICTIONS": "0"}, "LABEL_MAX_PREDICTIONS=0: want 1 to 100000000"},
+		{map[string]string{"LABEL_PENDING_FOR": "0s"}, "LABEL_PENDING_FOR=0s: want 1ms to 24h"},
+		{map[string]string{"BASELINE_PATH": "b.json", "MODELS_FILE": "m.yaml", "MODEL_PATH": ""}, `BASELINE_PATH="b.json": is for MODEL_PATH`},
+	}
+	for _, tt := range tests {
+		env := base()
+		for k, v := range tt.env {
+			env[k] = v
+		}
+		if _, err := Load(env); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want it to contain %q", tt.env, err, tt.want)
+		}
+	}
+}

@@ -13,6 +13,16 @@
 // (Hooks.Pause) and keeps answering controls: a revoke or a stop gives the
 // waiting records up (Sink.Abandon) instead of blocking the group.
 //
+// A lane also watches its models when Config.Watch asks (watch.go): it
+// joins partition p of the labels topic to the predictions it made (its
+// own quality.Store, fed once per batch or, exactly-once, at commit),
+// counts each route's scored rows into the route's drift monitor (the
+// batch's dense rows, no copy per row beyond the monitor's counters), and
+// scores each route's challenger on the batch after the champion's
+// outputs are handed over, its predictions to the challenger's own topic
+// (WatchSink.Shadow) and its failures its own. Label records get no output
+// and are never dead letters.
+//
 // The lanes of a process are generic in R, the reference a source attaches
 // to each record: the offset tracker's token (at-least-once), the open
 // transaction (exactly-once), or nothing (backfill).

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/outcome"
+	"github.com/streamscore/streamscore/internal/quality"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
 	"github.com/streamscore/streamscore/scoring/entity"
@@ -102,6 +103,9 @@ type Config struct {
 	Features bool
 	// Explain gives predictions reasons (REASONS_TOP_K, REASONS_FOR).
 	Explain outcome.Explain
+	// Watch watches the models: labels, drift, challengers (see Watch);
+	// nil watches nothing.
+	Watch *Watch
 }
 
 // ErrStopped is the error of a control that a lane could not carry out
@@ -137,6 +141,8 @@ const (
 	ctlProbe                     // score the control's records against the entity state, leaving it as it is
 	ctlDropBefore                // the entity state holds no history before the control's time (a rebuild or warm-up starts there)
 	ctlPosition                  // the listed partition's live records start at the control's offset
+	ctlLabels                    // a rebuild of the label state starts (id): the lane's new predictions and labels wait for it
+	ctlReplay                    // the rebuild's records (id, ops), in time order
 )
 
 type control struct {
@@ -144,6 +150,8 @@ type control struct {
 	tps     map[partitionKey]bool
 	recs    []*outcome.Record // ctlProbe's records
 	explain outcome.Explain   // and their reason codes
+	id      uint64            // ctlLabels, ctlReplay
+	ops     []quality.Op      // ctlReplay
 	since   time.Time         // ctlDropBefore's time
 	offset  int64             // ctlPosition's offset
 	done    func(error)
@@ -219,6 +227,14 @@ type Lane[R any] struct {
 	fv      schemas.FeatureVector
 	reasons []schemas.Reason             // the prediction's reasons, reused
 	names   map[*scoring.Scorer][]string // each scorer's input names (feature logging)
+	w       *watchState[R]               // labels, drift, challengers; nil without
+}
+
+func (l *Lane[R]) log() *slog.Logger {
+	if l.cfg.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l.cfg.Log
 }
 
 func newLane[R any](cfg *Config, sink Sink[R]) (*Lane[R], error) {
@@ -235,6 +251,11 @@ func newLane[R any](cfg *Config, sink Sink[R]) (*Lane[R], error) {
 	if len(cfg.Core.Spec().Aggregates()) > 0 {
 		l.ent = newEntityMode(l)
 		l.batch.SetState(l.ent.state)
+	}
+	if cfg.Watch.on() {
+		if l.w, err = newWatchState(l, cfg.Watch, sink); err != nil {
+			return nil, err
+		}
 	}
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
@@ -353,6 +374,10 @@ func (l *Lane[R]) pop(i int) {
 // record must wait for the schema registry.
 func (l *Lane[R]) records(m *msg[R]) {
 	c := &m.chunk
+	if l.w.isLabels(c.Topic) { // labels go around the window and the entity state
+		l.w.labels(m)
+		return
+	}
 	if c.StateOnly {
 		if l.ent != nil {
 			l.ent.observe(c)
@@ -441,6 +466,7 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 		l.abandon(before, ctl.tps)
 		drain()
 		l.win.Close(window.Revoke)
+		l.w.reset()
 		if l.ent != nil { // the partitions' next owner rebuilds their state
 			l.ent.reset()
 			for k := range ctl.tps {
@@ -449,6 +475,8 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 		}
 	case ctlDrop:
 		l.drop(before, ctl.tps)
+		l.w.aborted()
+		l.w.reset()
 		if l.ent != nil {
 			l.ent.reset()
 			for k := range ctl.tps {
@@ -489,10 +517,16 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 		if l.ent != nil {
 			l.ent.committed()
 		}
+		l.w.committed()
 	case ctlAbort:
 		if l.ent != nil {
 			l.ent.aborted()
 		}
+		l.w.aborted()
+	case ctlLabels:
+		l.w.startRebuild(ctl.id)
+	case ctlReplay:
+		l.w.replayed(ctl.id, ctl.ops)
 	case ctlAssign:
 		if l.ent != nil {
 			now := time.Now()
@@ -625,7 +659,12 @@ func (l *Lane[R]) process(b window.Batch[*Item[R]]) {
 			topic = r.OutputTopic()
 		}
 		l.sink.Prediction(it, &l.pred, topic)
+		l.w.predicted(it.Scorer, it.Event.ID, it.Result.Score, time.Time(scoredAt).UnixMilli())
 	}
+	// challengers after every champion output is handed over: they add
+	// their time, never delay the champion's records
+	l.w.shadows(b.Items, scoredAt)
+	l.w.flush()
 	if l.ent != nil {
 		l.ent.scored(newest)
 	}

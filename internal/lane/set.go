@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/streamscore/streamscore/internal/outcome"
+	"github.com/streamscore/streamscore/internal/quality"
 )
 
 // Set is the lanes of one source: lane p processes partition p of every
@@ -370,4 +371,33 @@ func (s *Set[R]) broadcast(ctx context.Context, kind ctlKind, tps []Partition) e
 		}
 	}
 	return first
+}
+
+// StartLabelRebuild tells the lanes of the given partition numbers that
+// their label state is being rebuilt (rebuild id): until ReplayLabels
+// brings it, the predictions and labels they see wait (bounded by
+// Watch.MaxDeferred); scoring goes on. Call it from the assignment
+// callback, before the partitions' first records are pushed.
+func (s *Set[R]) StartLabelRebuild(partitions []int32, id uint64) error {
+	for _, p := range partitions {
+		l, err := s.lane(p)
+		if err != nil {
+			return err
+		}
+		l.q.push(msg[R]{ctl: &control{kind: ctlLabels, id: id}})
+	}
+	return nil
+}
+
+// ReplayLabels hands lane p the predictions and labels rebuild id read
+// back (in time order); the lane applies them before what it saw since
+// the rebuild started. A lane whose partitions were revoked since ignores
+// them.
+func (s *Set[R]) ReplayLabels(p int32, id uint64, ops []quality.Op) error {
+	l, err := s.lane(p)
+	if err != nil {
+		return err
+	}
+	l.q.push(msg[R]{ctl: &control{kind: ctlReplay, id: id, ops: ops}})
+	return nil
 }

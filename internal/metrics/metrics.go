@@ -40,7 +40,8 @@ type Metrics struct {
 
 	// Model monitoring (quality.go): challenger outcomes and time added;
 	// the quality, drift and agreement gauges are set from snapshots.
-	ShadowPredictions *prometheus.CounterVec   // route, model, result (ok, failed)
+	ShadowPredictions *prometheus.CounterVec   // route, model, result (ok, failed, skipped)
+	LabelsMalformed   prometheus.Counter       // label records that do not decode
 	ShadowSeconds     *prometheus.HistogramVec // route, model
 	monitoring        *monitoring
 

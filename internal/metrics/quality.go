@@ -40,7 +40,8 @@ import (
 //	streamscore_shadow_agreement_ratio{route,champion,challenger,window} share of events whose labels agree
 //	streamscore_shadow_score_abs_diff{route,champion,challenger,window}  mean |champion − challenger score|
 //	streamscore_shadow_events{route,champion,challenger,window}          events compared
-//	streamscore_shadow_predictions_total{route,model,result} challenger outcomes: ok, failed (a failure never touches the champion)
+//	streamscore_labels_malformed_total                     label records that do not decode (counted and logged, never dead letters)
+//	streamscore_shadow_predictions_total{route,model,result} challenger outcomes: ok (written), failed (not scored or not written), skipped (not loaded, or held off after its topic failed); none touches the champion
 //	streamscore_shadow_seconds{route,model}                time the challenger added to a batch
 
 // monitoring holds the last snapshots set.
@@ -161,12 +162,14 @@ func (m *Metrics) registerMonitoring() {
 	m.monitoring = &monitoring{drift: map[string]driftEntry{}, shadow: map[shadowKey][]quality.AgreementWindow{}}
 	m.Registry.MustRegister(m.monitoring)
 	m.ShadowPredictions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_shadow_predictions_total",
-		Help: "Challenger (shadow) predictions by result: ok, or failed (the challenger could not score the record; the champion's output and commits are unaffected)."},
+		Help: "Challenger (shadow) predictions by result: ok (written to its topic), failed (the challenger could not score the record, or its topic did not take it), skipped (the challenger is not loaded, or held off after its topic failed); the champion's output and commits are unaffected."},
 		[]string{"route", "model", "result"})
 	m.ShadowSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "streamscore_shadow_seconds",
 		Help: "Time the challenger (shadow) model added to a batch: its features, scoring and encoding.", Buckets: prometheus.ExponentialBuckets(0.00001, 2.5, 14)},
 		[]string{"route", "model"})
-	m.Registry.MustRegister(m.ShadowPredictions, m.ShadowSeconds)
+	m.LabelsMalformed = prometheus.NewCounter(prometheus.CounterOpts{Name: "streamscore_labels_malformed_total",
+		Help: "Records of LABELS_TOPIC that do not decode as a label (not the encoding, no event_id, a label that is not an integer): counted and logged, never dead letters."})
+	m.Registry.MustRegister(m.ShadowPredictions, m.ShadowSeconds, m.LabelsMalformed)
 }
 
 // SetQuality publishes a quality snapshot (quality.Registry.Snapshot).

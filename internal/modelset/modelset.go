@@ -30,6 +30,35 @@ type RouteSpec struct {
 	Threshold   *float64  `yaml:"threshold"`
 	RiskBands   []float64 `yaml:"risk_bands"`
 	OutputTopic string    `yaml:"output_topic"`
+	// Baseline is the model's drift baseline (`streamscore baseline`):
+	// with it, per-input and score PSI are metrics.
+	Baseline string `yaml:"baseline"`
+	// Shadow is a challenger scored on the same records (see ShadowSpec).
+	Shadow *ShadowSpec `yaml:"shadow"`
+}
+
+// ShadowSpec is a route's challenger: a second model scored on every
+// record the champion (the route's model) predicts, with its own features
+// file, whose predictions go to OutputTopic (the same schema, model_name
+// its own), never to the champion's topic. It uses the route's threshold
+// and risk bands. A challenger that fails to load or to score never
+// affects the champion: the route serves without it, and a later reload
+// puts it in service.
+type ShadowSpec struct {
+	Path        string `yaml:"path"`
+	Features    string `yaml:"features"`
+	Format      string `yaml:"format"`
+	Name        string `yaml:"name"`
+	OutputTopic string `yaml:"output_topic"`
+}
+
+// modelName is the model_name a spec's model gets: Name, or the file name
+// without extension.
+func modelName(name, path string) string {
+	if name != "" {
+		return name
+	}
+	return scoring.NameFromPath(path)
 }
 
 // File is the MODELS_FILE document.
@@ -64,6 +93,20 @@ func ParseFile(path string) ([]RouteSpec, error) {
 		if r.Features != "" && !filepath.IsAbs(r.Features) {
 			r.Features = filepath.Join(dir, r.Features)
 		}
+		if r.Baseline != "" && !filepath.IsAbs(r.Baseline) {
+			r.Baseline = filepath.Join(dir, r.Baseline)
+		}
+		if sh := r.Shadow; sh != nil {
+			if sh.Path == "" || sh.OutputTopic == "" {
+				return nil, fmt.Errorf("model %d: shadow: path and output_topic are required", i)
+			}
+			if !filepath.IsAbs(sh.Path) {
+				sh.Path = filepath.Join(dir, sh.Path)
+			}
+			if sh.Features != "" && !filepath.IsAbs(sh.Features) {
+				sh.Features = filepath.Join(dir, sh.Features)
+			}
+		}
 	}
 	return f.Models, nil
 }
@@ -75,10 +118,44 @@ type Route struct {
 	current *scoring.Current
 	mu      sync.Mutex // serialises reloads of this route
 	stamp   string
+	// the challenger (Spec.Shadow): nil in shadow until it loads
+	shadow      *scoring.Current
+	shadowStamp string
+	shadowErr   error
 }
 
 // Scorer is the scorer in service; read it once per batch.
 func (r *Route) Scorer() *scoring.Scorer { return r.current.Load() }
+
+// Shadow is the challenger in service, or nil: the route has no shadow,
+// or its files have not loaded (ShadowErr). Read it once per batch.
+func (r *Route) Shadow() *scoring.Scorer {
+	if r.shadow == nil {
+		return nil
+	}
+	return r.shadow.Load()
+}
+
+// ShadowErr is why the challenger failed to load when the set was opened
+// (nil if it loaded or there is none); reloads report theirs in Result.
+func (r *Route) ShadowErr() error { return r.shadowErr }
+
+// ShadowName is the model_name of the route's challenger ("" without one),
+// known even while its files fail to load.
+func (r *Route) ShadowName() string {
+	if r.Spec.Shadow == nil {
+		return ""
+	}
+	return modelName(r.Spec.Shadow.Name, r.Spec.Shadow.Path)
+}
+
+// ShadowTopic is the challenger's output topic ("" without one).
+func (r *Route) ShadowTopic() string {
+	if r.Spec.Shadow == nil {
+		return ""
+	}
+	return r.Spec.Shadow.OutputTopic
+}
 
 // OutputTopic is the route's own output topic, or "" for the default.
 func (r *Route) OutputTopic() string { return r.Spec.OutputTopic }
@@ -126,6 +203,23 @@ func Open(specs []RouteSpec, defaults scoring.Policy, inputs []string) (*Set, er
 			return nil, err
 		}
 		r.current, r.stamp = scoring.NewCurrent(sc), stamp
+		if sh := spec.Shadow; sh != nil {
+			if name := r.ShadowName(); name == sc.Info().Name {
+				return nil, fmt.Errorf("model %d (%s): shadow %s has the champion's model name %q: give it its own (shadow: {name: ...}), so that its predictions and metrics can be told apart",
+					i, spec.Path, sh.Path, name)
+			}
+			r.shadow = scoring.NewCurrent(nil)
+			ssc, sstamp, err := r.loadShadow()
+			if err != nil {
+				// never the champion's problem: the route serves without
+				// its challenger until a reload loads it
+				r.shadowErr = fmt.Errorf("shadow of model %d (%s): %w", i, spec.Path, err)
+				r.shadowStamp, _ = stampOf(sh.Path, sh.Features)
+			} else {
+				r.shadow.Swap(ssc)
+				r.shadowStamp = sstamp
+			}
+		}
 		for _, t := range spec.Topics {
 			if _, dup := s.byTopic[t]; dup {
 				return nil, fmt.Errorf("topic %q is routed to two models", t)
@@ -160,11 +254,21 @@ func Static(routes map[string]*scoring.Scorer) *Set {
 // load reads the route's files into a scorer and returns it with the
 // files' identity stamp.
 func (r *Route) load() (*scoring.Scorer, string, error) {
-	stamp, err := r.fileStamp()
+	return loadFiles(r.Spec.Path, r.Spec.Features, r.Spec.Format, r.Spec.Name, r.Policy)
+}
+
+// loadShadow is load for the route's challenger.
+func (r *Route) loadShadow() (*scoring.Scorer, string, error) {
+	sh := r.Spec.Shadow
+	return loadFiles(sh.Path, sh.Features, sh.Format, modelName(sh.Name, sh.Path), r.Policy)
+}
+
+func loadFiles(path, features, format, name string, policy scoring.Policy) (*scoring.Scorer, string, error) {
+	stamp, err := stampOf(path, features)
 	if err != nil {
 		return nil, "", err
 	}
-	m, err := load.Model(r.Spec.Path, r.Spec.Format, r.Spec.Name)
+	m, err := load.Model(path, format, name)
 	if errors.Is(err, load.ErrUnknownFormat) {
 		return nil, "", fmt.Errorf("%w: name it with MODEL_FORMAT (or format: in the MODELS_FILE route): xgboost, onnx, linear or lightgbm", err)
 	}
@@ -172,23 +276,25 @@ func (r *Route) load() (*scoring.Scorer, string, error) {
 		return nil, "", err
 	}
 	var specs []scoring.FeatureSpec
-	if r.Spec.Features != "" {
-		if specs, err = scoring.ReadFeatureFile(r.Spec.Features); err != nil {
-			return nil, "", fmt.Errorf("%s: %w", r.Spec.Features, err)
+	if features != "" {
+		if specs, err = scoring.ReadFeatureFile(features); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", features, err)
 		}
 	}
-	sc, err := scoring.NewScorer(m, specs, r.Policy)
+	sc, err := scoring.NewScorer(m, specs, policy)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", r.Spec.Path, err)
+		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
 	return sc, stamp, nil
 }
 
 // fileStamp identifies the current content of the route's files: their
 // resolved paths (ConfigMaps swap a symlink), sizes and modification times.
-func (r *Route) fileStamp() (string, error) {
+func (r *Route) fileStamp() (string, error) { return stampOf(r.Spec.Path, r.Spec.Features) }
+
+func stampOf(paths ...string) (string, error) {
 	var b strings.Builder
-	for _, p := range []string{r.Spec.Path, r.Spec.Features} {
+	for _, p := range paths {
 		if p == "" {
 			continue
 		}
@@ -208,6 +314,7 @@ func (r *Route) fileStamp() (string, error) {
 // Result is the outcome of one route's reload.
 type Result struct {
 	Route      *Route
+	Shadow     bool   // the route's challenger (Route.Shadow) was reloaded, not its model
 	Swapped    bool   // a new scorer is in service
 	Err        error  // the files failed to load: the old scorer serves on
 	OldVersion string // model versions before and after
@@ -227,6 +334,9 @@ func (s *Set) Reload(force bool) []Result {
 			continue
 		}
 		if res, ok := r.reload(force, accept); ok {
+			out = append(out, res)
+		}
+		if res, ok := r.reloadShadow(force, accept); ok {
 			out = append(out, res)
 		}
 	}
@@ -259,6 +369,43 @@ func (r *Route) reload(force bool, accept func(*scoring.Scorer) error) (Result, 
 	}
 	r.current.Swap(sc)
 	r.stamp = loaded
+	res.Swapped, res.NewVersion = true, sc.Info().Version
+	return res, true
+}
+
+// reloadShadow is reload for the route's challenger. A challenger that
+// never loaded reports its versions as "".
+func (r *Route) reloadShadow(force bool, accept func(*scoring.Scorer) error) (Result, bool) {
+	sh := r.Spec.Shadow
+	if sh == nil {
+		return Result{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	stamp, err := stampOf(sh.Path, sh.Features)
+	if err == nil && stamp == r.shadowStamp && !force {
+		return Result{}, false
+	}
+	old := ""
+	if cur := r.shadow.Load(); cur != nil {
+		old = cur.Info().Version
+	}
+	res := Result{Route: r, Shadow: true, OldVersion: old, NewVersion: old}
+	if err != nil {
+		res.Err = err
+		return res, true
+	}
+	sc, loaded, err := r.loadShadow()
+	if err == nil && accept != nil {
+		err = accept(sc)
+	}
+	if err != nil {
+		r.shadowStamp = stamp
+		res.Err = err
+		return res, true
+	}
+	r.shadow.Swap(sc)
+	r.shadowStamp = loaded
 	res.Swapped, res.NewVersion = true, sc.Info().Version
 	return res, true
 }
@@ -313,10 +460,18 @@ func decodeFile(b []byte) (File, error) {
 				continue // the decoder says what is wrong
 			}
 			allowed := yamlKeys(reflect.TypeFor[RouteSpec]())
+			shadowKeys := yamlKeys(reflect.TypeFor[ShadowSpec]())
 			for n, route := range v.Content {
 				for j := 0; route.Kind == yaml.MappingNode && j+1 < len(route.Content); j += 2 {
 					if rk := route.Content[j]; !slices.Contains(allowed, rk.Value) {
 						return f, fmt.Errorf("line %d: model %d: unknown key %q (want %s)", rk.Line, n, rk.Value, strings.Join(allowed, ", "))
+					}
+					if rk, sv := route.Content[j], route.Content[j+1]; rk.Value == "shadow" && sv.Kind == yaml.MappingNode {
+						for k := 0; k+1 < len(sv.Content); k += 2 {
+							if sk := sv.Content[k]; !slices.Contains(shadowKeys, sk.Value) {
+								return f, fmt.Errorf("line %d: model %d: shadow: unknown key %q (want %s)", sk.Line, n, sk.Value, strings.Join(shadowKeys, ", "))
+							}
+						}
 					}
 				}
 			}

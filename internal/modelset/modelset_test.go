@@ -207,7 +207,7 @@ func TestParseFileRefusesUnknownKeys(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct{ yaml, want string }{
 		{"models:\n  - topics: [a]\n    path: x\n    colour: blue\n",
-			`line 4: model 0: unknown key "colour" (want topics, path, features, format, name, threshold, risk_bands, output_topic)`},
+			`line 4: model 0: unknown key "colour" (want topics, path, features, format, name, threshold, risk_bands, output_topic, baseline, shadow)`},
 		{"models:\n  - topics: [a]\n    path: x\n  - topics: [b]\n    path: y\n    treshold: 0.9\n", `line 6: model 1: unknown key "treshold"`},
 		{"modles:\n  - topics: [a]\n    path: x\n", `line 1: unknown key "modles" (want models)`},
 		{"models:\n  - topics: [a]\n    path: x\n---\nmodels:\n  - topics: [b]\n    path: y\n", "line 4: a second YAML document"},
@@ -235,5 +235,85 @@ func TestUnknownFormatHint(t *testing.T) {
 	_, err := Open([]RouteSpec{{Topics: []string{"a"}, Path: junk}}, scoring.DefaultPolicy, []string{"a"})
 	if err == nil || !strings.Contains(err.Error(), "MODEL_FORMAT") || !strings.Contains(err.Error(), "format: in the MODELS_FILE route") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A route's shadow and baseline: paths relative to the file, strict keys,
+// a challenger that fails to load leaves the route serving its champion
+// and loads at a later reload, a challenger named like its champion is
+// refused.
+func TestShadowRoutes(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, refDir+"xgb_fraud.json", filepath.Join(dir, "champion.json"))
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	specs, err := ParseFile(write("ok.yaml", `models:
+  - topics: [a]
+    path: champion.json
+    baseline: base.json
+    shadow: {path: challenger.json, features: ch.yaml, name: challenger, output_topic: shadow-scores}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := specs[0].Shadow
+	if specs[0].Baseline != filepath.Join(dir, "base.json") || sh == nil || sh.Path != filepath.Join(dir, "challenger.json") ||
+		sh.Features != filepath.Join(dir, "ch.yaml") || sh.Name != "challenger" || sh.OutputTopic != "shadow-scores" {
+		t.Fatalf("parsed %+v shadow %+v", specs[0], sh)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"models:\n  - topics: [a]\n    path: x\n    shadow:\n      path: y\n      output_topic: s\n      threshold: 0.3\n",
+			`line 7: model 0: shadow: unknown key "threshold" (want path, features, format, name, output_topic)`},
+		{"models:\n  - topics: [a]\n    path: x\n    shadow: {path: y}\n", "model 0: shadow: path and output_topic are required"},
+		{"models:\n  - topics: [a]\n    path: x\n    shadow: {output_topic: s}\n", "model 0: shadow: path and output_topic are required"},
+	} {
+		if _, err := ParseFile(write("bad.yaml", tt.yaml)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+
+	// the challenger's file does not exist yet: the route serves without it
+	spec := RouteSpec{Topics: []string{"a"}, Path: filepath.Join(dir, "champion.json"),
+		Shadow: &ShadowSpec{Path: filepath.Join(dir, "challenger.json"), OutputTopic: "shadow-scores"}}
+	set, err := Open([]RouteSpec{spec}, scoring.DefaultPolicy, []string{"a"})
+	if err != nil {
+		t.Fatalf("a challenger that fails to load failed the set: %v", err)
+	}
+	r := set.For("a")
+	if r.Shadow() != nil || r.ShadowErr() == nil || !strings.Contains(r.ShadowErr().Error(), "challenger.json") || r.Scorer() == nil ||
+		r.ShadowName() != "challenger" || r.ShadowTopic() != "shadow-scores" {
+		t.Fatalf("route: shadow %v, err %v, name %q", r.Shadow(), r.ShadowErr(), r.ShadowName())
+	}
+	champion := r.Scorer().Info().Version
+	copyFile(t, refDir+"xgb_fraud.ubj", filepath.Join(dir, "challenger.json"))
+	res := set.Reload(false)
+	if len(res) != 1 || !res[0].Shadow || !res[0].Swapped || r.Shadow() == nil || r.Shadow().Info().Name != "challenger" ||
+		r.Scorer().Info().Version != champion {
+		t.Fatalf("reload: %+v", res)
+	}
+	// a broken challenger file keeps the loaded challenger, the champion untouched
+	os.WriteFile(filepath.Join(dir, "challenger.json"), []byte("{broken"), 0o644)
+	v := r.Shadow().Info().Version
+	if res = set.Reload(false); len(res) != 1 || !res[0].Shadow || res[0].Err == nil || r.Shadow().Info().Version != v {
+		t.Fatalf("broken challenger: %+v", res)
+	}
+	// refused by the accept hook: the same
+	copyFile(t, refDir+"xgb_fraud.json", filepath.Join(dir, "challenger.json"))
+	set.SetAccept(func(s *scoring.Scorer) error {
+		if s.Info().Name == "challenger" {
+			return fmt.Errorf("no")
+		}
+		return nil
+	})
+	if res = set.Reload(false); len(res) != 1 || res[0].Err == nil || r.Shadow().Info().Version != v {
+		t.Fatalf("refused challenger: %+v", res)
+	}
+
+	spec.Shadow = &ShadowSpec{Path: filepath.Join(dir, "challenger.json"), Name: "champion", OutputTopic: "s"}
+	if _, err := Open([]RouteSpec{spec}, scoring.DefaultPolicy, []string{"a"}); err == nil || !strings.Contains(err.Error(), `the champion's model name "champion"`) {
+		t.Errorf("challenger named like the champion: %v", err)
 	}
 }

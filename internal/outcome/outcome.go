@@ -80,6 +80,9 @@ func New(models *modelset.Set, inputs []Input, fields *schemas.FieldSet) (*Core,
 	var aggs []scoring.Aggregate
 	for _, r := range models.Routes() {
 		aggs = append(aggs, r.Scorer().Plan().Aggregates()...)
+		if sh := r.Shadow(); sh != nil {
+			aggs = append(aggs, sh.Plan().Aggregates()...)
+		}
 	}
 	c.spec = entity.NewSpec(aggs)
 	if err := c.checkKinds(inputs); err != nil {
@@ -92,6 +95,9 @@ func New(models *modelset.Set, inputs []Input, fields *schemas.FieldSet) (*Core,
 	}
 	for _, r := range models.Routes() {
 		c.needsOf(r.Scorer())
+		if sh := r.Shadow(); sh != nil {
+			c.needsOf(sh)
+		}
 	}
 	return c, nil
 }
@@ -152,6 +158,9 @@ func FieldsFor(models *modelset.Set) []string {
 	var out []string
 	for _, r := range models.Routes() {
 		out = append(out, r.Scorer().Plan().Sources()...)
+		if sh := r.Shadow(); sh != nil {
+			out = append(out, sh.Plan().Sources()...)
+		}
 	}
 	return out
 }
@@ -186,6 +195,9 @@ func (c *Core) needsOf(s *scoring.Scorer) *scorerNeeds {
 		live := map[*scoring.Scorer]bool{}
 		for _, r := range c.models.Routes() {
 			live[r.Scorer()] = true
+			if sh := r.Shadow(); sh != nil {
+				live[sh] = true
+			}
 		}
 		for k, v := range *old {
 			if live[k] { // forget scorers reloaded away
@@ -225,6 +237,20 @@ type Record struct {
 	// the batch explains it (SetExplain); empty otherwise.
 	Reasons       []scoring.Reason
 	Contributions []float32
+	// Shadow is the route's challenger's outcome, when the batch scores
+	// challengers (SetShadows, ScoreShadow): never the record's outcome.
+	Shadow     ShadowOutcome
+	shadowAggs []schemas.Value // the challenger's aggregates (computed before the record enters the state)
+}
+
+// ShadowOutcome is what a route's challenger made of a record the
+// champion predicted: a Result, or Err and Stage when it could not score
+// it. Scorer is nil when no challenger scored the record.
+type ShadowOutcome struct {
+	Scorer *scoring.Scorer
+	Result scoring.Result
+	Err    error
+	Stage  string
 }
 
 // Dead reports whether the record's outcome is a dead letter.
@@ -232,9 +258,9 @@ func (r *Record) Dead() bool { return r.Stage != "" }
 
 // Reset clears the outcome for reuse, keeping the event's storage.
 func (r *Record) Reset() {
-	ev, feats := r.Event, r.Features[:0]
+	ev, feats, sa := r.Event, r.Features[:0], r.shadowAggs[:0]
 	ev.Reset()
-	*r = Record{Event: ev, Features: feats}
+	*r = Record{Event: ev, Features: feats, shadowAggs: sa}
 }
 
 // fail makes the outcome a dead letter.
@@ -281,6 +307,26 @@ type Batch struct {
 	// Observed counts what the entity state saw in this Batch's life:
 	// late records and lookups answered missing because of eviction.
 	Late, Evicted int64
+	// challengers (SetShadows): the one of each route, read once per Score
+	shadows  bool
+	shadowOf map[*modelset.Route]*scoring.Scorer
+	shadowSB scoring.Batch
+	stale    []*schemas.Event                                                                  // challengers' re-decoded events
+	scored   func(route *modelset.Route, s *scoring.Scorer, sb *scoring.Batch, recs []*Record) // SetScored
+}
+
+// SetShadows makes Score take each route's challenger (modelset.Route.
+// Shadow) as it takes the champion, at its start, and compute the
+// challenger's entity aggregates before a record enters the state, so
+// that ScoreShadow can score the batch's records with it afterwards.
+func (b *Batch) SetShadows(on bool) { b.shadows = on }
+
+// SetScored makes Score tell fn, after each route's champion has scored,
+// the route, its scorer, the scratch holding the dense rows (sb.Features,
+// sb.Features64) and the records scored, in the order of sb.Results.
+// Everything is valid during the call only. Drift monitoring uses it.
+func (b *Batch) SetScored(fn func(route *modelset.Route, s *scoring.Scorer, sb *scoring.Batch, recs []*Record)) {
+	b.scored = fn
 }
 
 // SetMissing makes Score tell fn, after each route's scoring, how many of
@@ -312,6 +358,17 @@ func (b *Batch) WantMargins(want bool) { b.sb.WantMargins = want }
 // Result alias the batch's buffers: valid until the next Score.
 func (b *Batch) Score(recs []*Record) {
 	c := b.core
+	if b.shadows {
+		if b.shadowOf == nil {
+			b.shadowOf = map[*modelset.Route]*scoring.Scorer{}
+		}
+		clear(b.shadowOf)
+		for _, route := range c.models.Routes() {
+			if sh := route.Shadow(); sh != nil {
+				b.shadowOf[route] = sh
+			}
+		}
+	}
 	if b.state != nil && len(c.spec.Aggregates()) > 0 {
 		b.entities(recs)
 	}
@@ -343,13 +400,16 @@ func (b *Batch) Score(recs []*Record) {
 		if b.missing != nil {
 			b.missing(s, b.sb.Missing())
 		}
+		if b.scored != nil {
+			b.scored(route, s, &b.sb, b.recs)
+		}
 		for i, r := range b.recs {
 			res := &b.sb.Results[i]
 			if res.Err != nil {
 				r.fail(res.Stage, res.Err)
 				continue
 			}
-			r.Result, r.Scorer = *res, s
+			r.Result, r.Scorer, r.Shadow = *res, s, ShadowOutcome{}
 			r.Reasons, r.Contributions = r.Reasons[:0], r.Contributions[:0]
 			if b.keep {
 				r.Features = b.sb.AppendFeatures(r.Features[:0], s, i)
@@ -387,6 +447,12 @@ func (b *Batch) entities(recs []*Record) {
 						b.Evicted++
 					}
 				}
+				if sh := b.shadowOf[route]; b.shadows && sh != nil {
+					if idx := c.needsOf(sh).aggs; len(idx) > 0 {
+						r.shadowAggs = growValues(r.shadowAggs, len(idx))
+						b.state.Aggregate(&r.Event, idx, r.shadowAggs)
+					}
+				}
 			}
 		}
 		if r.Probe {
@@ -396,6 +462,71 @@ func (b *Batch) entities(recs []*Record) {
 			b.Late++
 		}
 	}
+}
+
+// ScoreShadow scores, with route's challenger as Score took it (none: it
+// returns nil), every record of recs that the route's champion predicted
+// in the last Score, and sets their Shadow outcome; the other records get
+// none. The champion's outcome is never touched: a challenger's feature
+// or model error is the challenger's (Shadow.Err). It returns the
+// challenger and the number of records it was given. Multi-class
+// probabilities in Shadow.Result alias the batch's buffers: valid until
+// the next ScoreShadow.
+func (b *Batch) ScoreShadow(recs []*Record, route *modelset.Route) (*scoring.Scorer, int) {
+	c := b.core
+	sh := b.shadowOf[route]
+	if !b.shadows || sh == nil {
+		return nil, 0
+	}
+	needs := c.needsOf(sh)
+	swap := len(needs.aggs) > 0
+	b.recs, b.events = b.recs[:0], b.events[:0]
+	stale := 0
+	for _, r := range recs {
+		r.Shadow = ShadowOutcome{}
+		if r.Dead() || r.StateOnly || r.Probe || r.Scorer == nil || c.models.For(r.Topic) != route {
+			continue
+		}
+		ev := &r.Event
+		if r.Event.KeptGen != 0 && r.Event.KeptGen < needs.gen && r.Value != nil {
+			// decoded before a reload whose challenger reads more fields:
+			// decode again into scratch (the champion's event stays as it is)
+			if stale == len(b.stale) {
+				b.stale = append(b.stale, &schemas.Event{})
+			}
+			ev = b.stale[stale]
+			stale++
+			if err := c.inputs[r.Topic].Decoder.Decode(r.Value, ev); err != nil {
+				r.Shadow = ShadowOutcome{Scorer: sh, Err: err, Stage: StageDecode}
+				continue
+			}
+			if swap {
+				ev.Aggs = r.shadowAggs
+			}
+		} else if swap {
+			r.Event.Aggs, r.shadowAggs = r.shadowAggs, r.Event.Aggs
+		}
+		b.recs = append(b.recs, r)
+		b.events = append(b.events, ev)
+	}
+	if len(b.recs) == 0 {
+		return sh, 0
+	}
+	sh.Score(b.events, &b.shadowSB)
+	for i, r := range b.recs {
+		if swap && b.events[i] == &r.Event {
+			r.Event.Aggs, r.shadowAggs = r.shadowAggs, r.Event.Aggs
+		}
+	}
+	for i, r := range b.recs {
+		res := &b.shadowSB.Results[i]
+		if res.Err != nil {
+			r.Shadow = ShadowOutcome{Scorer: sh, Err: res.Err, Stage: res.Stage}
+			continue
+		}
+		r.Shadow = ShadowOutcome{Scorer: sh, Result: *res}
+	}
+	return sh, len(b.recs)
 }
 
 func growValues(v []schemas.Value, n int) []schemas.Value {

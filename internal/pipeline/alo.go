@@ -76,8 +76,8 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 	}
 	entities := len(p.core.Spec().Aggregates()) > 0
 	var balancer kgo.GroupBalancer
-	if entities {
-		balancer = kgo.RangeBalancer() // partition p of every input topic at one member
+	if entities || cfg.LabelsTopic != "" {
+		balancer = kgo.RangeBalancer() // partition p of every input topic (and of the labels) at one member
 	}
 	p.loadLimits(ctx, prod.Limits(), prod.Client())
 	// The lanes and the rebuilder exist before the group is joined: the
@@ -99,7 +99,7 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 		p.obs.WatchEntities(entityFigures(a.lanes, a.rb))
 	}
 	group, err := consumer.NewGroup(consumer.Options{
-		Topics: cfg.Topics(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
+		Topics: p.watch.consumed(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
 		StartAtEnd:    cfg.StartOffset == "latest",
 		RevokeTimeout: min(cfg.ShutdownTimeout, 45*time.Second),
 		Extra:         fetchOpts(cfg, entities, counts),
@@ -123,8 +123,9 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 // partitions (their lanes score nothing until it is done).
 func (a *atLeastOnce) onAssign(_ context.Context, tps []consumer.TopicPartition) {
 	if a.rb != nil {
-		_ = a.lanes.Assign(lanePartitions(tps))
-		a.rb.start(lanePartitions(tps))
+		in := a.p.watch.inputPartitions(lanePartitions(tps))
+		_ = a.lanes.Assign(in)
+		a.rb.start(in)
 	}
 }
 
@@ -181,7 +182,11 @@ func (a *atLeastOnce) run(ctx context.Context) error {
 				n += recordBytes(r)
 			}
 			a.inBytes.Add(n)
-			a.p.stats.Consumed.Add(int64(len(f.Records)))
+			if f.TP.Topic == a.p.cfg.LabelsTopic {
+				a.p.stats.Labels.Add(int64(len(f.Records)))
+			} else {
+				a.p.stats.Consumed.Add(int64(len(f.Records)))
+			}
 			if c := a.consumed[f.TP.Topic]; c != nil {
 				c.Add(float64(len(f.Records)))
 			}
@@ -270,7 +275,7 @@ func (p *Pipeline) FetchPaused() bool {
 // revoke handler can await their acknowledgements and commit.
 func (a *atLeastOnce) onRevoke(ctx context.Context, tps []consumer.TopicPartition) {
 	if a.rb != nil {
-		a.rb.stop(lanePartitions(tps))
+		a.rb.stop(a.p.watch.inputPartitions(lanePartitions(tps)))
 	}
 	if err := a.lanes.Flush(ctx, lanePartitions(tps)); err != nil {
 		a.p.log.Warn("revoke: lanes did not hand over every record in time", "err", err)
@@ -282,7 +287,7 @@ func (a *atLeastOnce) onRevoke(ctx context.Context, tps []consumer.TopicPartitio
 // nothing of them is committed, their new owner reads them.
 func (a *atLeastOnce) onLost(tps []consumer.TopicPartition) {
 	if a.rb != nil {
-		a.rb.stop(lanePartitions(tps))
+		a.rb.stop(a.p.watch.inputPartitions(lanePartitions(tps)))
 	}
 	a.lanes.Drop(lanePartitions(tps))
 	a.dropLag(tps)
@@ -319,6 +324,7 @@ func (a *atLeastOnce) drain() error {
 	defer wcancel()
 	stopErr := a.lanes.Stop(wctx)
 	waitErr := a.group.Tracker().Wait(wctx)
+	_ = a.prod.Flush(wctx) // the challengers' predictions, which nothing tracks
 	unacked := a.group.Tracker().InFlight()
 	if err := a.group.Commit(ctx); err != nil {
 		a.p.log.Error("final commit failed; the last acknowledged records will be read again", "err", err)

@@ -8,4 +8,11 @@
 // batch from the rebalance callback under the same lock. A record that
 // cannot be decoded, featurized or scored becomes a dead letter; every
 // other becomes a prediction.
+//
+// With LABELS_TOPIC, a route baseline (or BASELINE_PATH) or a route
+// challenger, the lanes also watch the models (watch.go): the group
+// consumes the labels topic beside the inputs (co-partitioned, range
+// balanced), label records are acknowledged or committed without an
+// output, and quality, drift and champion–challenger metrics are
+// published from snapshots every few seconds.
 package pipeline

@@ -18,6 +18,7 @@ import (
 	"github.com/streamscore/streamscore/internal/config"
 	"github.com/streamscore/streamscore/internal/kafkaconn"
 	"github.com/streamscore/streamscore/internal/lane"
+	"github.com/streamscore/streamscore/internal/modelset"
 	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
@@ -133,6 +134,7 @@ type exactlyOnce struct {
 	entities bool               // entity aggregates: range balancer, rebuilds, state kept per transaction
 	refused  map[srcKey]refusal // read by the lanes during a transaction, written between transactions
 	aborts   int                // consecutive aborted transactions, for backoff
+	labels   int                // label records of the transaction
 	consumed map[string]prometheus.Counter
 }
 
@@ -173,7 +175,7 @@ func (t *txn) answered(rec *kgo.Record, r refusal, topic string, err error) {
 		if errors.Is(err, kerr.UnknownTopicID) {
 			t.gone[topic] = true
 		}
-		if producer.RecordRefused(err) {
+		if producer.RecordRefused(err) && rec != nil { // nil: a challenger's, never replaced
 			r.err = err
 			t.refused[keyOf(rec)] = r
 		}
@@ -230,12 +232,12 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		start = kgo.NewOffset().AtEnd()
 	}
 	balancer := kgo.CooperativeStickyBalancer()
-	if e.entities {
-		balancer = kgo.RangeBalancer() // partition p of every input topic at one member
+	if e.entities || cfg.LabelsTopic != "" {
+		balancer = kgo.RangeBalancer() // partition p of every input topic (and of the labels) at one member
 	}
 	opts := append(append([]kgo.Opt{}, conn...),
 		kgo.ConsumerGroup(cfg.GroupID),
-		kgo.ConsumeTopics(cfg.Topics()...),
+		kgo.ConsumeTopics(p.watch.consumed()...),
 		kgo.TransactionalID(TransactionalID(cfg)), kgo.TransactionTimeout(txnTimeout),
 		kgo.InstanceID(GroupInstanceID(cfg)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -292,7 +294,7 @@ func (e *exactlyOnce) own(m map[string][]int32, owned bool) {
 		return
 	}
 	if e.rb != nil {
-		tps := lanePartitions(toTopicPartitions(m))
+		tps := e.p.watch.inputPartitions(lanePartitions(toTopicPartitions(m)))
 		if owned {
 			_ = e.lanes.Assign(tps)
 			e.rb.start(tps)
@@ -300,6 +302,8 @@ func (e *exactlyOnce) own(m map[string][]int32, owned bool) {
 			e.rb.stop(tps)
 			e.lanes.Drop(tps) // the partitions' next owner rebuilds their state
 		}
+	} else if !owned && e.p.cfg.LabelsTopic != "" {
+		e.lanes.Drop(lanePartitions(toTopicPartitions(m))) // the lanes forget their label state (see watcher)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -380,6 +384,7 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 	defer cancel()
 	t := newTxn()
 	n := 0
+	e.labels = 0
 	push := func(fs kgo.Fetches) {
 		fs.EachPartition(func(part kgo.FetchTopicPartition) {
 			e.push(part, t, &n)
@@ -429,7 +434,7 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 	defer ecancel()
 	committed, err := e.sess.End(ectx, kgo.TransactionEndTry(produceErr == nil))
 	e.collect(committed)
-	if e.entities {
+	if e.entities || e.p.cfg.LabelsTopic != "" { // the entity state and the label joins of the transaction
 		if committed {
 			e.lanes.Committed()
 		} else {
@@ -463,6 +468,7 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 		})
 	}
 	e.p.stats.Consumed.Add(int64(n))
+	e.p.stats.Labels.Add(int64(e.labels))
 	e.p.obs.BatchDone(time.Now())
 	return nil
 }
@@ -475,7 +481,11 @@ func (e *exactlyOnce) push(part kgo.FetchTopicPartition, t *txn, n *int) {
 		}
 		return
 	}
-	*n += len(part.Records)
+	if part.Topic == e.p.cfg.LabelsTopic {
+		e.labels += len(part.Records)
+	} else {
+		*n += len(part.Records)
+	}
 	refs := make([]txnRef, len(part.Records))
 	for i, r := range part.Records {
 		refs[i] = txnRef{t: t, rec: r}
@@ -515,9 +525,13 @@ func (e *exactlyOnce) collect(committed bool) {
 				e.p.stats.DeadLetters.Add(int64(n))
 				k.deadLetter(stage).Add(float64(n))
 			}
+			for r, n := range k.shadows {
+				e.p.watch.written(r, n, "", nil)
+			}
 		}
 		clear(k.preds)
 		clear(k.dead)
+		clear(k.shadows)
 	}
 }
 
@@ -612,16 +626,25 @@ func (e *exactlyOnce) leave(ctx context.Context) {
 // attempt, and tallies what it sent (counted only if the transaction
 // commits).
 type eosSink struct {
-	e *exactlyOnce
-	s *producer.TxnSender[txnRef]
+	e  *exactlyOnce
+	s  *producer.TxnSender[txnRef]
+	sh *producer.ShadowSender[shadowRef]
 	counters
-	preds map[predKey]int
-	dead  map[string]int
+	preds   map[predKey]int
+	dead    map[string]int
+	shadows map[*modelset.Route]int // challenger predictions sent in the transaction
+}
+
+// shadowRef is what a challenger's prediction carries in a transaction.
+type shadowRef struct {
+	t     *txn
+	route *modelset.Route
 }
 
 func (e *exactlyOnce) newSink(int32) lane.Sink[txnRef] {
-	k := &eosSink{e: e, counters: newCounters(e.p), preds: map[predKey]int{}, dead: map[string]int{}}
+	k := &eosSink{e: e, counters: newCounters(e.p), preds: map[predKey]int{}, dead: map[string]int{}, shadows: map[*modelset.Route]int{}}
 	k.s = producer.NewTxnSender(e.sendCtx, e.sess.Client(), e.p.predEnc, e.p.cfg.OutputTopic, e.p.cfg.DLQTopic, e.limits, k.answered)
+	k.sh = producer.NewTxnShadowSender(e.sendCtx, e.sess.Client(), e.p.predEnc, k.shadowAnswered)
 	e.mu.Lock()
 	e.sinks = append(e.sinks, k)
 	e.mu.Unlock()
@@ -673,6 +696,34 @@ func (k *eosSink) replace(it *lane.Item[txnRef]) bool {
 		k.s.TruncatedDeadLetter(it.Kafka, ref.stage, ref.cause, r.err, ref.limit, ref)
 	}
 	return true
+}
+
+// Settle: a label record is committed with the transaction's offsets.
+func (k *eosSink) Settle(*kgo.Record, txnRef) {}
+
+// Shadow publishes a challenger's prediction in the open transaction.
+// The transaction waits for its answer; a failure aborts it (Kafka commits
+// no transaction with a failed record) and holds the challenger off, so
+// that the next attempt commits the champion's outputs without it. It is
+// never replaced by a dead letter.
+func (k *eosSink) Shadow(it *lane.Item[txnRef], route *modelset.Route, pred *schemas.Prediction, topic string) {
+	t := it.Ref.t
+	t.pending.Add(1)
+	if err := k.sh.Prediction(pred, it.Kafka, topic, shadowRef{t, route}); err != nil {
+		t.pending.Add(-1)
+		k.e.p.watch.written(route, 1, topic, err)
+		return
+	}
+	k.shadows[route]++
+}
+
+// shadowAnswered runs in producer callbacks.
+func (k *eosSink) shadowAnswered(ref shadowRef, topic string, err error) {
+	if err != nil {
+		k.e.p.watch.written(ref.route, 1, topic, err)
+		err = fmt.Errorf("challenger of route %s: %w", routeName(ref.route), err)
+	}
+	ref.t.answered(nil, refusal{}, topic, err)
 }
 
 // Abandon: the transaction aborts (the barrier reports the lane's wait),

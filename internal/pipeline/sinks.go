@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/lane"
+	"github.com/streamscore/streamscore/internal/modelset"
 	"github.com/streamscore/streamscore/producer"
 	"github.com/streamscore/streamscore/schemas"
 	"github.com/streamscore/streamscore/scoring"
@@ -69,15 +70,32 @@ func (c *counters) score(s *scoring.Scorer) prometheus.Observer {
 // aloSink is a lane's sink under at-least-once: it produces with the
 // lane's Sender, and every answer acknowledges the record's token.
 type aloSink struct {
-	a *atLeastOnce
-	s *producer.Sender[ackRef]
+	a  *atLeastOnce
+	s  *producer.Sender[ackRef]
+	sh *producer.ShadowSender[*modelset.Route]
 	counters
 }
 
 func (a *atLeastOnce) newSink(int32) lane.Sink[ackRef] {
 	k := &aloSink{a: a, counters: newCounters(a.p)}
 	k.s = producer.NewSender(a.prod, a.acked)
+	k.sh = producer.NewShadowSender(a.prod, func(r *modelset.Route, topic string, err error) { a.p.watch.written(r, 1, topic, err) })
 	return k
+}
+
+// Settle acknowledges a label record: it needs no output.
+func (k *aloSink) Settle(rec *kgo.Record, ref ackRef) {
+	ref.tok.Ack()
+	k.a.inBytes.Add(-recordBytes(rec))
+}
+
+// Shadow publishes a challenger's prediction at most once, without
+// waiting: it is not tracked, so the champion's acknowledgements and
+// commits never wait for it.
+func (k *aloSink) Shadow(it *lane.Item[ackRef], route *modelset.Route, pred *schemas.Prediction, topic string) {
+	if err := k.sh.Prediction(pred, it.Kafka, topic, route); err != nil {
+		k.a.p.watch.written(route, 1, topic, err)
+	}
 }
 
 func (k *aloSink) Prediction(it *lane.Item[ackRef], pred *schemas.Prediction, topic string) {

@@ -9,7 +9,8 @@ import (
 // Stats are the pipeline's live counters, safe for concurrent reads. The
 // invariant after a drain: Consumed = Predictions + DeadLetters.
 type Stats struct {
-	Consumed    atomic.Int64 // records polled and handed to the pipeline
+	Consumed    atomic.Int64 // input records polled and handed to the pipeline
+	Labels      atomic.Int64 // records of LABELS_TOPIC polled (they get no output)
 	Predictions atomic.Int64 // predictions acknowledged by the broker
 	DeadLetters atomic.Int64 // dead letters acknowledged by the broker
 	Batches     atomic.Int64 // batches scored

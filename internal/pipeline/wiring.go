@@ -109,6 +109,7 @@ type Pipeline struct {
 	// entity state (no metrics hooks: they come and go).
 	rebuildConn []kgo.Opt
 	partitions  map[string]int // every topic's partition count, checked at start
+	watch       *watcher       // labels, drift, challengers
 	missing     sync.Map       // *scoring.Scorer → metrics.MissingCounters
 }
 
@@ -123,7 +124,7 @@ func LoadModels(cfg config.Config) (*modelset.Set, error) {
 		}
 	} else {
 		specs = []modelset.RouteSpec{{Topics: cfg.Topics(), Path: cfg.ModelPath, Features: cfg.FeaturesPath,
-			Format: cfg.ModelFormat, Name: cfg.ModelName}}
+			Format: cfg.ModelFormat, Name: cfg.ModelName, Baseline: cfg.BaselinePath}}
 	}
 	set, err := modelset.Open(specs, cfg.Policy(), cfg.Topics())
 	if err != nil {
@@ -199,13 +200,15 @@ func Core(ctx context.Context, cfg config.Config, set *modelset.Set, outputTopic
 	return core, enc, err
 }
 
-// OutputTopics are the topics predictions go to: OUTPUT_TOPIC and every
-// route's own.
+// OutputTopics are the topics predictions go to: OUTPUT_TOPIC, every
+// route's own and every challenger's.
 func OutputTopics(cfg config.Config, set *modelset.Set) []string {
 	out := []string{cfg.OutputTopic}
 	for _, r := range set.Routes() {
-		if t := r.OutputTopic(); t != "" && !contains(out, t) {
-			out = append(out, t)
+		for _, t := range []string{r.OutputTopic(), r.ShadowTopic()} {
+			if t != "" && !contains(out, t) {
+				out = append(out, t)
+			}
 		}
 	}
 	return out
@@ -273,7 +276,10 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	p := &Pipeline{cfg: cfg, log: o.log, models: set, core: core, reload: o.reload, ping: o.ping, predEnc: predEnc, obs: o.obs}
 	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
 	p.written = append(append([]string{}, outTopics...), cfg.DLQTopic)
-	p.topics = append(append([]string{}, cfg.Topics()...), p.written...)
+	if p.watch, err = newWatcher(p); err != nil {
+		return nil, err
+	}
+	p.topics = append(p.watch.consumed(), p.written...)
 	unknown := "no broker ping yet"
 	p.ready.Store(&unknown)
 
@@ -332,8 +338,8 @@ func fetchMaxBytes(cfg config.Config) int32 {
 func fetchOpts(cfg config.Config, entities bool, counts map[string]int) []kgo.Opt {
 	opts := []kgo.Opt{kgo.FetchMaxBytes(fetchMaxBytes(cfg)), kgo.MaxConcurrentFetches(2)}
 	n := 0
-	for _, c := range counts {
-		n += c
+	for _, t := range cfg.Topics() {
+		n += counts[t]
 	}
 	if entities && n > 0 {
 		opts = append(opts, kgo.FetchMaxPartitionBytes(max(fetchMaxBytes(cfg)/int32(n), 64<<10)), kgo.FetchMaxWait(50*time.Millisecond))
@@ -362,10 +368,24 @@ func (p *Pipeline) laneStateBound() int64 {
 // history of partition p of every input topic.
 func (p *Pipeline) checkCoPartitioned(counts map[string]int) error {
 	p.partitions = counts
+	topics := p.cfg.Topics()
+	if l := p.cfg.LabelsTopic; l != "" {
+		// lane p joins partition p of the labels to the predictions of
+		// partition p of every input topic
+		var desc []string
+		same := true
+		for _, t := range topics {
+			desc = append(desc, fmt.Sprintf("%s has %d", t, counts[t]))
+			same = same && counts[t] == counts[l]
+		}
+		if !same {
+			return fmt.Errorf("LABELS_TOPIC %s must be co-partitioned with the input topics (the same partition count, keyed by entity): it has %d partitions, %s",
+				l, counts[l], strings.Join(desc, ", "))
+		}
+	}
 	if len(p.core.Spec().Aggregates()) == 0 {
 		return nil
 	}
-	topics := p.cfg.Topics()
 	var desc []string
 	same := true
 	for _, t := range topics {
@@ -449,6 +469,7 @@ func (p *Pipeline) laneConfig(pause, resume func(topic string, partition int32))
 	return lane.Config{Core: p.core, MaxSize: p.cfg.BatchMaxSize, Interval: p.cfg.BatchInterval, Log: p.log, Explain: p.explain(),
 		MaxIdle: p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.laneStateBound(), Slack: p.cfg.EntityRebuildSlack},
 		ExpireAtCommit: p.cfg.Delivery == "exactly-once", Features: p.cfg.PredictionFeatures,
+		Watch: p.watch.laneWatch(p.cfg.Delivery == "exactly-once"),
 		Hooks: lane.Hooks{
 			Batch: func(tr window.Trigger, n int, opened, newest time.Time) {
 				p.stats.Batches.Add(1)
@@ -521,7 +542,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { defer close(watched); p.watchModels(stopWatch) }()
 	pinged := make(chan struct{})
 	go func() { defer close(pinged); p.pingBroker(stopWatch) }()
-	defer func() { close(stopWatch); <-watched; <-pinged }()
+	published := make(chan struct{})
+	go func() { defer close(published); p.watch.run(stopWatch) }()
+	defer func() { close(stopWatch); <-watched; <-pinged; <-published }()
 	return p.runner.run(ctx)
 }
 

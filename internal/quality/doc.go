@@ -12,9 +12,12 @@
 // predictions it publishes (Prediction) and the labels of its partitions
 // (Label). A Registry holds the stores of a process; its Snapshot merges
 // them for the metrics. A Store is dropped on revoke (Registry.Drop keeps
-// its counters in the totals) and rebuilt on assignment by feeding it
-// the records again: the state depends only on the calls and their
-// times, never on the wall clock. A rebuild replays the lane's
+// its counters in the totals). The state depends only on the calls and
+// their times, never on the wall clock, so it could be rebuilt on
+// assignment by feeding it the records again; streamscore's run does not
+// (see internal/pipeline's watcher): a partition's new owner starts with
+// an empty store, and labels of predictions made before the assignment
+// end as unknown, counted. A rebuild would replay the lane's
 // predictions of the last LabelWindow before the first label it replays,
 // and its labels of the longest window (7 days, plus PendingFor), merged
 // by record time: the store's clock is the newest time it has seen, so
@@ -23,11 +26,17 @@
 //
 // # Times
 //
-// Every time passed in is a record's own time (the Kafka record
-// timestamp of the input for a prediction, of the label record for a
-// label). A store's clock is the newest time it has seen; predictions
-// expire LabelWindow after their time by that clock. Snapshot(now) takes
-// the windows ending at now.
+// Every time passed in is a record's own time: for a prediction the time
+// it was made (streamscore passes the prediction's scored_at, which a
+// rebuild reads back from the predictions topic), for a label its
+// record's Kafka timestamp. A store's clock is the newest time it has
+// seen; predictions expire LabelWindow after their time by that clock.
+// Snapshot(now) takes the windows ending at now.
+//
+// A lane that gathers its calls (a batch's, or an exactly-once
+// transaction's until it commits) hands them over as Ops (Store.Apply,
+// one lock for all); Store.ID hashes an event id with seeds shared by the
+// stores of a Registry.
 //
 // # Joining
 //

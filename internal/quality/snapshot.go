@@ -2,6 +2,7 @@ package quality
 
 import (
 	"cmp"
+	"hash/maphash"
 	"math"
 	"slices"
 	"sync"
@@ -150,6 +151,7 @@ func (s *Store) Snapshot(now time.Time) Snapshot { return Merge(now, s) }
 // down when a lane is revoked. Safe for concurrent use.
 type Registry struct {
 	opts    Options
+	seeds   [2]maphash.Seed // shared by its stores (Store.ID)
 	mu      sync.Mutex
 	stores  map[*Store]struct{}
 	retired Counts
@@ -160,13 +162,13 @@ func NewRegistry(o Options) (*Registry, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	return &Registry{opts: o, stores: map[*Store]struct{}{}}, nil
+	return &Registry{opts: o, seeds: newSeeds(), stores: map[*Store]struct{}{}}, nil
 }
 
 // NewStore returns a new store (a lane's, on assignment), registered for
 // snapshots.
 func (r *Registry) NewStore() *Store {
-	s, _ := New(r.opts) // the options were checked
+	s := newStore(r.opts, r.seeds) // the options were checked
 	r.mu.Lock()
 	r.stores[s] = struct{}{}
 	r.mu.Unlock()

@@ -224,10 +224,13 @@ func New(o Options) (*Store, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	s := &Store{opts: o, labelWindow: o.LabelWindow.Milliseconds(), pendingFor: o.PendingFor.Milliseconds(),
-		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	return newStore(o, newSeeds()), nil
+}
+
+func newStore(o Options, seeds [2]maphash.Seed) *Store {
+	s := &Store{opts: o, labelWindow: o.LabelWindow.Milliseconds(), pendingFor: o.PendingFor.Milliseconds(), seeds: seeds}
 	s.reset()
-	return s, nil
+	return s
 }
 
 func (s *Store) reset() {
@@ -260,10 +263,13 @@ func (s *Store) Reset() {
 // for the event is pending, or another model or version's prediction of
 // the event already has its label, the prediction joins it at once.
 func (s *Store) Prediction(eventID, model, version string, score float64, at time.Time) {
-	t := at.UnixMilli()
 	id := s.key(eventID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.prediction(id, model, version, score, at.UnixMilli())
+}
+
+func (s *Store) prediction(id key, model, version string, score float64, t int64) {
 	s.advance(t)
 	sid := s.seriesFor(model, version)
 	label := int8(-1)
@@ -325,10 +331,13 @@ func (s *Store) Prediction(eventID, model, version string, score float64, at tim
 // joins every kept prediction of the event, each in the series of the
 // model and version that made it.
 func (s *Store) Label(eventID string, label int, at time.Time) Outcome {
-	t := at.UnixMilli()
 	id := s.key(eventID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.label(id, label, at.UnixMilli())
+}
+
+func (s *Store) label(id key, label int, t int64) Outcome {
 	s.advance(t)
 	if label != 0 && label != 1 {
 		s.counts.Labels[Invalid]++
