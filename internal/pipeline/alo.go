@@ -326,8 +326,9 @@ func (a *atLeastOnce) drain() error {
 	waitErr := a.group.Tracker().Wait(wctx)
 	_ = a.prod.Flush(wctx) // the challengers' predictions, which nothing tracks
 	unacked := a.group.Tracker().InFlight()
-	if err := a.group.Commit(ctx); err != nil {
-		a.p.log.Error("final commit failed; the last acknowledged records will be read again", "err", err)
+	commitErr := a.group.Commit(ctx)
+	if commitErr != nil {
+		a.p.log.Error("final commit failed; the last acknowledged records will be read again", "err", commitErr)
 	}
 	a.group.AllowRebalance()
 	a.closeWithin(ctx, func() { a.group.Close(ctx) })
@@ -337,6 +338,9 @@ func (a *atLeastOnce) drain() error {
 	if waitErr != nil || stopErr != nil || unacked > 0 {
 		return fmt.Errorf("shutdown: %d records not acknowledged within SHUTDOWN_TIMEOUT=%v; they stay uncommitted and will be read again",
 			unacked, timeout)
+	}
+	if commitErr != nil {
+		return fmt.Errorf("shutdown: every record acknowledged, but the final commit failed (%w); the records acknowledged since the last commit will be read again", commitErr)
 	}
 	return nil
 }

@@ -114,6 +114,7 @@ type refusal struct {
 }
 
 type exactlyOnce struct {
+	stopAt atomic.Int64 // unix nanoseconds: when the shutdown's SHUTDOWN_TIMEOUT ends (0: running)
 	p      *Pipeline
 	sess   *kgo.GroupTransactSession
 	limits *producer.Limits
@@ -347,6 +348,10 @@ func (e *exactlyOnce) assigned() int {
 // run transacts until ctx ends; the transaction in progress then finishes
 // within SHUTDOWN_TIMEOUT.
 func (e *exactlyOnce) run(ctx context.Context) error {
+	// One bound for the whole shutdown: the transaction in progress and
+	// the close share SHUTDOWN_TIMEOUT from the moment ctx ends.
+	stop := context.AfterFunc(ctx, func() { e.stopAt.CompareAndSwap(0, time.Now().Add(e.p.cfg.ShutdownTimeout).UnixNano()) })
+	defer stop()
 	defer e.close()
 	for ctx.Err() == nil {
 		pollCtx, cancel := context.WithTimeout(ctx, time.Second)
@@ -447,6 +452,10 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 			e.abortBackoff(ctx, n, err, t)
 			return nil
 		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("shutdown: the transaction in progress (%d records) did not end within SHUTDOWN_TIMEOUT=%v (%w); its records stay uncommitted and will be read again",
+				n, e.p.cfg.ShutdownTimeout, err)
+		}
 		return fmt.Errorf("end transaction: %w", err)
 	}
 	if !committed {
@@ -503,7 +512,7 @@ func (e *exactlyOnce) push(part kgo.FetchTopicPartition, t *txn, n *int) {
 func (e *exactlyOnce) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(e.p.cfg.ShutdownTimeout, cancel)
+		t := time.AfterFunc(time.Until(e.shutdownDeadline()), cancel)
 		context.AfterFunc(out, func() { t.Stop() })
 	})
 	return out, func() { stop(); cancel() }
@@ -569,9 +578,16 @@ func (e *exactlyOnce) abortBackoff(ctx context.Context, n int, cause error, t *t
 	}
 }
 
-// close stops the lanes and closes the session within SHUTDOWN_TIMEOUT.
+// shutdownDeadline is when the shutdown's SHUTDOWN_TIMEOUT ends: set when
+// run's context ends (now + SHUTDOWN_TIMEOUT if it has not).
+func (e *exactlyOnce) shutdownDeadline() time.Time {
+	e.stopAt.CompareAndSwap(0, time.Now().Add(e.p.cfg.ShutdownTimeout).UnixNano())
+	return time.Unix(0, e.stopAt.Load())
+}
+
+// close stops the lanes and closes the session by the shutdown's deadline.
 func (e *exactlyOnce) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), e.p.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), e.shutdownDeadline())
 	defer cancel()
 	_ = e.lanes.Stop(ctx)
 	e.sendCancel()

@@ -19,10 +19,22 @@ const registryCondition = "client/registry"
 func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 	t := time.NewTicker(p.ping)
 	defer t.Stop()
+	stopped, cancelAll := context.WithCancel(context.Background()) // a ping in progress ends with the stop
+	defer cancelAll()
+	go func() {
+		select {
+		case <-stop:
+			cancelAll()
+		case <-stopped.Done():
+		}
+	}()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), min(3*time.Second, p.ping))
+		ctx, cancel := context.WithTimeout(stopped, min(3*time.Second, p.ping))
 		err := p.runner.client().Ping(ctx)
 		cancel()
+		if stopped.Err() != nil {
+			return
+		}
 		if err != nil {
 			msg := "brokers unreachable: " + err.Error()
 			if p.ready.Swap(&msg) == nil {
@@ -32,7 +44,7 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 			if p.ready.Swap(nil) != nil {
 				p.log.Info("brokers answer")
 			}
-			p.recheckTopics()
+			p.recheckTopics(stopped)
 		}
 		select {
 		case <-stop:
@@ -45,8 +57,8 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 // recheckTopics asks the brokers for every topic read or written: a topic
 // deleted while running, or one the principal may no longer describe,
 // makes the service unready until it is back.
-func (p *Pipeline) recheckTopics() {
-	ctx, cancel := context.WithTimeout(context.Background(), min(3*time.Second, p.ping))
+func (p *Pipeline) recheckTopics(parent context.Context) {
+	ctx, cancel := context.WithTimeout(parent, min(3*time.Second, p.ping))
 	defer cancel()
 	details, err := kadm.NewClient(p.runner.client()).ListTopics(ctx, p.topics...)
 	if err != nil {
