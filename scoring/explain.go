@@ -52,6 +52,18 @@ type Explainer interface {
 	Explain(x, out []float32) error
 }
 
+// Explainer64 is implemented by the explainers of models that take float64
+// input (a Float64Model whose Float64Input reports true, such as
+// LightGBM's): Explain64 follows Explain's contract with x as Predict64
+// takes it, so a row is explained from the very values it was scored with
+// (rounding it to float32 could move it across a float64 threshold).
+// Scorer.Explain and ExplainResults call it for such models; an explainer
+// of such a model without it cannot explain the Scorer's rows.
+type Explainer64 interface {
+	Explainer
+	Explain64(x []float64, out []float32) error
+}
+
 // Explainable is implemented by evaluators whose models may explain their
 // outputs.
 type Explainable interface {
@@ -72,7 +84,7 @@ func NewExplainer(m Model) (Explainer, error) {
 		}
 		return x, nil
 	}
-	return nil, fmt.Errorf("model %s: %w: format %q has no feature contributions (XGBoost models do)", info.Name, ErrCannotExplain, info.Format)
+	return nil, fmt.Errorf("model %s: %w: format %q has no feature contributions (XGBoost and LightGBM models do)", info.Name, ErrCannotExplain, info.Format)
 }
 
 // ContributionLen is the number of contributions Explain writes per row:
@@ -204,11 +216,31 @@ func (s *Scorer) Explain(b *Batch, i int, out []float32) error {
 	if len(out) != s.ContributionLen() {
 		return fmt.Errorf("%w: one row has %d contributions, out has %d", ErrShape, s.ContributionLen(), len(out))
 	}
+	if b.f64 {
+		e64, err := s.explainer64(e)
+		if err != nil {
+			return err
+		}
+		x := b.Features64(i)
+		if x == nil {
+			return fmt.Errorf("result %d: %w", i, ErrNoFeatureRow)
+		}
+		return e64.Explain64(x, out)
+	}
 	x := b.Features(i)
 	if x == nil {
 		return fmt.Errorf("result %d: %w", i, ErrNoFeatureRow)
 	}
 	return e.Explain(x, out)
+}
+
+// explainer64 is e as an Explainer64, for a model that takes float64 input.
+func (s *Scorer) explainer64(e Explainer) (Explainer64, error) {
+	e64, ok := e.(Explainer64)
+	if !ok {
+		return nil, fmt.Errorf("model %s: %w: it takes float64 input and its explainer has no Explain64", s.info.Name, ErrCannotExplain)
+	}
+	return e64, nil
 }
 
 // ExplainResults is Explain for several results of b at once: out receives
@@ -228,6 +260,24 @@ func (s *Scorer) ExplainResults(b *Batch, idx []int, out []float32) error {
 		return fmt.Errorf("%w: %d rows have %d contributions, out has %d", ErrShape, len(idx), len(idx)*cl, len(out))
 	}
 	nf := s.plan.Len()
+	if b.f64 {
+		e64, err := s.explainer64(e)
+		if err != nil {
+			return err
+		}
+		b.ex64 = grow(b.ex64, len(idx)*nf)
+		for k, i := range idx {
+			x := b.Features64(i)
+			if x == nil {
+				return fmt.Errorf("result %d: %w", i, ErrNoFeatureRow)
+			}
+			copy(b.ex64[k*nf:], x)
+		}
+		if len(idx) == 0 {
+			return nil
+		}
+		return e64.Explain64(b.ex64[:len(idx)*nf], out)
+	}
 	b.ex = grow(b.ex, len(idx)*nf)
 	for k, i := range idx {
 		x := b.Features(i)

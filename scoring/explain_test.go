@@ -267,3 +267,93 @@ func TestFeatures64(t *testing.T) {
 		t.Fatal("a failed row, or the float32 row of a float64 model")
 	}
 }
+
+// f64Explainer is a float64-input model whose explainer reports the
+// float64 row it is given: contribution f = x[f] − float64(float32(x[f]))
+// scaled up, nonzero only when the row reached it unrounded.
+type f64Explainer struct{ f64InputModel }
+
+func (m f64Explainer) Explainer() (Explainer, error) { return m, nil }
+func (m f64Explainer) Explain(x, out []float32) error {
+	return errors.New("Explain called for a float64-input model")
+}
+func (m f64Explainer) Explain64(x []float64, out []float32) error {
+	if len(x)%2 != 0 || len(out) != len(x)/2*3 {
+		return ErrShape
+	}
+	for r := 0; r < len(x)/2; r++ {
+		for f := 0; f < 2; f++ {
+			out[3*r+f] = float32((x[2*r+f] - float64(float32(x[2*r+f]))) * 1e12)
+		}
+		out[3*r+2] = float32(x[2*r])
+	}
+	return nil
+}
+
+// f64NoExplain64 explains float32 rows only.
+type f64NoExplain64 struct{ f64InputModel }
+
+func (m f64NoExplain64) Explainer() (Explainer, error)  { return m, nil }
+func (m f64NoExplain64) Explain(x, out []float32) error { return nil }
+
+// TestScorerExplain64: a float64-input model is explained from the float64
+// rows it was scored with (Explainer64), one explainer without Explain64
+// cannot explain the Scorer's rows.
+func TestScorerExplain64(t *testing.T) {
+	s, err := NewScorer(f64Explainer{}, nil, DefaultPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b Batch
+	evs := []*schemas.Event{
+		event(f("a", schemas.NumberValue(0.1)), f("b", schemas.NumberValue(2))),
+		event(f("a", schemas.StringValue("x"))),
+		event(f("a", schemas.NumberValue(3)), f("b", schemas.NumberValue(0.3))),
+	}
+	s.Score(evs, &b)
+	want := map[int][]float32{
+		0: {float32((0.1 - float64(float32(0.1))) * 1e12), 0, 0.1},
+		2: {0, float32((0.3 - float64(float32(0.3))) * 1e12), 3},
+	}
+	out := make([]float32, 3)
+	for i, w := range want {
+		if err := s.Explain(&b, i, out); err != nil {
+			t.Fatal(err)
+		}
+		if out[0] != w[0] || out[1] != w[1] || out[2] != w[2] || (w[0] == 0 && w[1] == 0) {
+			t.Errorf("result %d: %v, want %v", i, out, w)
+		}
+	}
+	all := make([]float32, 6)
+	if err := s.ExplainResults(&b, []int{2, 0}, all); err != nil {
+		t.Fatal(err)
+	}
+	for k, i := range []int{2, 0} {
+		for j, w := range want[i] {
+			if all[3*k+j] != w {
+				t.Errorf("ExplainResults row %d: %v, want %v", k, all[3*k:3*k+3], want[i])
+			}
+		}
+	}
+	if err := s.Explain(&b, 1, out); !errors.Is(err, ErrNoFeatureRow) {
+		t.Errorf("feature failure: %v", err)
+	}
+	if err := s.ExplainResults(&b, []int{0, 1}, all); !errors.Is(err, ErrNoFeatureRow) {
+		t.Errorf("ExplainResults feature failure: %v", err)
+	}
+	if a := testing.AllocsPerRun(50, func() { s.ExplainResults(&b, []int{2, 0}, all) }); a != 0 {
+		t.Errorf("ExplainResults allocates %v times", a)
+	}
+
+	s, err = NewScorer(f64NoExplain64{}, nil, DefaultPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Score(evs, &b)
+	if err := s.Explain(&b, 0, out); !errors.Is(err, ErrCannotExplain) || !strings.Contains(err.Error(), "no Explain64") {
+		t.Errorf("no Explain64: %v", err)
+	}
+	if err := s.ExplainResults(&b, []int{0}, out); !errors.Is(err, ErrCannotExplain) {
+		t.Errorf("ExplainResults, no Explain64: %v", err)
+	}
+}

@@ -99,9 +99,10 @@ type Batch struct {
 	missing     []uint32 // per input: rows of the last Score with it missing (Missing)
 	// For Features and ExplainResults (explain.go): the row width and
 	// input type of the last Score, and scratch rows.
-	nf  int
-	f64 bool
-	ex  []float32
+	nf   int
+	f64  bool
+	ex   []float32
+	ex64 []float64
 }
 
 // Score extracts features for every event, scores the events whose features

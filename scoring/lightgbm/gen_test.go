@@ -23,7 +23,8 @@ type genOpts struct {
 }
 
 // genModel writes a model in LightGBM's text format (the fields LightGBM
-// writes; split_gain and counts are filler).
+// writes; split_gain, weights and internal values are filler, the counts
+// add up as LightGBM's do, with some empty leaves).
 func genModel(rng *rand.Rand, o genOpts) string {
 	if o.k == 0 {
 		o.k = 1
@@ -134,10 +135,11 @@ func genTree(rng *rand.Rand, o genOpts, miss []int) string {
 		}
 		fmt.Fprintf(&b, "leaf_value=%s\n", strings.Join(lv, " "))
 	}
-	fmt.Fprintf(&b, "leaf_weight=%s\nleaf_count=%s\n", strings.TrimSpace(strings.Repeat("1 ", nl)), strings.TrimSpace(strings.Repeat("1 ", nl)))
+	leafCount, nodeCount := genCounts(nodes, nl)
+	fmt.Fprintf(&b, "leaf_weight=%s\nleaf_count=%s\n", strings.TrimSpace(strings.Repeat("1 ", nl)), ints(leafCount))
 	ni := max(nl-1, 0)
 	fmt.Fprintf(&b, "internal_value=%s\ninternal_weight=%s\ninternal_count=%s\n",
-		strings.TrimSpace(strings.Repeat("0 ", ni)), strings.TrimSpace(strings.Repeat("0 ", ni)), strings.TrimSpace(strings.Repeat("1 ", ni)))
+		strings.TrimSpace(strings.Repeat("0 ", ni)), strings.TrimSpace(strings.Repeat("0 ", ni)), ints(nodeCount))
 	if len(bounds) > 1 {
 		bs := make([]string, len(bounds))
 		for i, v := range bounds {
@@ -170,6 +172,41 @@ func genTree(rng *rand.Rand, o genOpts, miss []int) string {
 	}
 	b.WriteString("shrinkage=1")
 	return b.String()
+}
+
+// genCounts gives a tree's leaves varied training-row counts, some 0
+// (without drawing from the test's random stream, so models stay as they
+// were), and each split the sum of its children's, never 0.
+func genCounts(nodes []genNode, nl int) (leafCount, nodeCount []int) {
+	leafCount = make([]int, nl)
+	for i := range leafCount {
+		leafCount[i] = (i*7 + 3) % 11
+	}
+	nodeCount = make([]int, len(nodes))
+	var sum func(c int) int
+	sum = func(c int) int {
+		if c < 0 {
+			return leafCount[^c]
+		}
+		s := sum(nodes[c].left) + sum(nodes[c].right)
+		if s == 0 { // both children are empty leaves
+			leafCount[^nodes[c].left], s = 1, 1
+		}
+		nodeCount[c] = s
+		return s
+	}
+	if len(nodes) > 0 {
+		sum(0)
+	}
+	return leafCount, nodeCount
+}
+
+func ints(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, " ")
 }
 
 // g writes a double as LightGBM does (%.17g): it parses back exactly.

@@ -32,6 +32,13 @@ type Model struct {
 	linCoeff  []float64
 
 	fast fastLayout // complete-tree layout of the trees that allow it
+
+	// For contributions (shap.go): the training rows at each leaf and
+	// split (leaf_count, internal_count), parallel to leaves and nodes;
+	// nil with countErr set when a tree lacks them.
+	leafCount, nodeCount []float64
+	countErr             error
+	shap                 *shapOnce // built by the first Explainer call
 }
 
 type tree struct {
@@ -89,6 +96,7 @@ func (m *Model) finish() error {
 		}
 	}
 	m.buildFast()
+	m.shap = new(shapOnce)
 	return nil
 }
 

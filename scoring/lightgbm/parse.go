@@ -426,8 +426,36 @@ func (m *Model) addTree(t int, b *treeBlock) error {
 			m.linLeaves = append(m.linLeaves, ll)
 		}
 	}
+	m.readCounts(t, f, nl)
 	m.trees = append(m.trees, tr)
 	return nil
+}
+
+// readCounts appends tree t's leaf_count and internal_count (the training
+// rows that reached each leaf and split, what TreeSHAP weighs paths with)
+// to the model's. A tree without them, or with malformed ones, leaves the
+// model unable to explain (countErr says why); prediction does not use
+// them. A single-leaf tree needs none: its value is its expectation.
+func (m *Model) readCounts(t int, f map[string]string, nl int) {
+	if m.countErr != nil {
+		return
+	}
+	var lc, ic []float64
+	if nl > 1 {
+		var err error
+		if lc, err = floatList(f, "leaf_count", nl); err == nil {
+			ic, err = floatList(f, "internal_count", nl-1)
+		}
+		if err != nil {
+			m.countErr = fmt.Errorf("tree %d: %w", t, err)
+			m.leafCount, m.nodeCount = nil, nil
+			return
+		}
+	} else {
+		lc = []float64{0}
+	}
+	m.leafCount = append(m.leafCount, lc...)
+	m.nodeCount = append(m.nodeCount, ic...)
 }
 
 // checkShape verifies that the splits form one binary tree rooted at split

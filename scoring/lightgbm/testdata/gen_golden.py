@@ -69,6 +69,28 @@ def g(v):
     return repr(float(v))
 
 
+def counts(tr):
+    """Training-row counts that add up as LightGBM's do (each split the sum
+    of its children, never 0), some leaves empty; drawn without the random
+    stream, so the trees and rows stay as they were."""
+    nl = len(tr["leaves"])
+    leaf = [(i * 5 + 2) % 9 for i in range(nl)]
+    internal = [0] * (nl - 1)
+
+    def total(c):
+        if c < 0:
+            return leaf[~c]
+        s = total(tr["left"][c]) + total(tr["right"][c])
+        if s == 0:  # both children are empty leaves
+            leaf[~tr["left"][c]] = s = 1
+        internal[c] = s
+        return s
+
+    if nl > 1:
+        total(0)
+    return leaf, internal
+
+
 def write_model(path):
     out = ["tree", "version=v4", "num_class=1", "num_tree_per_iteration=1", "label_index=0",
            "max_feature_idx=%d" % (NF - 1), "objective=binary sigmoid:1",
@@ -88,11 +110,12 @@ def write_model(path):
         out.append("left_child=" + j(tr.get("left", [])))
         out.append("right_child=" + j(tr.get("right", [])))
         out.append("leaf_value=" + j(g(x) for x in tr["leaves"]))
+        leaf_count, internal_count = counts(tr)
         out.append("leaf_weight=" + j([1] * nl))
-        out.append("leaf_count=" + j([1] * nl))
+        out.append("leaf_count=" + j(leaf_count))
         out.append("internal_value=" + j([0] * (nl - 1)))
         out.append("internal_weight=" + j([0] * (nl - 1)))
-        out.append("internal_count=" + j([1] * (nl - 1)))
+        out.append("internal_count=" + j(internal_count))
         if bitsets:
             bounds = [0]
             for b in bitsets:
