@@ -161,12 +161,18 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		outputs = append(outputs, inferOutput{Name: "scores", Shape: []int{n, k}, Datatype: "FP32", Data: out})
 	}
 	if explainer != nil {
-		x := make([]float32, len(flat))
-		for i, v := range flat {
-			x[i] = float32(v)
-		}
 		contrib := make([]float32, n*scoring.ContributionLen(info))
-		if err := explainer.Explain(x, contrib); err != nil {
+		var err error
+		if e64, ok := explainer.(scoring.Explainer64); ok && isFloat64(sc.Model()) {
+			err = e64.Explain64(flat, contrib) // the rows as the model routes them
+		} else {
+			x := make([]float32, len(flat))
+			for i, v := range flat {
+				x[i] = float32(v)
+			}
+			err = explainer.Explain(x, contrib)
+		}
+		if err != nil {
 			writeError(w, http.StatusInternalServerError, "contributions: "+err.Error())
 			return
 		}
@@ -177,6 +183,11 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		resp["id"] = req.ID
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+func isFloat64(m scoring.Model) bool {
+	f, ok := m.(scoring.Float64Model)
+	return ok && f.Float64Input()
 }
 
 // flatten reads a flat or nested JSON array of numbers (null = missing).

@@ -75,9 +75,23 @@ func (b *Batch) explainRoute(s *scoring.Scorer) {
 		}
 		if b.explain.TopK > 0 {
 			g := scoring.ExplainedGroup(info, r.Result.Decision)
-			r.Reasons = scoring.TopReasons(r.Reasons[:0], c[g*width:(g+1)*width], b.sb.Features(i), b.explain.TopK)
+			r.Reasons = scoring.TopReasons(r.Reasons[:0], c[g*width:(g+1)*width], b.reasonRow(i), b.explain.TopK)
 		}
 	}
+}
+
+// reasonRow is result i's model inputs as its reasons show them: a
+// float64 model's row (LightGBM) rounded to float32, as contributions are.
+func (b *Batch) reasonRow(i int) []float32 {
+	if x := b.sb.Features(i); x != nil {
+		return x
+	}
+	x64 := b.sb.Features64(i)
+	b.row32 = b.row32[:0]
+	for _, v := range x64 {
+		b.row32 = append(b.row32, float32(v))
+	}
+	return b.row32
 }
 
 // AppendReasons appends the record's reasons, named as its features, to

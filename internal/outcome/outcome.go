@@ -304,6 +304,7 @@ type Batch struct {
 	explain Explain
 	pick    []int
 	contrib []float32
+	row32   []float32 // a float64 model's row, for its reasons' values
 	// Observed counts what the entity state saw in this Batch's life:
 	// late records and lookups answered missing because of eviction.
 	Late, Evicted int64
