@@ -177,6 +177,12 @@ func (e *entityMode[R]) drain(now time.Time, force bool) (wake time.Time) {
 					e.wait(&k)
 					return wake // a partition that is behind may hold an earlier event
 				}
+				if e.l.q.pending() {
+					// The wait is over, but the lane was busy meanwhile: what
+					// it waits for may be in its inbox. It takes that first.
+					e.wait(&k)
+					return now
+				}
 				continue
 			}
 			if best == nil || earlier(q.items[0], best.items[0], k, bestKey) {

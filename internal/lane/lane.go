@@ -186,6 +186,13 @@ func (q *queue[R]) push(m msg[R]) {
 	}
 }
 
+// pending reports whether messages wait to be taken.
+func (q *queue[R]) pending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.msgs) > 0
+}
+
 func (q *queue[R]) takeInto(dst []msg[R]) []msg[R] {
 	q.mu.Lock()
 	dst = append(dst, q.msgs...)
@@ -274,7 +281,7 @@ func (l *Lane[R]) run() {
 		select {
 		case <-l.q.wake:
 		case now := <-l.timer.C:
-			if l.ent != nil {
+			if l.ent != nil && !l.q.pending() { // else the loop takes them first, then drains
 				l.idleAt = l.ent.drain(now, false)
 			}
 			l.win.Tick(now)
