@@ -61,31 +61,43 @@ func TestLabelDecoders(t *testing.T) {
 
 // refDecodeLabel is the label's meaning stated with encoding/json: the
 // reference the JSON label decoder must agree with (strict on UTF-8,
-// where encoding/json replaces invalid bytes).
+// where encoding/json replaces invalid bytes; keys matched exactly, where
+// encoding/json's struct fields match any case: the stream's decoders
+// read "label", never "LABEL").
 func refDecodeLabel(value []byte) (Label, bool) {
 	if !utf8.Valid(value) {
 		return Label{}, false
 	}
-	var raw struct {
-		EventID *string      `json:"event_id"`
-		Label   *json.Number `json:"label"`
-	}
+	var members map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(value))
-	dec.UseNumber()
-	if err := dec.Decode(&raw); err != nil || dec.More() {
+	if err := dec.Decode(&members); err != nil || members == nil {
 		return Label{}, false
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Label{}, false
 	}
-	if raw.EventID == nil || *raw.EventID == "" || raw.Label == nil {
+	var id *string
+	var label *json.Number
+	if raw, ok := members["event_id"]; ok {
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return Label{}, false
+		}
+	}
+	if raw, ok := members["label"]; ok {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&label); err != nil {
+			return Label{}, false
+		}
+	}
+	if id == nil || *id == "" || label == nil {
 		return Label{}, false
 	}
-	n, err := raw.Label.Int64()
+	n, err := label.Int64()
 	if err != nil || n != int64(int(n)) {
 		return Label{}, false
 	}
-	return Label{EventID: *raw.EventID, Label: int(n)}, true
+	return Label{EventID: *id, Label: int(n)}, true
 }
 
 var labelSeeds = []string{
@@ -95,6 +107,7 @@ var labelSeeds = []string{
 	`{"event_id":"e","label":99999999999999999999}`, `{"event_id":"e","label":1}x`, `{"event_id":"e","label":1}{}`,
 	`{"event_id":"e","event_id":"f","label":0,"label":1}`, `{"event_id":7,"label":1}`, `[1]`, `null`, ``, `{`, `{"event_id":"e","label":01}`,
 	"{\"event_id\":\"\xff\",\"label\":1}", `{"event_id":"\u0000","label":true}`, `{"event_id":"e","label":"+1"}`, `{"event_id":"e","label":"\u0031"}`, `{"event_id":"e","label":" 1"}`,
+	`{"event_id":"0","lABel":10}`, `{"EVENT_ID":"e","label":1}`, `{"event_id":"e","label":1,"LABEL":0}`,
 }
 
 // TestJSONLabelAgreesWithEncodingJSON: the decoder and the reference
