@@ -15,7 +15,7 @@ port=$((20000 + RANDOM % 20000)); http=$((port + 1))
 until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
 broker=127.0.0.1:$port
 start=$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)
-"$bin/loadgen" --brokers "$broker" --count "$N" --rate 0 --encoding avro --activity-share 0 | tail -1
+"$bin/loadgen" --brokers "$broker" --count "$N" --rate 0 --encoding avro --activity-share 0 --activity-topic '' | tail -1
 end=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
 export KAFKA_BROKERS=$broker MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn
 

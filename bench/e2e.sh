@@ -22,7 +22,7 @@ for enc in $ENCODINGS; do
   dk=$!
   until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
   broker=127.0.0.1:$port
-  "$bin/loadgen" --brokers "$broker" --count "$N" --rate 0 --encoding "$enc" --activity-share 0 >/dev/null
+  "$bin/loadgen" --brokers "$broker" --count "$N" --rate 0 --encoding "$enc" --activity-share 0 --activity-topic '' >/dev/null
   pt=$("$bin/passthrough" --brokers "$broker" --count "$N" | tail -1)
   ptrate=$(echo "$pt" | sed -E 's/.*= ([0-9]+) records\/s.*/\1/')
   KAFKA_BROKERS=$broker MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn \

@@ -26,7 +26,7 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$http/readyz")" = 2
   kill -0 $ss 2>/dev/null || { cat "$bin/run.log" >&2; exit 1; }
   sleep 0.05
 done
-"$bin/loadgen" --brokers "$broker" --rate "$RATE" --duration "$DURATION" --encoding json --activity-share 0 | tail -1
+"$bin/loadgen" --brokers "$broker" --rate "$RATE" --duration "$DURATION" --encoding json --activity-share 0 --activity-topic '' | tail -1
 sleep 2
 kill -TERM $ss; wait $ss || true
 echo "rate $RATE/s for $DURATION, BATCH_INTERVAL=${BATCH_INTERVAL:-default} BATCH_MAX_SIZE=${BATCH_MAX_SIZE:-default}"

@@ -14,7 +14,7 @@ trial() {
   "$bin/devkafka" --port "$port" --topics transactions:6,activity:6,predictions:6,predictions-dlq:1 > "$bin/dk.log" &
   local dk=$!
   until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
-  "$bin/loadgen" --brokers "127.0.0.1:$port" --rate 1000 --duration 120s --encoding avro --activity-share 0 > /dev/null &
+  "$bin/loadgen" --brokers "127.0.0.1:$port" --rate 1000 --duration 120s --encoding avro --activity-share 0 --activity-topic '' > /dev/null &
   local lg=$!
   export KAFKA_BROKERS=127.0.0.1:$port MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn \
     KAFKA_GROUP_INSTANCE_ID=$instance HTTP_ADDR=127.0.0.1:$((port + 1))
