@@ -54,6 +54,10 @@ func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 // Info describes the model.
 func (s *Scorer) Info() Info { return s.info }
 
+// Float64Input reports whether the model takes float64 rows
+// (Float64Model): its rows must not be rounded to float32.
+func (s *Scorer) Float64Input() bool { return s.m64 != nil }
+
 // Plan is the compiled feature code.
 func (s *Scorer) Plan() *Plan { return s.plan }
 

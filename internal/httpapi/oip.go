@@ -25,7 +25,7 @@ func (s *server) oipMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	info := route.Scorer().Info()
 	dt := "FP32"
-	if f, ok := route.Scorer().Model().(scoring.Float64Model); ok && f.Float64Input() {
+	if route.Scorer().Float64Input() {
 		dt = "FP64"
 	}
 	outputs := []tensorMeta{{Name: "score", Datatype: "FP32", Shape: []int{-1}}}
@@ -163,7 +163,7 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 	if explainer != nil {
 		contrib := make([]float32, n*scoring.ContributionLen(info))
 		var err error
-		if e64, ok := explainer.(scoring.Explainer64); ok && isFloat64(sc.Model()) {
+		if e64, ok := explainer.(scoring.Explainer64); ok && sc.Float64Input() {
 			err = e64.Explain64(flat, contrib) // the rows as the model routes them
 		} else {
 			x := make([]float32, len(flat))
@@ -183,11 +183,6 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		resp["id"] = req.ID
 	}
 	writeJSON(w, http.StatusOK, resp)
-}
-
-func isFloat64(m scoring.Model) bool {
-	f, ok := m.(scoring.Float64Model)
-	return ok && f.Float64Input()
 }
 
 // flatten reads a flat or nested JSON array of numbers (null = missing).
