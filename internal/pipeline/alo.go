@@ -231,29 +231,19 @@ func (a *atLeastOnce) commit(ctx context.Context) {
 func (a *atLeastOnce) backpressure(ctx context.Context) error {
 	cfg := a.p.cfg
 	tr := a.group.Tracker()
-	full := func(frac float64) bool {
-		n, b := tr.InFlight(), a.inBytes.Load()
-		a.gauges[0].Set(float64(n))
-		a.gauges[1].Set(float64(b))
-		return float64(n) >= frac*float64(cfg.MaxInFlightRecords) || float64(b) >= frac*float64(cfg.MaxInFlightBytes)
-	}
-	if !full(1) {
+	if !a.overLimit(1) {
 		return nil
 	}
 	a.group.Pause()
-	a.p.obs.FetchPaused.Set(1)
-	a.p.obs.FetchPauses.Inc()
-	a.p.stats.FetchPauses.Add(1)
-	a.paused.Store(true)
+	a.setPaused(true)
 	start := time.Now()
 	defer func() {
 		a.group.Resume()
-		a.paused.Store(false)
-		a.p.obs.FetchPaused.Set(0)
+		a.setPaused(false)
 		a.p.log.Debug("fetching resumed", "paused_for", time.Since(start).Round(time.Millisecond))
 	}()
 	a.p.log.Debug("in-flight limit reached; fetching paused", "records", tr.InFlight(), "bytes", a.inBytes.Load())
-	for full(0.75) {
+	for a.overLimit(0.75) {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond) // the bytes limit is checked as often
 		_ = tr.WaitBelow(wctx, max(1, cfg.MaxInFlightRecords*3/4))
 		cancel()
@@ -262,6 +252,27 @@ func (a *atLeastOnce) backpressure(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// overLimit publishes what is in flight and reports whether it has reached
+// frac of MAX_IN_FLIGHT_RECORDS or MAX_IN_FLIGHT_BYTES.
+func (a *atLeastOnce) overLimit(frac float64) bool {
+	n, b := a.group.Tracker().InFlight(), a.inBytes.Load()
+	a.gauges[0].Set(float64(n))
+	a.gauges[1].Set(float64(b))
+	return float64(n) >= frac*float64(a.p.cfg.MaxInFlightRecords) || float64(b) >= frac*float64(a.p.cfg.MaxInFlightBytes)
+}
+
+// setPaused records that backpressure paused (or resumed) fetching.
+func (a *atLeastOnce) setPaused(on bool) {
+	a.paused.Store(on)
+	if on {
+		a.p.obs.FetchPaused.Set(1)
+		a.p.obs.FetchPauses.Inc()
+		a.p.stats.FetchPauses.Add(1)
+	} else {
+		a.p.obs.FetchPaused.Set(0)
+	}
 }
 
 // FetchPaused reports whether backpressure has paused fetching now.

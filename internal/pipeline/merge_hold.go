@@ -35,30 +35,19 @@ type mergeHold struct {
 // resumed when backpressure ends; its records then wait in the lane,
 // within these limits.
 func (a *atLeastOnce) backpressureMerge() (holding bool) {
-	cfg := a.p.cfg
 	tr := a.group.Tracker()
-	n, b := tr.InFlight(), a.inBytes.Load()
-	a.gauges[0].Set(float64(n))
-	a.gauges[1].Set(float64(b))
-	over := func(frac float64) bool {
-		return float64(n) >= frac*float64(cfg.MaxInFlightRecords) || float64(b) >= frac*float64(cfg.MaxInFlightBytes)
-	}
 	h := &a.merge
 	switch {
-	case !a.paused.Load() && !over(1):
+	case !a.paused.Load() && !a.overLimit(1):
 		return false
 	case !a.paused.Load():
-		a.paused.Store(true)
-		a.p.obs.FetchPaused.Set(1)
-		a.p.obs.FetchPauses.Inc()
-		a.p.stats.FetchPauses.Add(1)
+		a.setPaused(true)
 		h.since = time.Now()
-		a.p.log.Debug("in-flight limit reached; fetching paused but for the partitions merges wait for", "records", n, "bytes", b)
-	case !over(0.75):
+		a.p.log.Debug("in-flight limit reached; fetching paused but for the partitions merges wait for", "records", tr.InFlight(), "bytes", a.inBytes.Load())
+	case !a.overLimit(0.75):
 		a.group.ResumePartitions(partitionsOf(h.held)...)
 		clear(h.held)
-		a.paused.Store(false)
-		a.p.obs.FetchPaused.Set(0)
+		a.setPaused(false)
 		a.p.log.Debug("fetching resumed", "paused_for", time.Since(h.since).Round(time.Millisecond))
 		return false
 	}
