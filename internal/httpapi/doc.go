@@ -1,7 +1,7 @@
 // Package httpapi is streamscore's HTTP surface on HTTP_ADDR:
 //
 //	GET  /healthz                     alive
-//	GET  /readyz                      model loaded, broker reachable, partitions assigned (503 with the reason)
+//	GET  /readyz                      model loaded, broker reachable, partitions assigned and read (503 with the reason)
 //	GET  /metrics                     Prometheus
 //	POST /v1/predict[?topic=T]        one event or a list, in the stream's JSON; the predictions the stream would publish
 //	GET  /v2/health/live              Open Inference Protocol v2 (KServe, Triton, Seldon clients)

@@ -182,6 +182,7 @@ func (a *atLeastOnce) run(ctx context.Context) error {
 				n += recordBytes(r)
 			}
 			a.inBytes.Add(n)
+			a.p.progress.polled(f.TP.Topic, f.TP.Partition, f.Records[len(f.Records)-1].Offset+1)
 			if f.TP.Topic == a.p.cfg.LabelsTopic {
 				a.p.stats.Labels.Add(int64(len(f.Records)))
 			} else {

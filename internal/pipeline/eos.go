@@ -490,6 +490,7 @@ func (e *exactlyOnce) push(part kgo.FetchTopicPartition, t *txn, n *int) {
 		}
 		return
 	}
+	e.p.progress.polled(part.Topic, part.Partition, part.Records[len(part.Records)-1].Offset+1)
 	if part.Topic == e.p.cfg.LabelsTopic {
 		e.labels += len(part.Records)
 	} else {

@@ -45,12 +45,34 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 				p.log.Info("brokers answer")
 			}
 			p.recheckTopics(stopped)
+			p.checkProgress(stopped)
 		}
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// checkProgress tells the progress check what the member owns and logs
+// the stalls it finds.
+func (p *Pipeline) checkProgress(parent context.Context) {
+	var started, ended string
+	if p.runner.assigned() == 0 || p.runner.rebuilding() > 0 {
+		ended = p.progress.disarm()
+	} else {
+		ctx, cancel := context.WithTimeout(parent, min(3*time.Second, p.ping))
+		cl := p.runner.client()
+		started, ended = p.progress.check(ctx, brokerOffsets{cl: cl, group: p.cfg.GroupID}, p.watch.consumed(),
+			p.runner.owns, pausedNow(cl), p.ping)
+		cancel()
+	}
+	if started != "" {
+		p.log.Error("not ready: " + started)
+	}
+	if ended != "" {
+		p.log.Info("consuming again", "was", ended)
 	}
 }
 
@@ -115,6 +137,9 @@ func (p *Pipeline) Ready() (bool, string) {
 	}
 	if p.runner.assigned() == 0 {
 		return false, "no partitions assigned (yet, or more members than partitions)"
+	}
+	if msg := p.progress.stalled(); msg != "" {
+		return false, msg
 	}
 	if n := p.runner.rebuilding(); n > 0 {
 		return false, fmt.Sprintf("rebuilding the entity state of newly assigned partitions (%d rebuilds in progress); their records wait", n)

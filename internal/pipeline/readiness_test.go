@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,6 +214,56 @@ func TestTruncatedDeadLetters(t *testing.T) {
 				}
 			}
 			checkCommittedAtEnd(t, addrs, cfg.GroupID)
+		})
+	}
+}
+
+// TestReadinessConsumptionStalled: a client that answers pings but reads
+// nothing while records wait (here: every fetch's connection is dropped,
+// as after a broker restart) makes the service unready, naming what
+// waits, and ready again once records are read. An idle stream with the
+// same broken fetches stays ready: nothing waits.
+func TestReadinessConsumptionStalled(t *testing.T) {
+	for _, delivery := range []string{"at-least-once", "exactly-once"} {
+		t.Run(delivery, func(t *testing.T) {
+			c, addrs := testkafka.ClusterHandle(t, topics()...)
+			cfg := testConfig(t, addrs, "json")
+			cfg.InputTopics, cfg.Delivery = []string{"transactions"}, delivery
+			var logs syncBuffer
+			p, stop := startReady(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+			want := map[string]sent{}
+			produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 60, want)
+			testkafka.ReadN(t, addrs, "predictions", 60, 30*time.Second)
+
+			var broken atomic.Bool
+			broken.Store(true)
+			c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if broken.Load() {
+					return nil, errors.New("fetch connection dropped by the test"), true
+				}
+				return nil, nil, false
+			})
+			// idle: nothing waits, so nothing is stalled
+			time.Sleep(8 * 100 * time.Millisecond) // several checks (ping 100ms)
+			if ok, reason := p.Ready(); !ok {
+				t.Fatalf("idle stream with broken fetches not ready: %s", reason)
+			}
+			produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 60, 60, want)
+			waitReason(t, p, "not consuming: ")
+			_, reason := p.Ready()
+			if !strings.Contains(reason, "transactions/") || !strings.Contains(reason, "rejoining the group") {
+				t.Errorf("reason does not name the waiting partitions: %s", reason)
+			}
+			broken.Store(false)
+			waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready again")
+			testkafka.ReadN(t, addrs, "predictions", 120, 30*time.Second)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(logs.String(), `level=ERROR msg="not ready: not consuming: `) {
+				t.Errorf("the stall was not logged at error level:\n%s", logs.String())
+			}
 		})
 	}
 }

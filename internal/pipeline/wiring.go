@@ -91,20 +91,21 @@ type runner interface {
 // records flow through lanes (decode, window, outcome core, encode) to the
 // producer, in one of the two delivery modes.
 type Pipeline struct {
-	cfg     config.Config
-	log     *slog.Logger
-	models  *modelset.Set
-	core    *outcome.Core
-	reload  <-chan struct{}
-	predEnc schemas.PredictionEncoder
-	stats   Stats
-	obs     *metrics.Metrics
-	ping    time.Duration
-	ready   atomic.Pointer[string] // nil when the broker answered the last ping
-	health  *health                // conditions besides the ping (topics, authorization)
-	topics  []string               // every topic read or written, for the metadata check
-	written []string               // the output and dead-letter topics
-	runner  runner
+	cfg      config.Config
+	log      *slog.Logger
+	models   *modelset.Set
+	core     *outcome.Core
+	reload   <-chan struct{}
+	predEnc  schemas.PredictionEncoder
+	stats    Stats
+	obs      *metrics.Metrics
+	ping     time.Duration
+	ready    atomic.Pointer[string] // nil when the broker answered the last ping
+	health   *health                // conditions besides the ping (topics, authorization)
+	progress *progress              // whether owned partitions are read (readiness)
+	topics   []string               // every topic read or written, for the metadata check
+	written  []string               // the output and dead-letter topics
+	runner   runner
 	// rebuildConn connects the clients that read history back for the
 	// entity state (no metrics hooks: they come and go).
 	rebuildConn []kgo.Opt
@@ -275,6 +276,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	})
 	p := &Pipeline{cfg: cfg, log: o.log, models: set, core: core, reload: o.reload, ping: o.ping, predEnc: predEnc, obs: o.obs}
 	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
+	p.progress = newProgress()
 	p.written = append(append([]string{}, outTopics...), cfg.DLQTopic)
 	if p.watch, err = newWatcher(p); err != nil {
 		return nil, err
