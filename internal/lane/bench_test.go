@@ -53,57 +53,117 @@ func eventOnlyFraud() (*scoring.Scorer, error) {
 	return scoring.NewScorer(sc.Model(), specs, scoring.DefaultPolicy)
 }
 
+// recordPath builds one lane's whole per-record path — decode → window →
+// features → the bundled fraud model → encode — on n of loadgen's
+// synthetic transactions in enc, in one chunk; run pushes the chunk (at
+// the next n offsets) and waits for every outcome. cfg's Core is filled
+// in; MaxSize defaults to n. With entities the model's aggregates are
+// computed (in the lane's entity state, over an empty activity topic);
+// without, they are missing.
+func recordPath(tb testing.TB, enc schemas.Encoding, n int, cfg Config, entities bool) (run func()) {
+	tb.Helper()
+	sc, err := eventOnlyFraud()
+	if entities {
+		sc, err = models.Fraud(scoring.DefaultPolicy)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	inputs := []outcome.Input{{Topic: "transactions", Kind: schemas.Transaction}, {Topic: "activity", Kind: schemas.Activity}}
+	if !entities {
+		inputs = inputs[:1]
+	}
+	routes := map[string]*scoring.Scorer{}
+	for _, in := range inputs {
+		routes[in.Topic] = sc
+	}
+	set := modelset.Static(routes)
+	fields := schemas.NewFieldSet(outcome.FieldsFor(set)...)
+	for i := range inputs {
+		inputs[i].Decoder, _ = schemas.NewDecoder(enc, inputs[i].Kind, schemas.DefaultFieldNames, schemas.KeepFields(fields))
+	}
+	core, err := outcome.New(set, inputs, fields)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	evEnc, _ := schemas.NewEventEncoder(enc, schemas.Transaction, schemas.DefaultFieldNames)
+	predEnc, _ := schemas.NewPredictionEncoder(enc)
+	gen := synth.New(1, 1000, schemas.DefaultFieldNames)
+	var chunk Chunk[int64]
+	chunk.Topic = "transactions"
+	at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	for i := range n {
+		var ev schemas.Event
+		gen.Transaction(&ev, at.Add(time.Duration(i)*time.Second))
+		v, err := evEnc.Append(nil, &ev)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		chunk.Records = append(chunk.Records, &kgo.Record{Topic: "transactions", Offset: int64(i), Value: v})
+		chunk.Refs = append(chunk.Refs, int64(i))
+	}
+	var done sync.WaitGroup
+	cfg.Core = core
+	if cfg.MaxSize == 0 {
+		cfg.MaxSize = n
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = time.Hour
+	}
+	s, err := NewSet(cfg, func(int32) Sink[int64] {
+		return &encodingSink{enc: predEnc, done: &done}
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Stop(context.Background()) })
+	if entities {
+		tps := []Partition{{Topic: "transactions"}, {Topic: "activity"}}
+		if err := s.Assign(tps); err != nil {
+			tb.Fatal(err)
+		}
+		for _, tp := range tps {
+			if err := s.Position(tp, 0); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := s.Push(Chunk[int64]{Topic: "activity"}); err != nil { // caught up: empty
+			tb.Fatal(err)
+		}
+	}
+	next := int64(0)
+	return func() {
+		for i, r := range chunk.Records {
+			r.Offset = next + int64(i)
+		}
+		next += int64(n)
+		chunk.HighWatermark = next
+		done.Add(n)
+		if err := s.Push(chunk); err != nil {
+			tb.Fatal(err)
+		}
+		done.Wait()
+	}
+}
+
 // BenchmarkRecordPath is the whole per-record path of a lane — decode →
 // window → features → the bundled fraud model → encode — on loadgen's
 // synthetic transactions, in batches of 500, one lane (one core), without
-// the entity state (the model's aggregate inputs are missing). It reports
-// ns/event and allocs/event (b.N counts events).
+// the entity state (the model's aggregate inputs are missing) and, for
+// JSON, with it (the history grows with b.N). It reports ns/event and
+// allocs/event (b.N counts events).
 func BenchmarkRecordPath(b *testing.B) {
-	for _, enc := range []schemas.Encoding{schemas.JSON, schemas.Avro} {
-		b.Run(string(enc), func(b *testing.B) {
-			sc, err := eventOnlyFraud()
-			if err != nil {
-				b.Fatal(err)
-			}
-			set := modelset.Static(map[string]*scoring.Scorer{"transactions": sc})
-			fields := schemas.NewFieldSet(outcome.FieldsFor(set)...)
-			dec, _ := schemas.NewDecoder(enc, schemas.Transaction, schemas.DefaultFieldNames, schemas.KeepFields(fields))
-			core, err := outcome.New(set, []outcome.Input{{Topic: "transactions", Kind: schemas.Transaction, Decoder: dec}}, fields)
-			if err != nil {
-				b.Fatal(err)
-			}
-			evEnc, _ := schemas.NewEventEncoder(enc, schemas.Transaction, schemas.DefaultFieldNames)
-			predEnc, _ := schemas.NewPredictionEncoder(enc)
-			gen := synth.New(1, 1000, schemas.DefaultFieldNames)
+	for _, tt := range []struct {
+		enc      schemas.Encoding
+		entities bool
+	}{{schemas.JSON, false}, {schemas.Avro, false}, {schemas.JSON, true}} {
+		name := string(tt.enc)
+		if tt.entities {
+			name += "+entities"
+		}
+		b.Run(name, func(b *testing.B) {
 			const n = 500
-			var chunk Chunk[int64]
-			chunk.Topic = "transactions"
-			at := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
-			for i := range n {
-				var ev schemas.Event
-				gen.Transaction(&ev, at.Add(time.Duration(i)*time.Second))
-				v, err := evEnc.Append(nil, &ev)
-				if err != nil {
-					b.Fatal(err)
-				}
-				chunk.Records = append(chunk.Records, &kgo.Record{Topic: "transactions", Offset: int64(i), Value: v})
-				chunk.Refs = append(chunk.Refs, int64(i))
-			}
-			var done sync.WaitGroup
-			s, err := NewSet(Config{Core: core, MaxSize: n, Interval: time.Hour}, func(int32) Sink[int64] {
-				return &encodingSink{enc: predEnc, done: &done}
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Stop(context.Background())
-			run := func() {
-				done.Add(n)
-				if err := s.Push(chunk); err != nil {
-					b.Fatal(err)
-				}
-				done.Wait()
-			}
+			run := recordPath(b, tt.enc, n, Config{}, tt.entities)
 			run() // warm the pools
 			b.ReportAllocs()
 			b.ResetTimer()

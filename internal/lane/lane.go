@@ -89,8 +89,14 @@ type Config struct {
 	Core     *outcome.Core
 	MaxSize  int           // BATCH_MAX_SIZE
 	Interval time.Duration // BATCH_INTERVAL
-	Hooks    Hooks
-	Log      *slog.Logger
+	// KeepItems is how many recycled items (a record with its decoded
+	// event and features) a lane keeps for reuse, at least four batches:
+	// about what a lane holds at once, its share of the records in flight
+	// (a catch-up fills every lane), so that a busy lane allocates none.
+	// What it does not keep goes to a pool the lanes share.
+	KeepItems int
+	Hooks     Hooks
+	Log       *slog.Logger
 	// With entity aggregates: how long the merge waits for a partition
 	// that is behind (ENTITY_MAX_IDLE), the state's bounds, and whether
 	// the state expires old events only when a transaction commits
@@ -224,7 +230,8 @@ type Lane[R any] struct {
 	win     *window.Window[*Item[R]]
 	batch   *outcome.Batch
 	recs    []*outcome.Record
-	free    []*Item[R]
+	free    []*Item[R] // recycled items, up to Config.KeepItems
+	spare   *sync.Pool // the set's recycled items beyond that (a lane that held many, in a catch-up)
 	timer   *time.Timer
 	stall   *stall
 	exited  chan struct{}
@@ -244,8 +251,8 @@ func (l *Lane[R]) log() *slog.Logger {
 	return l.cfg.Log
 }
 
-func newLane[R any](cfg *Config, sink Sink[R]) (*Lane[R], error) {
-	l := &Lane[R]{cfg: cfg, sink: sink, batch: cfg.Core.NewBatch(), exited: make(chan struct{}), names: map[*scoring.Scorer][]string{}}
+func newLane[R any](cfg *Config, sink Sink[R], spare *sync.Pool) (*Lane[R], error) {
+	l := &Lane[R]{cfg: cfg, sink: sink, spare: spare, batch: cfg.Core.NewBatch(), exited: make(chan struct{}), names: map[*scoring.Scorer][]string{}}
 	l.batch.KeepFeatures(cfg.Features)
 	l.batch.SetExplain(cfg.Explain)
 	l.batch.SetMissing(cfg.Hooks.Missing)
@@ -703,6 +710,9 @@ func (l *Lane[R]) item() *Item[R] {
 		l.free = l.free[:n-1]
 		return it
 	}
+	if it, ok := l.spare.Get().(*Item[R]); ok {
+		return it
+	}
 	return &Item[R]{}
 }
 
@@ -710,7 +720,9 @@ func (l *Lane[R]) recycle(it *Item[R]) {
 	var zero R
 	it.Record.Reset()
 	it.Kafka, it.Ref = nil, zero
-	if len(l.free) < 4*l.cfg.MaxSize {
+	if len(l.free) < max(4*l.cfg.MaxSize, l.cfg.KeepItems) {
 		l.free = append(l.free, it)
+	} else {
+		l.spare.Put(it)
 	}
 }

@@ -21,6 +21,7 @@ import (
 type Set[R any] struct {
 	cfg     Config
 	newSink func(partition int32) Sink[R]
+	spare   sync.Pool // *Item[R]: what the lanes' own free lists do not keep
 
 	mu    sync.Mutex // guards lanes (taken per chunk and per control, never per record)
 	lanes []*Lane[R]
@@ -48,7 +49,7 @@ func (s *Set[R]) lane(p int32) (*Lane[R], error) {
 		s.lanes = append(s.lanes, nil)
 	}
 	if s.lanes[p] == nil {
-		l, err := newLane(&s.cfg, s.newSink(p))
+		l, err := newLane(&s.cfg, s.newSink(p), &s.spare)
 		if err != nil {
 			return nil, err
 		}

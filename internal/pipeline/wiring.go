@@ -354,15 +354,21 @@ func fetchOpts(cfg config.Config, entities bool, counts map[string]int) []kgo.Op
 // of the (co-partitioned) input topics, so each lane may hold the bound
 // divided by that number.
 func (p *Pipeline) laneStateBound() int64 {
-	total := p.cfg.EntityStateMaxBytes
-	n := 0
-	for _, t := range p.cfg.Topics() {
-		n = max(n, p.partitions[t])
-	}
+	total, n := p.cfg.EntityStateMaxBytes, p.maxLanes()
 	if total <= 0 || n <= 1 {
 		return total
 	}
 	return max(total/int64(n), 1)
+}
+
+// maxLanes is the most lanes a member can own: the largest partition
+// count of the input topics.
+func (p *Pipeline) maxLanes() int {
+	n := 1
+	for _, t := range p.cfg.Topics() {
+		n = max(n, p.partitions[t])
+	}
+	return n
 }
 
 // checkCoPartitioned fails, when entity aggregates are configured, unless
@@ -469,7 +475,8 @@ func (p *Pipeline) laneConfig(pause, resume func(topic string, partition int32))
 		batches[tr] = c.Inc
 	}
 	return lane.Config{Core: p.core, MaxSize: p.cfg.BatchMaxSize, Interval: p.cfg.BatchInterval, Log: p.log, Explain: p.explain(),
-		MaxIdle: p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.laneStateBound(), Slack: p.cfg.EntityRebuildSlack},
+		KeepItems: 2 * p.cfg.MaxInFlightRecords / p.maxLanes(),
+		MaxIdle:   p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.laneStateBound(), Slack: p.cfg.EntityRebuildSlack},
 		ExpireAtCommit: p.cfg.Delivery == "exactly-once", Features: p.cfg.PredictionFeatures,
 		Watch: p.watch.laneWatch(p.cfg.Delivery == "exactly-once"),
 		Hooks: lane.Hooks{
