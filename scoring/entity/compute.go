@@ -199,13 +199,8 @@ func (st *State) compute(a *aggState, s *series, start, t int64) schemas.Value {
 		var sum float64
 		n := 0
 		for i, kw := range ks {
-			var x float64
-			switch uint8(kw>>sh) & 3 {
-			case vNumber:
-				x = math.Float64frombits(vs[i])
-			case vBool:
-				x = float64(vs[i])
-			default:
+			x, ok := number(kw, sh, vs[i])
+			if !ok {
 				continue
 			}
 			if where && !a.match(w, c, lo+i) {
@@ -225,13 +220,8 @@ func (st *State) compute(a *aggState, s *series, start, t int64) schemas.Value {
 		var m float64
 		n := 0
 		for i, kw := range ks {
-			var x float64
-			switch uint8(kw>>sh) & 3 {
-			case vNumber:
-				x = math.Float64frombits(vs[i])
-			case vBool:
-				x = float64(vs[i])
-			default:
+			x, ok := number(kw, sh, vs[i])
+			if !ok {
 				continue
 			}
 			if where && !a.match(w, c, lo+i) {
@@ -314,4 +304,17 @@ func (st *State) compute(a *aggState, s *series, start, t int64) schemas.Value {
 		}
 	}
 	return schemas.Value{}
+}
+
+// number is a window row's field as a number (a boolean as 0 or 1), given
+// its kind word kw, the kind's shift sh and its value word v; ok is false
+// for the other kinds (missing, string).
+func number(kw uint64, sh uint, v uint64) (x float64, ok bool) {
+	switch uint8(kw>>sh) & 3 {
+	case vNumber:
+		return math.Float64frombits(v), true
+	case vBool:
+		return float64(v), true
+	}
+	return 0, false
 }
