@@ -105,22 +105,36 @@ func devkafkaProc(t *testing.T, topics string) (string, *os.Process) {
 	return strings.TrimSpace(strings.TrimPrefix(line, "listening: ")), cmd.Process
 }
 
+// startRun starts `streamscore run` from bin with the environment env,
+// its output in the file logPath.
+func startRun(t *testing.T, bin string, env []string, logPath string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "streamscore"), "run")
+	cmd.Env = env
+	logs, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
 // streamscore starts `streamscore run` with env (and nothing else from
 // this process's environment but PATH and HOME). stop sends SIGTERM and
 // returns the exit error.
 func streamscore(t *testing.T, env map[string]string) (stop func() error) {
 	t.Helper()
 	bin := binaries(t)
-	cmd := exec.Command(filepath.Join(bin, "streamscore"), "run")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=127.0.0.1:0"}
+	vars := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "HTTP_ADDR=127.0.0.1:0"}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		vars = append(vars, k+"="+v)
 	}
-	logs, _ := os.Create(filepath.Join(t.TempDir(), "streamscore.log"))
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	logPath := filepath.Join(t.TempDir(), "streamscore.log")
+	cmd := startRun(t, bin, vars, logPath)
 	var once sync.Once
 	var exitErr error
 	stop = func() error {
@@ -135,7 +149,7 @@ func streamscore(t *testing.T, env map[string]string) (stop func() error) {
 				exitErr = context.DeadlineExceeded
 			}
 			if exitErr != nil {
-				b, _ := os.ReadFile(logs.Name())
+				b, _ := os.ReadFile(logPath)
 				t.Logf("streamscore log:\n%s", b)
 			}
 		})

@@ -119,20 +119,7 @@ func crashTest(t *testing.T, c crashCase) {
 			t.Fatal(err)
 		}
 	}
-	start := func(name string) *exec.Cmd {
-		cmd := exec.Command(filepath.Join(bin, "streamscore"), "run")
-		cmd.Env = env
-		logs, err := os.Create(filepath.Join(logDir, name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		logs.Close()
-		return cmd
-	}
+	start := func(name string) *exec.Cmd { return startRun(t, bin, env, filepath.Join(logDir, name+".log")) }
 	lives := make([]time.Duration, c.kills)
 	for k := range lives {
 		lives[k] = c.life[0] + time.Duration(rng.Int64N(int64(c.life[1]-c.life[0])))

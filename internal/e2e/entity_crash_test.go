@@ -55,20 +55,7 @@ func TestEntityFeaturesSurviveKills(t *testing.T) {
 				"INPUT_ENCODING=json", "OUTPUT_ENCODING=json", "MODEL_PATH=" + model, "FEATURES_PATH=" + features,
 				"PREDICTION_FEATURES=true", "HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=warn", "DELIVERY=" + delivery,
 				"BATCH_MAX_SIZE=50", "COMMIT_INTERVAL=100ms", "KAFKA_GROUP_INSTANCE_ID=entity-kill-0"}
-			start := func(name string) *exec.Cmd {
-				cmd := exec.Command(filepath.Join(bin, "streamscore"), "run")
-				cmd.Env = env
-				logs, err := os.Create(filepath.Join(dir, name+".log"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				cmd.Stdout, cmd.Stderr = logs, logs
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				logs.Close()
-				return cmd
-			}
+			start := func(name string) *exec.Cmd { return startRun(t, bin, env, filepath.Join(dir, name+".log")) }
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 			for k := 0; k < 4; k++ {
 				entitytest.Produce(t, []string{broker}, log[k*part:(k+1)*part])
