@@ -61,6 +61,9 @@ type watcher struct {
 	mu     sync.Mutex
 	agree  map[*modelset.Route][]*quality.Agreement
 	malLog atomic.Int64 // unix ns of the last malformed-label log line
+	// predictions and labels the lanes dropped while they waited for a
+	// label rebuild (beyond LABEL_MAX_PREDICTIONS)
+	dropped atomic.Int64
 }
 
 // shadowMetrics are a route's challenger series (its name is the spec's:
@@ -130,6 +133,7 @@ func (w *watcher) laneWatch(atCommit bool) *lane.Watch {
 	if w.labels != "" {
 		lw.LabelsTopic, lw.Labels, lw.Quality, lw.AtCommit = w.labels, w.decoder, w.quality, atCommit
 		lw.MaxDeferred = w.p.cfg.LabelMaxPredictions
+		lw.Dropped = func(n int) { w.dropped.Add(int64(n)) }
 		lw.Malformed = w.malformed
 	}
 	if len(w.drift) > 0 {
