@@ -78,7 +78,8 @@ type labelRebuilder struct {
 	outputs       []string
 	window        time.Duration
 	timeout       time.Duration
-	preds         schemas.PredictionDecoder
+	enc           schemas.Encoding          // OUTPUT_ENCODING
+	preds         schemas.PredictionDecoder // avro-confluent's; the others' are read by a key decoder per rebuild
 	labelDec      schemas.LabelDecoder
 	reg           *quality.Registry
 
@@ -106,14 +107,14 @@ func newLabelRebuilder(p *Pipeline, lanes labelLanes, readCommitted bool) (*labe
 	if err != nil {
 		return nil, err
 	}
-	var preds schemas.PredictionDecoder
+	var preds schemas.PredictionDecoder // avro-confluent: the writers' schemas are the registry's
 	if enc == schemas.AvroConfluent {
 		reg, err := schemas.NewRegistry(cfg.SchemaRegistryURL, cfg.SchemaRegistryUser, cfg.SchemaRegistryPass)
 		if err != nil {
 			return nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
 		}
 		preds = schemas.NewConfluentPredictionDecoder(reg)
-	} else if preds, err = schemas.NewPredictionDecoder(enc); err != nil {
+	} else if _, err = schemas.NewPredictionKeyDecoder(enc); err != nil {
 		return nil, fmt.Errorf("OUTPUT_ENCODING=%q: %w", cfg.OutputEncoding, err)
 	}
 	lenc, err := schemas.ParseEncoding(cfg.LabelEncoding)
@@ -127,7 +128,7 @@ func newLabelRebuilder(p *Pipeline, lanes labelLanes, readCommitted bool) (*labe
 	lr := &labelRebuilder{p: p, lanes: lanes, conn: p.rebuildConn, readCommitted: readCommitted, group: cfg.GroupID,
 		latest: cfg.StartOffset == "latest", labels: cfg.LabelsTopic, inputs: map[string]bool{},
 		outputs: OutputTopics(cfg, p.models), window: cfg.LabelWindow, timeout: cfg.LabelRebuildTimeout,
-		preds: preds, labelDec: labelDec, reg: p.watch.quality, running: map[uint64]*labelRun{}}
+		enc: enc, preds: preds, labelDec: labelDec, reg: p.watch.quality, running: map[uint64]*labelRun{}}
 	for _, t := range cfg.Topics() {
 		lr.inputs[t] = true
 	}
@@ -361,12 +362,18 @@ func (lr *labelRebuilder) read(ctx context.Context, cl *kgo.Client, own []lane.P
 	}
 	binary := lr.binaryModels()
 	strs := map[string]string{} // model names and versions, shared by the ops
-	intern := func(s string) string {
-		if v, ok := strs[s]; ok {
+	intern := func(b []byte) string {
+		if v, ok := strs[string(b)]; ok {
 			return v
 		}
+		s := string(b)
 		strs[s] = s
 		return s
+	}
+	var key schemas.PredictionKey
+	decode, err := lr.keyDecoder()
+	if err != nil {
+		return ops, st, err
 	}
 	var label schemas.Label
 	err = readRanges(ctx, lr.conn, lr.readCommitted, ranges, func(tp lane.Partition, recs []*kgo.Record) {
@@ -383,21 +390,45 @@ func (lr *labelRebuilder) read(ctx context.Context, cl *kgo.Client, own []lane.P
 			return
 		}
 		for _, r := range recs {
-			pr, err := lr.preds.Decode(r.Value)
-			if err != nil {
+			if err := decode(r.Value, &key); err != nil {
 				continue // not a prediction (the topic may be shared)
 			}
-			src := pr.Source
-			pos, ok := positions[lane.Partition{Topic: src.Topic, Partition: src.Partition}]
-			if !ok || !want[src.Partition] || !lr.inputs[src.Topic] || src.Offset >= pos || !binary[pr.ModelName] {
-				continue
+			p := key.SourcePartition
+			src := lane.Partition{Topic: string(key.SourceTopic), Partition: p} // no allocation: a map key
+			pos, ok := positions[src]
+			if !ok || !want[p] || !lr.inputs[src.Topic] || key.SourceOffset >= pos || !binary[string(key.ModelName)] {
+				continue // another lane's, not an input's, scored again live, or not kept by the lanes
 			}
-			ops[src.Partition] = append(ops[src.Partition], quality.Op{ID: lr.reg.ID(pr.EventID), At: time.Time(pr.ScoredAt).UnixMilli(),
-				Model: intern(pr.ModelName), Version: intern(pr.ModelVersion), Score: pr.Score})
+			ops[p] = append(ops[p], quality.Op{ID: lr.reg.ID(string(key.EventID)), At: key.ScoredAt,
+				Model: intern(key.ModelName), Version: intern(key.ModelVersion), Score: key.Score})
 			st.predictions++
 		}
 	})
 	return ops, st, err
+}
+
+// keyDecoder reads what the rebuild needs of a prediction record into a
+// key: with the key decoder of the output encoding (it decodes nothing
+// else and does not allocate), or, for avro-confluent, the registry-aware
+// full decoder.
+func (lr *labelRebuilder) keyDecoder() (func(v []byte, k *schemas.PredictionKey) error, error) {
+	if lr.preds == nil {
+		kd, err := schemas.NewPredictionKeyDecoder(lr.enc)
+		if err != nil {
+			return nil, err
+		}
+		return kd.DecodeKey, nil
+	}
+	return func(v []byte, k *schemas.PredictionKey) error {
+		pr, err := lr.preds.Decode(v)
+		if err != nil {
+			return err
+		}
+		*k = schemas.PredictionKey{EventID: []byte(pr.EventID), ModelName: []byte(pr.ModelName), ModelVersion: []byte(pr.ModelVersion),
+			Score: pr.Score, ScoredAt: time.Time(pr.ScoredAt).UnixMilli(), SourceTopic: []byte(pr.Source.Topic),
+			SourcePartition: pr.Source.Partition, SourceOffset: pr.Source.Offset}
+		return nil
+	}, nil
 }
 
 // binaryModels are the names of the models loaded now (champions and

@@ -214,7 +214,7 @@ func TestLabelRebuildThatFails(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &replays{started: map[int32]uint64{}, got: map[int32]int{}}
 			lr := &labelRebuilder{p: p, lanes: fake, conn: own.conn, group: own.group, labels: "labels", inputs: own.inputs, outputs: tt.outputs,
-				window: time.Hour, timeout: tt.timeout, preds: own.preds, labelDec: own.labelDec, reg: own.reg, running: map[uint64]*labelRun{}}
+				window: time.Hour, timeout: tt.timeout, enc: own.enc, preds: own.preds, labelDec: own.labelDec, reg: own.reg, running: map[uint64]*labelRun{}}
 			lr.start(tps)
 			if tt.revoke {
 				lr.stop(tps)
