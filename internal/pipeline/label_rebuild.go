@@ -83,6 +83,10 @@ type labelRebuilder struct {
 	labelDec      schemas.LabelDecoder
 	reg           *quality.Registry
 
+	// beforeRead, if set, runs in the rebuild's goroutine before it reads
+	// (tests: a revoke that comes while a rebuild reads)
+	beforeRead func(ctx context.Context)
+
 	nextID  atomic.Uint64
 	mu      sync.Mutex
 	running map[uint64]*labelRun
@@ -194,6 +198,9 @@ func (lr *labelRebuilder) start(tps []lane.Partition) {
 		defer stopTimer()
 		defer cl.Close()
 		began := time.Now()
+		if lr.beforeRead != nil {
+			lr.beforeRead(ctx)
+		}
 		ops, st, err := lr.read(ctx, cl, own, positions, parts)
 		elapsed := time.Since(began)
 		lr.took.Add(int64(elapsed))

@@ -215,9 +215,24 @@ func TestLabelRebuildThatFails(t *testing.T) {
 			fake := &replays{started: map[int32]uint64{}, got: map[int32]int{}}
 			lr := &labelRebuilder{p: p, lanes: fake, conn: own.conn, group: own.group, labels: "labels", inputs: own.inputs, outputs: tt.outputs,
 				window: time.Hour, timeout: tt.timeout, enc: own.enc, preds: own.preds, labelDec: own.labelDec, reg: own.reg, running: map[uint64]*labelRun{}}
+			reading := make(chan struct{})
+			if tt.revoke { // revoked while it reads
+				lr.beforeRead = func(ctx context.Context) {
+					close(reading)
+					<-ctx.Done()
+				}
+			}
 			lr.start(tps)
 			if tt.revoke {
-				lr.stop(tps)
+				<-reading
+				lr.stop([]lane.Partition{tps[0], tps[2]}) // lane 0's: the rebuild goes on for lane 1
+				lr.mu.Lock()
+				left := len(lr.running)
+				lr.mu.Unlock()
+				if left != 1 {
+					t.Fatal("a rebuild with a lane left was cancelled")
+				}
+				lr.stop([]lane.Partition{tps[1], tps[3]})
 			}
 			waitFor(t, func() bool { return lr.rebuilding() == 0 }, "the rebuild ended")
 			if got := fake.replayed(); !maps.Equal(got, tt.want) {
