@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/streamscore/streamscore/internal/lane"
+	"github.com/streamscore/streamscore/internal/metrics"
 	"github.com/streamscore/streamscore/internal/quality"
 	"github.com/streamscore/streamscore/internal/testkafka"
 	"github.com/streamscore/streamscore/schemas"
@@ -243,4 +244,80 @@ func TestLabelRebuildThatFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLabelStateFollowsRebalance: member A scores 60 events alone; B
+// joins and takes a partition. Each member rebuilds the label state of
+// the partition it holds from A's predictions: it keeps exactly the
+// predictions of its partition, and the labels sent after the rebalance
+// all join, at the member that holds their partition.
+func TestLabelStateFollowsRebalance(t *testing.T) {
+	addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 2}, testkafka.Topic{Name: "labels", Partitions: 2},
+		testkafka.Topic{Name: "predictions", Partitions: 3}, testkafka.Topic{Name: "predictions-dlq", Partitions: 1})
+	cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
+		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODEL_PATH": fraudModel, "LABELS_TOPIC": "labels",
+		"BATCH_INTERVAL": "20ms", "COMMIT_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "10s"})
+	want := map[string]sent{}
+	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 60, want)
+	a, stopA := runFor(t, cfg)
+	defer func() { _ = stopA() }()
+	preds := testkafka.ReadN(t, addrs, "predictions", 60, 30*time.Second)
+	waitFor(t, func() bool { return a.watch.quality.Snapshot(time.Now()).Counts.Kept == 60 }, "A keeps every prediction")
+	perPartition := map[int32]int{}
+	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
+	for _, r := range preds {
+		pr, err := dec.Decode(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perPartition[pr.Source.Partition]++
+	}
+	b, stopB := runFor(t, cfg)
+	defer func() { _ = stopB() }()
+	waitFor(t, func() bool { return a.runner.assigned() == 2 && b.runner.assigned() == 2 }, "a partition of each topic at each member")
+	owner := func(p int32) *Pipeline {
+		if a.runner.owns(lane.Partition{Topic: "transactions", Partition: p}) {
+			return a
+		}
+		return b
+	}
+	if owner(0) == owner(1) {
+		t.Fatal("one member holds both partitions")
+	}
+	for _, m := range []*Pipeline{a, b} {
+		p := int32(0)
+		if owner(1) == m {
+			p = 1
+		}
+		waitFor(t, func() bool {
+			return labelRebuilds(m).Rebuilding == 0 && m.watch.quality.Snapshot(time.Now()).Counts.Kept == perPartition[p]
+		}, fmt.Sprintf("the member holding partition %d keeps its %d predictions", p, perPartition[p]))
+	}
+	var recs []*kgo.Record
+	for id, s := range want {
+		recs = append(recs, &kgo.Record{Topic: "labels", Key: []byte(s.entity), Value: fmt.Appendf(nil, `{"event_id":%q,"label":1}`, id)})
+	}
+	testkafka.Produce(t, addrs, recs...)
+	joined := func(m *Pipeline) uint64 { return m.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Joined] }
+	waitFor(t, func() bool { return joined(a)+joined(b) == 60 }, "every label joined")
+	for _, m := range []*Pipeline{a, b} {
+		if c := m.watch.quality.Snapshot(time.Now()).Counts; c.Pending != 0 || c.Labels[quality.Unknown] != 0 || c.Labels[quality.Duplicate] != 0 {
+			t.Errorf("counts: %+v", c)
+		}
+	}
+}
+
+// labelRebuilds are the label rebuilds' figures (zero without them).
+func labelRebuilds(p *Pipeline) metrics.LabelRebuildFigures {
+	var lr *labelRebuilder
+	switch r := p.runner.(type) {
+	case *atLeastOnce:
+		lr = r.lrb
+	case *exactlyOnce:
+		lr = r.lrb
+	}
+	if lr == nil {
+		return metrics.LabelRebuildFigures{}
+	}
+	return lr.figures()
 }
