@@ -78,6 +78,7 @@ type labelRebuilder struct {
 	outputs       []string
 	window        time.Duration
 	timeout       time.Duration
+	maxKept       int                       // LABEL_MAX_PREDICTIONS: a lane's store keeps no more
 	enc           schemas.Encoding          // OUTPUT_ENCODING
 	preds         schemas.PredictionDecoder // avro-confluent's; the others' are read by a key decoder per rebuild
 	labelDec      schemas.LabelDecoder
@@ -131,7 +132,7 @@ func newLabelRebuilder(p *Pipeline, lanes labelLanes, readCommitted bool) (*labe
 	}
 	lr := &labelRebuilder{p: p, lanes: lanes, conn: p.rebuildConn, readCommitted: readCommitted, group: cfg.GroupID,
 		latest: cfg.StartOffset == "latest", labels: cfg.LabelsTopic, inputs: map[string]bool{},
-		outputs: OutputTopics(cfg, p.models), window: cfg.LabelWindow, timeout: cfg.LabelRebuildTimeout,
+		outputs: OutputTopics(cfg, p.models), window: cfg.LabelWindow, timeout: cfg.LabelRebuildTimeout, maxKept: cfg.LabelMaxPredictions,
 		enc: enc, preds: preds, labelDec: labelDec, reg: p.watch.quality, running: map[uint64]*labelRun{}}
 	for _, t := range cfg.Topics() {
 		lr.inputs[t] = true
@@ -220,6 +221,7 @@ func (lr *labelRebuilder) start(tps []lane.Partition) {
 			rate = float64(st.records) / s
 		}
 		args := []any{"partitions", parts, "predictions", st.predictions, "labels", st.labels, "records_read", st.records,
+			"predictions_beyond_label_max_predictions", st.trimmed,
 			"elapsed", elapsed.Round(time.Millisecond), "records_per_second", int64(rate)}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -291,24 +293,60 @@ func (lr *labelRebuilder) rebuilding() int64 {
 	return lr.active.Load()
 }
 
-type labelReadStats struct{ predictions, labels, records int64 }
+type labelReadStats struct{ predictions, labels, records, trimmed int64 }
+
+func sortOps(o []quality.Op) {
+	slices.SortStableFunc(o, func(a, b quality.Op) int {
+		if c := cmp.Compare(a.At, b.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(b2i(a.IsLabel), b2i(b.IsLabel)) // a prediction before a label of the same millisecond
+	})
+}
+
+// trimOps keeps the newest max predictions of a lane's ops and the labels
+// from the oldest of them on (the lane's store, which keeps at most
+// LABEL_MAX_PREDICTIONS, would evict the others on replay), and reports
+// how many predictions it dropped. It bounds what a rebuild holds to about
+// twice LABEL_MAX_PREDICTIONS ops per lane, whatever LABEL_WINDOW holds.
+func trimOps(o []quality.Op, max int) ([]quality.Op, int) {
+	sortOps(o)
+	n, cut := 0, 0
+	for i := len(o) - 1; i >= 0; i-- {
+		if !o[i].IsLabel {
+			if n++; n == max {
+				cut = i
+				break
+			}
+		}
+	}
+	if n < max {
+		return o, 0
+	}
+	dropped := 0
+	for _, op := range o[:cut] {
+		if !op.IsLabel {
+			dropped++
+		}
+	}
+	k := copy(o, o[cut:])
+	clear(o[k:])
+	return o[:k], dropped
+}
 
 // read reads back the predictions and labels of the lanes parts (own are
 // their partitions, positions the group's committed offsets of them, nil:
 // not known yet) with cl, and returns each lane's ops in time order. On an
 // error it returns what it read so far with it.
 func (lr *labelRebuilder) read(ctx context.Context, cl *kgo.Client, own []lane.Partition, positions map[lane.Partition]int64,
-	parts []int32) (map[int32][]quality.Op, labelReadStats, error) {
-	ops := map[int32][]quality.Op{}
-	var st labelReadStats
+	parts []int32) (ops map[int32][]quality.Op, st labelReadStats, err error) {
+	ops = map[int32][]quality.Op{}
+	kept := map[int32]int{} // predictions per lane in ops
+	// whatever returns: the ops read so far, in time order
 	defer func() {
-		for _, o := range ops {
-			slices.SortStableFunc(o, func(a, b quality.Op) int {
-				if c := cmp.Compare(a.At, b.At); c != 0 {
-					return c
-				}
-				return cmp.Compare(b2i(a.IsLabel), b2i(b.IsLabel)) // a prediction before a label of the same millisecond
-			})
+		for p, o := range ops {
+			sortOps(o)
+			st.predictions += int64(kept[p])
 		}
 	}()
 	adm := kadm.NewClient(cl)
@@ -326,7 +364,6 @@ func (lr *labelRebuilder) read(ctx context.Context, cl *kgo.Client, own []lane.P
 	ranges := map[lane.Partition]offsetRange{}
 	// predictions: every partition of every output topic, up to its end now
 	var ends kadm.ListedOffsets
-	var err error
 	if lr.readCommitted {
 		ends, err = adm.ListCommittedOffsets(ctx, lr.outputs...) // the last stable offsets
 	} else {
@@ -408,7 +445,12 @@ func (lr *labelRebuilder) read(ctx context.Context, cl *kgo.Client, own []lane.P
 			}
 			ops[p] = append(ops[p], quality.Op{ID: lr.reg.ID(string(key.EventID)), At: key.ScoredAt,
 				Model: intern(key.ModelName), Version: intern(key.ModelVersion), Score: key.Score})
-			st.predictions++
+			if kept[p]++; lr.maxKept > 0 && kept[p] > 2*lr.maxKept {
+				var dropped int
+				ops[p], dropped = trimOps(ops[p], lr.maxKept)
+				kept[p] -= dropped
+				st.trimmed += int64(dropped)
+			}
 		}
 	})
 	return ops, st, err

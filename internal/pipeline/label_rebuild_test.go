@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -320,4 +321,44 @@ func labelRebuilds(p *Pipeline) metrics.LabelRebuildFigures {
 		return metrics.LabelRebuildFigures{}
 	}
 	return lr.figures()
+}
+
+// TestTrimOps: a lane's replay keeps its newest max predictions and the
+// labels from the oldest of them on, in time order, against a direct
+// selection.
+func TestTrimOps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tt := range []struct{ n, max int }{{0, 3}, {5, 10}, {10, 10}, {30, 10}, {200, 1}, {1000, 64}} {
+		var o []quality.Op
+		for i := 0; i < tt.n; i++ {
+			o = append(o, quality.Op{ID: quality.ID{uint64(i), 0}, At: rng.Int64N(100), IsLabel: rng.IntN(3) == 0})
+		}
+		sorted := slices.Clone(o)
+		sortOps(sorted)
+		var preds []int64 // the predictions' times, newest first
+		for i := len(sorted) - 1; i >= 0; i-- {
+			if !sorted[i].IsLabel {
+				preds = append(preds, sorted[i].At)
+			}
+		}
+		want := sorted
+		wantDropped := 0
+		if len(preds) >= tt.max {
+			// from the max-th newest prediction on (in sorted order)
+			seen := 0
+			for i := len(sorted) - 1; i >= 0; i-- {
+				if !sorted[i].IsLabel {
+					if seen++; seen == tt.max {
+						want = sorted[i:]
+						break
+					}
+				}
+			}
+			wantDropped = len(preds) - tt.max
+		}
+		got, dropped := trimOps(o, tt.max)
+		if !slices.Equal(got, want) || dropped != wantDropped {
+			t.Errorf("n %d max %d: kept %d ops (dropped %d predictions), want %d (%d)", tt.n, tt.max, len(got), dropped, len(want), wantDropped)
+		}
+	}
 }
