@@ -65,6 +65,8 @@ type Config struct {
 	LabelWindow         time.Duration `env:"LABEL_WINDOW" envDefault:"168h"`
 	LabelMaxPredictions int           `env:"LABEL_MAX_PREDICTIONS" envDefault:"1000000"`
 	LabelPendingFor     time.Duration `env:"LABEL_PENDING_FOR" envDefault:"10m"`
+	LabelRebuild        bool          `env:"LABEL_REBUILD" envDefault:"true"`
+	LabelRebuildTimeout time.Duration `env:"LABEL_REBUILD_TIMEOUT" envDefault:"10m"`
 	Delivery            string        `env:"DELIVERY" envDefault:"at-least-once"`
 	ModelPath           string        `env:"MODEL_PATH"`
 	ModelFormat         string        `env:"MODEL_FORMAT" envDefault:"auto"`
@@ -280,6 +282,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LabelPendingFor < time.Millisecond || c.LabelPendingFor > 24*time.Hour {
 		bad("LABEL_PENDING_FOR", c.LabelPendingFor, "want 1ms to 24h")
+	}
+	if c.LabelRebuildTimeout < time.Second || c.LabelRebuildTimeout > 24*time.Hour {
+		bad("LABEL_REBUILD_TIMEOUT", c.LabelRebuildTimeout, "want 1s to 24h")
 	}
 	if c.BaselinePath != "" && c.ModelsFile != "" {
 		bad("BASELINE_PATH", c.BaselinePath, "is for MODEL_PATH; with MODELS_FILE give each route its baseline: key")

@@ -103,12 +103,14 @@ func TestLabelSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.LabelsTopic != "" || c.LabelEncoding != "json" || c.LabelWindow != 168*time.Hour || c.LabelMaxPredictions != 1_000_000 ||
-		c.LabelPendingFor != 10*time.Minute || c.BaselinePath != "" {
-		t.Errorf("label defaults: %q %q %v %d %v %q", c.LabelsTopic, c.LabelEncoding, c.LabelWindow, c.LabelMaxPredictions, c.LabelPendingFor, c.BaselinePath)
+		c.LabelPendingFor != 10*time.Minute || c.BaselinePath != "" || !c.LabelRebuild || c.LabelRebuildTimeout != 10*time.Minute {
+		t.Errorf("label defaults: %q %q %v %d %v %q %v %v", c.LabelsTopic, c.LabelEncoding, c.LabelWindow, c.LabelMaxPredictions, c.LabelPendingFor,
+			c.BaselinePath, c.LabelRebuild, c.LabelRebuildTimeout)
 	}
 	env := base()
 	for k, v := range map[string]string{"LABELS_TOPIC": "labels", "LABEL_ENCODING": "avro", "LABEL_WINDOW": "2h",
-		"LABEL_MAX_PREDICTIONS": "5000", "LABEL_PENDING_FOR": "30s", "BASELINE_PATH": "b.json"} {
+		"LABEL_MAX_PREDICTIONS": "5000", "LABEL_PENDING_FOR": "30s", "BASELINE_PATH": "b.json", "LABEL_REBUILD": "false",
+		"LABEL_REBUILD_TIMEOUT": "90s"} {
 		env[k] = v
 	}
 	c, err = Load(env)
@@ -116,7 +118,7 @@ func TestLabelSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.LabelsTopic != "labels" || c.LabelEncoding != "avro" || c.LabelWindow != 2*time.Hour || c.LabelMaxPredictions != 5000 ||
-		c.LabelPendingFor != 30*time.Second || c.BaselinePath != "b.json" {
+		c.LabelPendingFor != 30*time.Second || c.BaselinePath != "b.json" || c.LabelRebuild || c.LabelRebuildTimeout != 90*time.Second {
 		t.Errorf("label settings: %+v", c)
 	}
 	tests := []struct {
@@ -131,6 +133,8 @@ func TestLabelSettings(t *testing.T) {
 		{map[string]string{"LABEL_WINDOW": "week"}, `LABEL_WINDOW="week": want a Go duration`},
 		{map[string]string{"LABEL_MAX_PREDICTIONS": "0"}, "LABEL_MAX_PREDICTIONS=0: want 1 to 100000000"},
 		{map[string]string{"LABEL_PENDING_FOR": "0s"}, "LABEL_PENDING_FOR=0s: want 1ms to 24h"},
+		{map[string]string{"LABEL_REBUILD_TIMEOUT": "500ms"}, "LABEL_REBUILD_TIMEOUT=500ms: want 1s to 24h"},
+		{map[string]string{"LABEL_REBUILD": "maybe"}, `LABEL_REBUILD="maybe": want true or false`},
 		{map[string]string{"BASELINE_PATH": "b.json", "MODELS_FILE": "m.yaml", "MODEL_PATH": ""}, `BASELINE_PATH="b.json": is for MODEL_PATH`},
 	}
 	for _, tt := range tests {

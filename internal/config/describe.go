@@ -78,6 +78,8 @@ var descriptions = map[string]string{
 	"LABEL_WINDOW":                   "how long a prediction is kept to be joined with its label",
 	"LABEL_MAX_PREDICTIONS":          "predictions kept per lane for their labels (about 83 bytes each); the oldest go first beyond it",
 	"LABEL_PENDING_FOR":              "how long a label that arrived before its prediction waits for it (then counted unknown)",
+	"LABEL_REBUILD":                  "on assignment, rebuild a partition's label state: read back its predictions of the last LABEL_WINDOW from the output topics and its labels up to the committed offset (scoring goes on meanwhile)",
+	"LABEL_REBUILD_TIMEOUT":          "bound on one label-state rebuild; past it what was read is replayed (the rest of the window's labels end unknown)",
 	"ENTITY_MAX_IDLE":                "entity aggregates: how long a lane waits for a partition that is behind its high watermark before it scores the others (a bound for a fetch that does not come; no latency on a caught-up stream)",
 	"ENTITY_STATE_MAX_BYTES":         "entity aggregates: the process's entity state bound, shared equally by the lanes; beyond its share a lane evicts the least recently seen entities (their aggregates are missing, counted)",
 	"ENTITY_REBUILD_SLACK":           "entity aggregates: a rebuild or backfill warm-up reads this much further back than the longest window",

@@ -27,6 +27,7 @@ type atLeastOnce struct {
 	prod  *producer.Producer
 	lanes *lane.Set[ackRef]
 	rb    *rebuilder[ackRef] // nil without entity aggregates
+	lrb   *labelRebuilder    // nil without labels or with LABEL_REBUILD=false
 
 	inBytes  atomic.Int64 // key and value bytes of records polled, not yet acknowledged
 	paused   atomic.Bool  // fetching paused by backpressure
@@ -98,6 +99,10 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 		a.rb = newRebuilder(p, a.lanes, p.rebuildConn, false)
 		p.obs.WatchEntities(entityFigures(a.lanes, a.rb))
 	}
+	if a.lrb, err = newLabelRebuilder(p, a.lanes, false); err != nil {
+		prod.Close()
+		return nil, err
+	}
 	group, err := consumer.NewGroup(consumer.Options{
 		Topics: p.watch.consumed(), Group: cfg.GroupID, InstanceID: cfg.GroupInstanceID,
 		StartAtEnd:    cfg.StartOffset == "latest",
@@ -120,8 +125,10 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 }
 
 // onAssign starts rebuilding the entity state of newly assigned
-// partitions (their lanes score nothing until it is done).
+// partitions (their lanes score nothing until it is done), and their label
+// state (scoring goes on).
 func (a *atLeastOnce) onAssign(_ context.Context, tps []consumer.TopicPartition) {
+	a.lrb.start(lanePartitions(tps))
 	if a.rb != nil {
 		in := a.p.watch.inputPartitions(lanePartitions(tps))
 		_ = a.lanes.Assign(in)
@@ -286,6 +293,7 @@ func (p *Pipeline) FetchPaused() bool {
 // of them they hold (closing their open batches), so that the group's
 // revoke handler can await their acknowledgements and commit.
 func (a *atLeastOnce) onRevoke(ctx context.Context, tps []consumer.TopicPartition) {
+	a.lrb.stop(lanePartitions(tps))
 	if a.rb != nil {
 		a.rb.stop(a.p.watch.inputPartitions(lanePartitions(tps)))
 	}
@@ -298,6 +306,7 @@ func (a *atLeastOnce) onRevoke(ctx context.Context, tps []consumer.TopicPartitio
 // onLost makes the lanes forget the lost partitions' queued records:
 // nothing of them is committed, their new owner reads them.
 func (a *atLeastOnce) onLost(tps []consumer.TopicPartition) {
+	a.lrb.stop(lanePartitions(tps))
 	if a.rb != nil {
 		a.rb.stop(a.p.watch.inputPartitions(lanePartitions(tps)))
 	}

@@ -120,6 +120,7 @@ type exactlyOnce struct {
 	limits *producer.Limits
 	lanes  *lane.Set[txnRef]
 	rb     *rebuilder[txnRef] // nil without entity aggregates
+	lrb    *labelRebuilder    // nil without labels or with LABEL_REBUILD=false
 	// ready is closed once the fields above are set (or construction
 	// failed): the group's callbacks, which may run as soon as the session
 	// exists, wait for it.
@@ -285,6 +286,11 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		e.rb = newRebuilder(p, e.lanes, p.rebuildConn, true)
 		p.obs.WatchEntities(entityFigures(e.lanes, e.rb))
 	}
+	if e.lrb, err = newLabelRebuilder(p, e.lanes, true); err != nil {
+		opened() // a revoke callback during Close must not wait
+		sess.Close()
+		return nil, err
+	}
 	p.log.Info("exactly-once: transactional id", "transactional_id", TransactionalID(cfg), "group_instance_id", GroupInstanceID(cfg))
 	return e, nil
 }
@@ -293,6 +299,11 @@ func (e *exactlyOnce) own(m map[string][]int32, owned bool) {
 	<-e.ready
 	if e.lanes == nil { // construction failed: the session is being closed
 		return
+	}
+	if owned {
+		e.lrb.start(lanePartitions(toTopicPartitions(m)))
+	} else {
+		e.lrb.stop(lanePartitions(toTopicPartitions(m)))
 	}
 	if e.rb != nil {
 		tps := e.p.watch.inputPartitions(lanePartitions(toTopicPartitions(m)))

@@ -142,8 +142,7 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 			from[tp.Partition] = r
 		}
 	}
-	starts := map[string]map[int32]kgo.Offset{}
-	left := 0
+	ranges := map[lane.Partition]offsetRange{}
 	for p, r := range from {
 		var lanePart []lane.Partition
 		for _, tp := range tps {
@@ -171,34 +170,63 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 			if start < 0 || start > end {
 				start = end
 			}
-			if start >= end {
-				continue
-			}
-			if starts[tp.Topic] == nil {
-				starts[tp.Topic] = map[int32]kgo.Offset{}
-			}
-			starts[tp.Topic][tp.Partition] = kgo.NewOffset().At(start)
-			left++
+			ranges[tp] = offsetRange{start, end}
 		}
 	}
-	if left == 0 {
-		return 0, nil
+	var n int64
+	err = readRanges(ctx, rb.conn, rb.readCommitted, ranges, func(tp lane.Partition, recs []*kgo.Record) {
+		n += int64(len(recs))
+		_ = rb.lanes.PushState(lane.Chunk[R]{Topic: tp.Topic, Partition: tp.Partition, Records: recs})
+	})
+	return n, err
+}
+
+// offsetRange is the offsets [start, end) of a partition to read back.
+type offsetRange struct{ start, end int64 }
+
+// readRanges reads every partition of ranges from its start up to (not
+// including) its end with one client, handing fn each fetched partition's
+// records in its range, in offset order (fn runs in the caller's
+// goroutine). It returns when every range is read, when nothing came for
+// 10 s (only compacted records remain), or with
+// ctx's error or the first fetch error. Entity and label rebuilds read
+// through it.
+func readRanges(ctx context.Context, conn []kgo.Opt, readCommitted bool, ranges map[lane.Partition]offsetRange,
+	fn func(tp lane.Partition, recs []*kgo.Record)) error {
+	starts := map[string]map[int32]kgo.Offset{}
+	for tp, r := range ranges {
+		if r.start >= r.end {
+			continue
+		}
+		if starts[tp.Topic] == nil {
+			starts[tp.Topic] = map[int32]kgo.Offset{}
+		}
+		starts[tp.Topic][tp.Partition] = kgo.NewOffset().At(r.start)
 	}
-	opts := append(append([]kgo.Opt{}, rb.conn...), kgo.ConsumePartitions(starts))
-	if rb.readCommitted {
+	left := 0
+	for _, ps := range starts {
+		left += len(ps)
+	}
+	if left == 0 {
+		return nil
+	}
+	// Control records (transaction markers) are kept, to be skipped here:
+	// a range that ends with one (a transactional topic's always does) is
+	// then seen to be read at once, not after the idle wait.
+	opts := append(append([]kgo.Opt{}, conn...), kgo.ConsumePartitions(starts), kgo.KeepControlRecords())
+	if readCommitted {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
 	rd, err := kgo.NewClient(opts...)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer rd.Close()
-	var n int64
 	done := map[lane.Partition]bool{}
 	idle := time.Now()
 	for len(done) < left {
 		if ctx.Err() != nil {
-			return n, ctx.Err()
+			return ctx.Err()
 		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fs := rd.PollRecords(pctx, 10000)
@@ -210,23 +238,26 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 			}
 		})
 		if ferr != nil {
-			return n, ferr
+			return ferr
 		}
 		got := false
 		fs.EachPartition(func(part kgo.FetchTopicPartition) {
 			tp := lane.Partition{Topic: part.Topic, Partition: part.Partition}
-			end := ends[tp]
-			c := lane.Chunk[R]{Topic: part.Topic, Partition: part.Partition}
+			end := ranges[tp].end
+			var recs []*kgo.Record
 			for _, r := range part.Records {
 				if r.Offset >= end {
 					break
 				}
-				c.Records = append(c.Records, r)
+				if !r.Attrs.IsControl() {
+					recs = append(recs, r)
+				}
 			}
-			if len(c.Records) > 0 {
+			if len(part.Records) > 0 {
 				got = true
-				n += int64(len(c.Records))
-				_ = rb.lanes.PushState(c)
+			}
+			if len(recs) > 0 {
+				fn(tp, recs)
 			}
 			if len(part.Records) > 0 && part.Records[len(part.Records)-1].Offset >= end-1 {
 				done[tp] = true
@@ -235,11 +266,11 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 		})
 		if got {
 			idle = time.Now()
-		} else if time.Since(idle) > 10*time.Second { // only transaction markers or compacted records remain
-			return n, nil
+		} else if time.Since(idle) > 10*time.Second { // only compacted (or aborted) records remain
+			return nil
 		}
 	}
-	return n, nil
+	return nil
 }
 
 func topicsOf(tps []lane.Partition) []string {
@@ -255,20 +286,20 @@ func topicsOf(tps []lane.Partition) []string {
 // positions are the partitions' committed offsets (where their records
 // resume), or where a group without commits starts.
 func (rb *rebuilder[R]) positions(ctx context.Context, adm *kadm.Client, tps []lane.Partition) (map[lane.Partition]int64, error) {
+	return groupPositions(ctx, adm, rb.group, rb.latest, tps)
+}
+
+// groupPositions are the group's committed offsets of tps (where their
+// records resume), or, for a partition without one, where the group
+// starts (its start, or its end with latest).
+func groupPositions(ctx context.Context, adm *kadm.Client, group string, latest bool, tps []lane.Partition) (map[lane.Partition]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	committed, err := adm.FetchOffsets(ctx, rb.group)
+	committed, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets: %w", err)
 	}
-	topics := map[string]bool{}
-	for _, tp := range tps {
-		topics[tp.Topic] = true
-	}
-	var list []string
-	for t := range topics {
-		list = append(list, t)
-	}
+	list := topicsOf(tps)
 	endOffs, err := adm.ListEndOffsets(ctx, list...)
 	if err != nil {
 		return nil, fmt.Errorf("end offsets: %w", err)
@@ -284,7 +315,7 @@ func (rb *rebuilder[R]) positions(ctx context.Context, adm *kadm.Client, tps []l
 			continue
 		}
 		offs := startOffs
-		if rb.latest {
+		if latest {
 			offs = endOffs
 		}
 		if o, ok := offs.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {

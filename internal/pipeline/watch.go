@@ -24,18 +24,17 @@ import (
 // the quality registry, the drift groups, the agreements — and publishes
 // their snapshots as metrics every few seconds.
 //
-// Label state is per lane and is not replayed: on a revoke or a loss the
-// lane's store is dropped (its counters stay in the totals), and the
-// partition's next owner starts with an empty store and goes on from the
-// labels topic's committed position. The predictions made before the
-// assignment are not known there, so their labels end as unknown (after
-// LABEL_PENDING_FOR) and are counted so, never joined wrongly: a rebalance
-// costs the quality measures the labels of up to LABEL_WINDOW of
-// predictions, and the label join ratio shows it. (Reading the
-// predictions back from the output topics would restore them, at the cost
-// of replaying up to LABEL_WINDOW of output on every assignment; the lanes
-// can take such a replay — lane.Set.StartLabelRebuild and ReplayLabels —
-// but the pipeline does not do it.)
+// Label state is per lane and is rebuilt on assignment (label_rebuild.go,
+// LABEL_REBUILD): on a revoke or a loss the lane's store is dropped (its
+// counters stay in the totals), and the partition's next owner reads back
+// the partition's predictions of the last LABEL_WINDOW from the output
+// topics and its labels up to the group's committed offset, and replays
+// them into a new store before what it saw meanwhile. Scoring goes on
+// during the rebuild (readiness does not wait for it). With
+// LABEL_REBUILD=false, or for what a failed or cut-off rebuild did not
+// read, the partition's next owner starts without those predictions: their
+// labels end as unknown (after LABEL_PENDING_FOR) and are counted so,
+// never joined wrongly.
 
 // shadowHold is how long a route's challenger is held off after its topic
 // failed to take a record: its records are skipped meanwhile, so that a
@@ -61,6 +60,9 @@ type watcher struct {
 	mu     sync.Mutex
 	agree  map[*modelset.Route][]*quality.Agreement
 	malLog atomic.Int64 // unix ns of the last malformed-label log line
+	// predictions and labels the lanes dropped while they waited for a
+	// label rebuild (beyond LABEL_MAX_PREDICTIONS)
+	dropped atomic.Int64
 }
 
 // shadowMetrics are a route's challenger series (its name is the spec's:
@@ -130,6 +132,7 @@ func (w *watcher) laneWatch(atCommit bool) *lane.Watch {
 	if w.labels != "" {
 		lw.LabelsTopic, lw.Labels, lw.Quality, lw.AtCommit = w.labels, w.decoder, w.quality, atCommit
 		lw.MaxDeferred = w.p.cfg.LabelMaxPredictions
+		lw.Dropped = func(n int) { w.dropped.Add(int64(n)) }
 		lw.Malformed = w.malformed
 	}
 	if len(w.drift) > 0 {

@@ -701,45 +701,154 @@ func TestLabelsOfAnotherVersion(t *testing.T) {
 	}
 }
 
-// TestLabelStateAfterRestart: label state is not replayed — a member that
-// takes over a partition (here: the next run) starts with an empty store,
-// so the labels of predictions made before end as unknown once
-// LABEL_PENDING_FOR passes: counted, never joined to anything, never dead
-// letters, and committed.
+// TestLabelStateAfterRestart: label state is rebuilt on assignment. A
+// first run scores 60 events (and, in some cases, joins the labels of 20
+// of them, committed); the next run reads the predictions back from the
+// output topic (which may have another partition count than the inputs)
+// and the labels up to the committed offset, so that the labels sent after
+// the restart (or while it was down) join: none is unknown, the labels joined before are not
+// counted again (nor their predictions joined twice), and the quality
+// metrics equal a brute force over all 60 pairs. Nothing is dead-lettered
+// and every offset is committed. With LABEL_REBUILD=false the state starts
+// empty: the labels end unknown.
 func TestLabelStateAfterRestart(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		mode          string
+		outPartitions int32
+		before        int // labels joined and committed before the restart
+		off           bool
+	}{
+		{"at-least-once", "at-least-once", 2, 0, false},
+		{"at-least-once/labels-before", "at-least-once", 2, 20, false},
+		{"at-least-once/output-3-partitions", "at-least-once", 3, 20, false},
+		{"exactly-once/labels-before", "exactly-once", 2, 20, false},
+		{"exactly-once/output-1-partition", "exactly-once", 1, 0, false},
+		{"at-least-once/rebuild-off", "at-least-once", 2, 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testLabelRebuild(t, tt.mode, tt.outPartitions, tt.before, tt.off) })
+	}
+}
+
+func testLabelRebuild(t *testing.T, mode string, outPartitions int32, before int, off bool) {
 	addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 2}, testkafka.Topic{Name: "labels", Partitions: 2},
-		testkafka.Topic{Name: "predictions", Partitions: 2}, testkafka.Topic{Name: "predictions-dlq", Partitions: 1})
+		testkafka.Topic{Name: "predictions", Partitions: outPartitions}, testkafka.Topic{Name: "predictions-dlq", Partitions: 1})
 	cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
 		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": "json", "MODEL_PATH": fraudModel, "LABELS_TOPIC": "labels", "LABEL_PENDING_FOR": "1s",
+		"DELIVERY": mode, "KAFKA_GROUP_INSTANCE_ID": "rebuild-0", "LABEL_REBUILD": fmt.Sprint(!off),
 		"BATCH_INTERVAL": "20ms", "COMMIT_INTERVAL": "50ms", "SHUTDOWN_TIMEOUT": "10s"})
+	committed := kgo.FetchIsolationLevel(kgo.ReadCommitted())
 	want := map[string]sent{}
 	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 60, want)
-	_, stop := runFor(t, cfg)
-	testkafka.ReadN(t, addrs, "predictions", 60, 30*time.Second)
+	p, stop := runFor(t, cfg)
+	preds := testkafka.ReadN(t, addrs, "predictions", 60, 30*time.Second, committed)
+	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
+	score := map[string]float64{}
+	version := ""
+	for _, r := range preds {
+		pr, err := dec.Decode(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		score[pr.EventID], version = pr.Score, pr.ModelVersion
+	}
+	ids := make([]string, 0, 60)
+	for i := 0; i < 60; i++ {
+		ids = append(ids, fmt.Sprintf("transaction-%d", i))
+	}
+	if len(score) != 60 {
+		t.Fatalf("%d predictions, want 60", len(score))
+	}
+	y := map[string]int{}
+	var pairs []quality.Pair
+	label := func(id string) *kgo.Record {
+		return &kgo.Record{Topic: "labels", Key: []byte(want[id].entity), Value: fmt.Appendf(nil, `{"event_id":%q,"label":%d}`, id, y[id])}
+	}
+	for i, id := range ids {
+		if score[id] > 0.5 == (i%4 != 0) { // mostly following the score
+			y[id] = 1
+		}
+		pairs = append(pairs, quality.Pair{Score: score[id], Label: y[id]})
+	}
+	var recs []*kgo.Record
+	for _, id := range ids[:before] {
+		recs = append(recs, label(id))
+	}
+	if before > 0 {
+		testkafka.Produce(t, addrs, recs...)
+		waitFor(t, func() bool {
+			return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Joined] == uint64(before)
+		}, "the first labels joined")
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	p, stop := runFor(t, cfg)
-	var recs []*kgo.Record
-	for id, s := range want {
-		recs = append(recs, &kgo.Record{Topic: "labels", Key: []byte(s.entity), Value: fmt.Appendf(nil, `{"event_id":%q,"label":1}`, id)})
+	checkCommitted(t, addrs, cfg.GroupID, "transactions", "labels")
+	// labels that arrive while the service is down are read live after
+	// the restart, not replayed as well
+	recs = nil
+	for _, id := range ids[before : before+10] {
+		recs = append(recs, label(id))
 	}
 	testkafka.Produce(t, addrs, recs...)
-	// a later label on each partition moves the lanes' clocks past LABEL_PENDING_FOR
-	later := time.Now().Add(time.Minute)
-	for k := 0; k < 40; k++ {
-		testkafka.Produce(t, addrs, &kgo.Record{Topic: "labels", Key: fmt.Appendf(nil, "c%d", k), Timestamp: later,
-			Value: fmt.Appendf(nil, `{"event_id":"tick-%d","label":0}`, k)})
+
+	p, stop = runFor(t, cfg)
+	recs = nil
+	for _, id := range ids[before+10:] {
+		recs = append(recs, label(id))
 	}
-	waitFor(t, func() bool { return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Unknown] == 60 }, "60 unknown labels")
-	waitFor(t, func() bool { return p.Stats().Labels.Load() == 100 }, "every label record read")
-	if c := p.watch.quality.Snapshot(time.Now()).Counts; c.Labels[quality.Joined] != 0 || c.Labels[quality.JoinedPending] != 0 {
-		t.Errorf("labels joined after a restart: %+v", c)
+	testkafka.Produce(t, addrs, recs...)
+	after := uint64(60 - before)
+	if off { // the state started empty: the labels wait, then end unknown once a later label moves the lanes' clocks on
+		later := time.Now().Add(time.Minute)
+		for k := 0; k < 40; k++ {
+			testkafka.Produce(t, addrs, &kgo.Record{Topic: "labels", Key: fmt.Appendf(nil, "c%d", k), Timestamp: later,
+				Value: fmt.Appendf(nil, `{"event_id":"tick-%d","label":0}`, k)})
+		}
+		waitFor(t, func() bool { return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Unknown] == after }, "unknown labels")
+		waitFor(t, func() bool { return p.Stats().Labels.Load() == int64(after)+40 }, "every label record read")
+		if c := p.watch.quality.Snapshot(time.Now()).Counts; c.Labels[quality.Joined] != 0 || c.Labels[quality.JoinedPending] != 0 {
+			t.Errorf("labels joined without a rebuild: %+v", c)
+		}
+	} else {
+		waitFor(t, func() bool { return p.watch.quality.Snapshot(time.Now()).Counts.Labels[quality.Joined] == after }, "the labels joined")
+		waitFor(t, func() bool { return p.Stats().Labels.Load() == int64(after) }, "every label record read")
+		time.Sleep(200 * time.Millisecond) // a label counted twice would show now
+		snap := p.watch.quality.Snapshot(time.Now())
+		c := snap.Counts
+		for o := quality.Joined; o <= quality.JoinedPending; o++ {
+			if wantN := map[quality.Outcome]uint64{quality.Joined: after}[o]; c.Labels[o] != wantN {
+				t.Errorf("%s labels: %d, want %d (%+v)", o, c.Labels[o], wantN, c)
+			}
+		}
+		if c.Pending != 0 || c.Kept != 60 || c.DuplicatePredictions != 0 {
+			t.Errorf("counts after the rebuild: %+v", c)
+		}
+		p.watch.publish(time.Now())
+		b := brute(pairs)
+		lbl := map[string]string{"model": "xgb_fraud", "version": version, "window": "24h"}
+		for _, m := range []struct {
+			name string
+			want float64
+		}{{"streamscore_model_auc", b.auc}, {"streamscore_model_log_loss", b.logLoss}, {"streamscore_model_brier", b.brier},
+			{"streamscore_model_ece", b.ece}, {"streamscore_model_label_rate", b.rate}, {"streamscore_model_labelled_pairs", 60}} {
+			got, ok := metricValue(t, p, m.name, lbl)
+			if !ok || !close12(got, m.want) {
+				t.Errorf("%s: service %v (present %v), brute force %v", m.name, got, ok, m.want)
+			}
+		}
+		for name, wantN := range map[string]float64{"streamscore_label_rebuild_predictions_total": 60,
+			"streamscore_label_rebuild_labels_total": float64(before), "streamscore_label_rebuild_failures_total": 0,
+			"streamscore_label_rebuild_dropped_total": 0, "streamscore_label_rebuilding": 0} {
+			if got, ok := metricValue(t, p, name, nil); !ok || got != wantN {
+				t.Errorf("%s = %v (present %v), want %v", name, got, ok, wantN)
+			}
+		}
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if dlq := testkafka.ReadN(t, addrs, "predictions-dlq", 1, time.Second); len(dlq) != 0 {
+	if dlq := testkafka.ReadN(t, addrs, "predictions-dlq", 1, time.Second, committed); len(dlq) != 0 {
 		t.Errorf("%d dead letters", len(dlq))
 	}
 	checkCommitted(t, addrs, cfg.GroupID, "transactions", "labels")
