@@ -2,20 +2,21 @@ package schemas
 
 import (
 	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // PredictionKey is what joins a prediction to its label: the fields a
 // reader of the predictions topic needs to rebuild label state, read
 // without decoding the rest of the record (the features, reasons, class
-// probabilities). The byte slices alias the decoded value or the
-// decoder's scratch: they are valid until the next DecodeKey.
+// probabilities). The byte slices alias the decoder's scratch: they are
+// valid until the next DecodeKey.
 type PredictionKey struct {
 	EventID, ModelName, ModelVersion []byte
 	Score                            float64
@@ -26,9 +27,9 @@ type PredictionKey struct {
 }
 
 // PredictionKeyDecoder reads the PredictionKey of prediction records
-// (PredictionEncoder's). It does not allocate for what that encoder
-// writes, and fails, as PredictionDecoder does, on a value that is not a
-// prediction. Not safe for concurrent use (it reuses a scratch buffer).
+// (PredictionEncoder's), and fails, as PredictionDecoder does, on a value
+// that is not a prediction. Not safe for concurrent use (it reuses its
+// scratch).
 type PredictionKeyDecoder interface {
 	DecodeKey(value []byte, k *PredictionKey) error
 }
@@ -41,318 +42,179 @@ func NewPredictionKeyDecoder(enc Encoding) (PredictionKeyDecoder, error) {
 	case JSON:
 		return &jsonKeyDecoder{}, nil
 	case Avro:
-		return avroKeyDecoder{}, nil
+		full, err := NewPredictionDecoder(Avro)
+		if err != nil {
+			return nil, err
+		}
+		return &avroKeyDecoder{full: full}, nil
 	}
 	return nil, fmt.Errorf("no prediction key decoder for encoding %q", enc)
 }
 
 var errKey = errors.New("not a prediction")
 
-// avroKeyDecoder reads prediction.avsc's fields in order up to source
-// (the key's last) and leaves the rest unread.
-type avroKeyDecoder struct{}
+// avroKeyDecoder reads a prediction with goavro and keeps its key.
+// (Decoding only the leading fields, with prediction.avsc cut after
+// source, costs goavro as much: the fields after it are null or absent in
+// most predictions.)
+type avroKeyDecoder struct {
+	full    PredictionDecoder
+	scratch []byte
+}
 
-func (avroKeyDecoder) DecodeKey(v []byte, k *PredictionKey) error {
-	r := avroReader{b: v}
-	k.EventID = r.bytes()
-	r.bytes() // entity_id
-	r.bytes() // event_type
-	k.Score = r.double()
-	r.long()  // label
-	r.bytes() // risk_segment
-	k.ModelName = r.bytes()
-	k.ModelVersion = r.bytes()
-	r.long() // event_time
-	k.ScoredAt = r.long()
-	k.SourceTopic = r.bytes()
-	p := r.long()
-	k.SourceOffset = r.long()
-	if r.err != nil || p < math.MinInt32 || p > math.MaxInt32 {
-		return fmt.Errorf("avro prediction: %w", errKey)
+func (d *avroKeyDecoder) DecodeKey(v []byte, k *PredictionKey) error {
+	p, err := d.full.Decode(v)
+	if err != nil {
+		return fmt.Errorf("avro prediction: %w: %v", errKey, err)
 	}
-	k.SourcePartition = int32(p)
+	d.scratch = d.scratch[:0]
+	*k = PredictionKey{EventID: d.keep(p.EventID), ModelName: d.keep(p.ModelName), ModelVersion: d.keep(p.ModelVersion),
+		Score: p.Score, ScoredAt: time.Time(p.ScoredAt).UnixMilli(), SourceTopic: d.keep(p.Source.Topic),
+		SourcePartition: p.Source.Partition, SourceOffset: p.Source.Offset}
 	return nil
 }
 
-type avroReader struct {
-	b   []byte
-	err error
+func (d *avroKeyDecoder) keep(s string) []byte {
+	start := len(d.scratch)
+	d.scratch = append(d.scratch, s...)
+	return d.scratch[start:len(d.scratch):len(d.scratch)]
 }
 
-func (r *avroReader) long() int64 {
-	if r.err != nil {
-		return 0
-	}
-	u, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = errKey
-		return 0
-	}
-	r.b = r.b[n:]
-	return int64(u>>1) ^ -int64(u&1) // zigzag
-}
-
-func (r *avroReader) bytes() []byte {
-	n := r.long()
-	if r.err != nil || n < 0 || n > int64(len(r.b)) {
-		r.err = errKey
-		return nil
-	}
-	s := r.b[:n:n]
-	r.b = r.b[n:]
-	return s
-}
-
-func (r *avroReader) double() float64 {
-	if r.err != nil || len(r.b) < 8 {
-		r.err = errKey
-		return 0
-	}
-	f := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
-	r.b = r.b[8:]
-	return f
-}
-
-// jsonKeyDecoder scans the prediction's top-level object, reading the
-// key's members and skipping the others, in any order.
+// jsonKeyDecoder reads the prediction's top-level object with jsontext
+// (the strict streaming parser the event decoder uses), keeping the key's
+// members and skipping the others, in any order.
 type jsonKeyDecoder struct {
-	scratch []byte // unescaped strings
+	rd      bytes.Reader
+	dec     jsontext.Decoder
+	scratch []byte // the key's strings, unquoted
+	name    []byte // the member name being read, unquoted
+	err     error  // str's
 }
 
 func (d *jsonKeyDecoder) DecodeKey(v []byte, k *PredictionKey) error {
+	if err := d.decodeKey(v, k); err != nil {
+		return fmt.Errorf("json prediction: %w: %v", errKey, err)
+	}
+	return nil
+}
+
+func (d *jsonKeyDecoder) decodeKey(v []byte, k *PredictionKey) error {
 	*k = PredictionKey{}
 	d.scratch = d.scratch[:0]
-	s := jsonScanner{b: v}
-	var have uint8 // event_id, score, model_name, model_version, scored_at, source
-	if !s.object(func(name []byte) bool {
+	d.rd.Reset(v)
+	d.dec.Reset(&d.rd, jsonOpts...)
+	const want = 63 // event_id, score, model_name, model_version, scored_at, source
+	var have uint8
+	err := d.object(func(name []byte) (err error) {
 		switch string(name) {
 		case "event_id":
-			k.EventID, have = d.str(&s), have|1
+			k.EventID, have, err = d.str(), have|1, d.err
 		case "score":
-			k.Score, have = s.number(), have|2
+			k.Score, err = d.number()
+			have |= 2
 		case "model_name":
-			k.ModelName, have = d.str(&s), have|4
+			k.ModelName, have, err = d.str(), have|4, d.err
 		case "model_version":
-			k.ModelVersion, have = d.str(&s), have|8
+			k.ModelVersion, have, err = d.str(), have|8, d.err
 		case "scored_at":
-			t, err := time.Parse(time.RFC3339Nano, string(d.str(&s)))
+			s := d.str()
+			if d.err != nil {
+				return d.err
+			}
+			t, err := time.Parse(time.RFC3339Nano, string(s))
 			if err != nil {
-				return false
+				return err
 			}
 			k.ScoredAt, have = t.UnixMilli(), have|16
 		case "source":
 			have |= 32
-			return s.object(func(name []byte) bool {
+			return d.object(func(name []byte) (err error) {
 				switch string(name) {
 				case "topic":
-					k.SourceTopic = d.str(&s)
+					k.SourceTopic, err = d.str(), d.err
 				case "partition":
-					p := s.number()
-					if p != math.Trunc(p) || p < math.MinInt32 || p > math.MaxInt32 {
-						return false
+					var p float64
+					if p, err = d.number(); err == nil && (p != math.Trunc(p) || p < math.MinInt32 || p > math.MaxInt32) {
+						err = fmt.Errorf("partition %v", p)
 					}
 					k.SourcePartition = int32(p)
 				case "offset":
-					o, err := strconv.ParseInt(string(s.token()), 10, 64)
-					if err != nil {
-						return false
+					var raw jsontext.Value
+					if raw, err = d.dec.ReadValue(); err == nil {
+						k.SourceOffset, err = strconv.ParseInt(string(raw), 10, 64)
 					}
-					k.SourceOffset = o
 				default:
-					s.skip()
+					err = d.dec.SkipValue()
 				}
-				return !s.bad
+				return err
 			})
 		default:
-			s.skip()
+			err = d.dec.SkipValue()
 		}
-		return !s.bad
-	}) || s.bad || have != 63 {
-		return fmt.Errorf("json prediction: %w", errKey)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	if s.ws(); s.i != len(s.b) {
-		return fmt.Errorf("json prediction: trailing bytes: %w", errKey)
+	if have != want {
+		return fmt.Errorf("missing members")
+	}
+	if _, err := d.dec.ReadToken(); err != io.EOF {
+		return fmt.Errorf("trailing bytes after the object")
 	}
 	return nil
 }
 
-// str reads a string; one with escapes is unescaped into the scratch.
-func (d *jsonKeyDecoder) str(s *jsonScanner) []byte {
-	raw, escaped := s.str()
-	if !escaped || s.bad {
-		return raw
+// object reads an object, calling member with each member's name (the
+// decoder is then at its value, which member must read or skip).
+func (d *jsonKeyDecoder) object(member func(name []byte) error) error {
+	if t, err := d.dec.ReadToken(); err != nil {
+		return err
+	} else if t.Kind() != '{' {
+		return fmt.Errorf("want an object, got %v", t.Kind())
 	}
-	var u string
-	if json.Unmarshal(s.b[s.last:s.i], &u) != nil {
-		s.bad = true
+	for d.dec.PeekKind() != '}' {
+		name, err := d.dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if d.name, err = jsontext.AppendUnquote(d.name[:0], name); err != nil {
+			return err
+		}
+		if err := member(d.name); err != nil {
+			return err
+		}
+	}
+	_, err := d.dec.ReadToken()
+	return err
+}
+
+// str reads a string member's value into the scratch (an error in d.err).
+func (d *jsonKeyDecoder) str() []byte {
+	d.err = nil
+	raw, err := d.dec.ReadValue()
+	if err == nil && raw.Kind() != '"' {
+		err = fmt.Errorf("want a string, got %s", raw)
+	}
+	if err != nil {
+		d.err = err
 		return nil
 	}
 	start := len(d.scratch)
-	d.scratch = append(d.scratch, u...)
+	if d.scratch, err = jsontext.AppendUnquote(d.scratch, raw); err != nil {
+		d.err = err
+		return nil
+	}
 	return d.scratch[start:len(d.scratch):len(d.scratch)]
 }
 
-// jsonScanner reads JSON values from b at i; bad marks a syntax error.
-type jsonScanner struct {
-	b    []byte
-	i    int
-	last int // where the last string started (its quote)
-	bad  bool
-}
-
-func (s *jsonScanner) ws() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
-		s.i++
+func (d *jsonKeyDecoder) number() (float64, error) {
+	raw, err := d.dec.ReadValue()
+	if err != nil {
+		return 0, err
 	}
-}
-
-func (s *jsonScanner) expect(c byte) bool {
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == c {
-		s.i++
-		return true
+	if raw.Kind() != '0' {
+		return 0, fmt.Errorf("want a number, got %s", raw)
 	}
-	s.bad = true
-	return false
-}
-
-// object reads an object, calling member with each member's name (the
-// scanner is then at its value, which member must read or skip); member
-// returns false to stop at an error.
-func (s *jsonScanner) object(member func(name []byte) bool) bool {
-	if !s.expect('{') {
-		return false
-	}
-	if s.ws(); s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		return true
-	}
-	for {
-		s.ws()
-		name, escaped := s.str()
-		if s.bad || escaped || !s.expect(':') {
-			s.bad = true
-			return false
-		}
-		if !member(name) {
-			s.bad = true
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			s.bad = true
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			s.bad = true
-			return false
-		}
-	}
-}
-
-// str reads a string and returns its bytes between the quotes, and
-// whether it holds escapes.
-func (s *jsonScanner) str() ([]byte, bool) {
-	s.ws()
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		s.bad = true
-		return nil, false
-	}
-	s.last = s.i
-	start := s.i + 1
-	escaped := false
-	for j := start; j < len(s.b); j++ {
-		switch c := s.b[j]; {
-		case c == '"':
-			s.i = j + 1
-			return s.b[start:j:j], escaped
-		case c == '\\':
-			escaped = true
-			j++
-		case c < 0x20:
-			s.bad = true
-			return nil, false
-		}
-	}
-	s.bad = true
-	return nil, false
-}
-
-// token reads a number or literal's bytes.
-func (s *jsonScanner) token() []byte {
-	s.ws()
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-			break
-		}
-		s.i++
-	}
-	if s.i == start {
-		s.bad = true
-	}
-	return s.b[start:s.i]
-}
-
-func (s *jsonScanner) number() float64 {
-	t := s.token()
-	f, err := strconv.ParseFloat(string(t), 64)
-	if err != nil || (len(t) > 0 && (t[0] == '+' || t[0] == '.' || bytes.ContainsAny(t, "xXpP_iInN"))) {
-		s.bad = true // JSON numbers only (ParseFloat also takes hex, Inf, NaN and underscores)
-	}
-	return f
-}
-
-// skip skips a value of any kind.
-func (s *jsonScanner) skip() {
-	s.ws()
-	if s.i >= len(s.b) {
-		s.bad = true
-		return
-	}
-	switch s.b[s.i] {
-	case '"':
-		s.str()
-	case '{':
-		s.object(func([]byte) bool { s.skip(); return !s.bad })
-	case '[':
-		s.i++
-		if s.ws(); s.i < len(s.b) && s.b[s.i] == ']' {
-			s.i++
-			return
-		}
-		for !s.bad {
-			s.skip()
-			s.ws()
-			if s.i >= len(s.b) {
-				s.bad = true
-				return
-			}
-			if s.b[s.i] == ']' {
-				s.i++
-				return
-			}
-			if s.b[s.i] != ',' {
-				s.bad = true
-				return
-			}
-			s.i++
-		}
-	default:
-		t := s.token()
-		switch string(t) {
-		case "true", "false", "null":
-		default:
-			if _, err := strconv.ParseFloat(string(t), 64); err != nil {
-				s.bad = true
-			}
-		}
-	}
+	return strconv.ParseFloat(string(raw), 64)
 }

@@ -457,9 +457,9 @@ func (lr *labelRebuilder) read(ctx context.Context, cl *kgo.Client, own []lane.P
 }
 
 // keyDecoder reads what the rebuild needs of a prediction record into a
-// key: with the key decoder of the output encoding (it decodes nothing
-// else and does not allocate), or, for avro-confluent, the registry-aware
-// full decoder.
+// key: with the key decoder of the output encoding (for JSON it skips the
+// rest and does not allocate; Avro is decoded in full by goavro), or, for
+// avro-confluent, the registry-aware full decoder.
 func (lr *labelRebuilder) keyDecoder() (func(v []byte, k *schemas.PredictionKey) error, error) {
 	if lr.preds == nil {
 		kd, err := schemas.NewPredictionKeyDecoder(lr.enc)
