@@ -131,6 +131,7 @@ type shapTree struct {
 type scratch struct {
 	acc   []float64 // a block of rows × groups × cols
 	mask  []uint32  // per node of a tree
+	vo    []uint32  // per group of a tree
 	xk    []int64   // a block of expanded rows
 	path  []pathElem
 	tree  []float32 // one tree's classic contributions
@@ -226,6 +227,7 @@ func (e *explainer) getScratch() *scratch {
 	d := e.maxDepth + 2
 	return &scratch{
 		mask: make([]uint32, e.maxNodes),
+		vo:   make([]uint32, e.maxNodes),
 		path: make([]pathElem, d*(d+1)/2+d+1),
 		tree: make([]float32, e.cols),
 	}
@@ -270,7 +272,7 @@ func (e *explainer) Explain(x, out []float32) error {
 				row := x[(start+r)*e.nf : (start+r+1)*e.nf : (start+r+1)*e.nf]
 				phi := acc[(r*e.g+st.group)*e.cols : (r*e.g+st.group+1)*e.cols]
 				if st.leaves != nil {
-					e.tableTree(st, row, sc.xk[r*2*e.nf:(r+1)*2*e.nf], phi, sc.mask)
+					e.tableTree(st, row, sc.xk[r*2*e.nf:(r+1)*2*e.nf], phi, sc.mask, sc.vo)
 					continue
 				}
 				clear(sc.tree)

@@ -438,14 +438,15 @@ func expandRow(row []float32, xk []int64) {
 }
 
 // tableTree adds one tree's contributions for row (xk its expanded keys)
-// to phi; mask has room for the tree's nodes.
+// to phi; mask and vo have room for the tree's nodes (vo: a value offset
+// per group).
 //
 // No bounds checks in the loops: a node's and its children's local
 // indices are below the tree's size (≤ len(mask)), a split's slot below
 // len(xk), a group's values for any index of its p+ns bits lie in the
 // tables, its features in feat, and a feature is below len(phi)
 // (buildTables and Explain lay them out so).
-func (e *explainer) tableTree(st *shapTree, row []float32, xk []int64, phi []float64, mask []uint32) {
+func (e *explainer) tableTree(st *shapTree, row []float32, xk []int64, phi []float64, mask, vo []uint32) {
 	mask[0] = 0
 	inner, leaves := st.inner, st.leaves
 	mp := unsafe.Pointer(unsafe.SliceData(mask))
@@ -474,9 +475,9 @@ func (e *explainer) tableTree(st *shapTree, row []float32, xk []int64, phi []flo
 			mask[n.left], mask[n.left+1] = mi|b, mi|(n.bit^b)
 		}
 	}
-	tb := unsafe.Pointer(unsafe.SliceData(e.tables))
-	fb := unsafe.Pointer(unsafe.SliceData(e.feat))
-	pb := unsafe.Pointer(unsafe.SliceData(phi))
+	// Two passes: the groups' indices first (no cache misses), then the
+	// reads, which the processor can then keep many of in flight.
+	vp := unsafe.Pointer(unsafe.SliceData(vo))
 	for i := range leaves {
 		lf := &leaves[i]
 		p := lf.p & 31
@@ -492,8 +493,15 @@ func (e *explainer) tableTree(st *shapTree, row []float32, xk []int64, phi []flo
 				}
 			}
 		}
+		*(*uint32)(unsafe.Add(vp, 4*uintptr(i))) = uint32(lf.off) + idx*uint32(lf.nv)
+	}
+	tb := unsafe.Pointer(unsafe.SliceData(e.tables))
+	fb := unsafe.Pointer(unsafe.SliceData(e.feat))
+	pb := unsafe.Pointer(unsafe.SliceData(phi))
+	for i := range leaves {
+		lf := &leaves[i]
 		nv := uintptr(lf.nv)
-		v := unsafe.Add(tb, unsafe.Sizeof(tval(0))*(uintptr(lf.off)+uintptr(idx)*nv))
+		v := unsafe.Add(tb, unsafe.Sizeof(tval(0))*uintptr(*(*uint32)(unsafe.Add(vp, 4*uintptr(i)))))
 		f := unsafe.Add(fb, 4*uintptr(lf.fo))
 		k := uintptr(0)
 		for ; k+1 < nv; k += 2 {
