@@ -47,11 +47,21 @@ import (
 // group; a sibling pair of leaves whose split feature is new to the path
 // costs 2^d × d values, as one leaf's table would.
 //
-// Per row, a pass over the tree's splits, parents before children, marks
-// for every node the bits of the path features whose split the row does
-// not follow, and sets bit 31 of a split's own word when the row goes
-// right; a group's index is its P's bits minus its root's marks, plus bit
-// 31 of each of its splits.
+// Per row and tree, a pass over the splits above the groups, parents
+// before children, marks for every node the bits of the path features
+// whose split the row does not follow; a second pass computes each
+// group's index (its P's bits minus its root's marks, plus the row's
+// direction at each of its splits, decided there) and so the offset of
+// the values it reads; a third adds those values to the row's
+// contributions. Keeping the reads apart from the index arithmetic lets
+// the processor keep many of them in flight: on a model whose tables do
+// not fit the core's cache, the reads are what a row costs.
+//
+// The layout was chosen by measurement on the fraud model (200 trees,
+// depth 6): one table read per (leaf, feature), the previous layout, ran
+// about 850k instructions per row; these groups about 310k, and tables
+// of float32 values instead of float64 were only about 10% faster, at a
+// precision cost, so the values stay float64.
 //
 // A tree keeps the classic algorithm when a leaf has more than
 // maxTableBits distinct features on its path, when some z_j is 0 (a child
@@ -61,7 +71,6 @@ const (
 	maxTableBits    = 12      // index bits of a group at most
 	maxGroupSplits  = 3       // splits in a group at most
 	maxTableEntries = 1 << 22 // 32 MiB of float64 values per model
-	decisionBit     = 31      // a split's own word: the row went right
 )
 
 // tableNode is one split above the groups: the split as the complete
@@ -128,7 +137,6 @@ type tableBuilder struct {
 	leaves  []tableLeaf
 	feat    []int32
 	tables  []tval
-	anyLeaf uint16    // a leaf of the tree (local index)
 	esym    []float64 // scratch: e_k(z_R) for every R, (d+1) per R
 	h       []float64 // scratch: a leaf's H
 	acc     []float64 // scratch: a group's values
