@@ -52,10 +52,12 @@ import (
 // whose split the row does not follow; a second pass computes each
 // group's index (its P's bits minus its root's marks, plus the row's
 // direction at each of its splits, decided there) and so the offset of
-// the values it reads; a third adds those values to the row's
-// contributions. Keeping the reads apart from the index arithmetic lets
-// the processor keep many of them in flight: on a model whose tables do
-// not fit the core's cache, the reads are what a row costs.
+// the values it reads, and prefetches them (prefetch_amd64.s); a third
+// adds those values to the row's contributions. Keeping the reads apart
+// from the index arithmetic, and prefetching them, keeps many of them in
+// flight: on a model whose tables do not fit the core's cache, the reads
+// are what a row costs (half the samples of a CPU profile of the fraud
+// model without the prefetch).
 //
 // The layout was chosen by measurement on the fraud model (200 trees,
 // depth 6): one table read per (leaf, feature), the previous layout, ran
@@ -504,6 +506,7 @@ func (e *explainer) tableTree(st *shapTree, row []float32, xk []int64, phi []flo
 		*(*uint32)(unsafe.Add(vp, 4*uintptr(i))) = uint32(lf.off) + idx*uint32(lf.nv)
 	}
 	tb := unsafe.Pointer(unsafe.SliceData(e.tables))
+	prefetchValues(tb, vp, len(leaves))
 	fb := unsafe.Pointer(unsafe.SliceData(e.feat))
 	pb := unsafe.Pointer(unsafe.SliceData(phi))
 	for i := range leaves {
