@@ -7,13 +7,15 @@ import (
 	"sync"
 
 	"github.com/streamscore/streamscore/scoring"
+	"github.com/streamscore/streamscore/scoring/internal/treeshap"
 )
 
 // Feature contributions (SHAP values).
 //
 // Exact path-dependent TreeSHAP (Lundberg et al. 2020, algorithm 2) over
 // the training-row counts LightGBM stores per split (internal_count) and
-// per leaf (leaf_count), computed in float64:
+// per leaf (leaf_count), computed in float64 with the path arithmetic of
+// scoring/internal/treeshap:
 //
 //   - a row is routed at each split exactly as prediction routes it (the
 //     dense-input rule for |x| <= kZeroThreshold, missing values to the
@@ -76,14 +78,8 @@ type explainer struct {
 	pool     sync.Pool
 }
 
-// pathElem is one feature on the unique path of TreeSHAP: the fractions of
-// the paths through it that its zero (feature unknown) and one (feature
-// known) conditions let through, and the path's permutation weight.
-type pathElem struct {
-	feat      int32
-	zero, one float64
-	w         float64
-}
+// pathElem is one feature on the unique path of TreeSHAP (treeshap.Elem).
+type pathElem = treeshap.Elem[float64]
 
 // shapScratch is one Explain call's working memory.
 type shapScratch struct {
@@ -277,14 +273,14 @@ func (e *explainer) recurse(j int32, row, phi []float64, parent, buf []pathElem,
 	l := len(parent)
 	path := buf[l : 2*l+1 : 2*l+1]
 	copy(path, parent)
-	extend(path, pz, po, pf)
+	treeshap.Extend(path, pz, po, pf)
 	next := buf[l:]
 	m := e.m
 	if j < 0 {
 		v := m.leaves[^j]
 		for i := 1; i < len(path); i++ {
-			w := unwoundSum(path, i)
-			phi[path[i].feat] += w * (path[i].one - path[i].zero) * v
+			w := treeshap.UnwoundSum(path, i)
+			phi[path[i].Feat] += w * (path[i].One - path[i].Zero) * v
 		}
 		return
 	}
@@ -302,9 +298,9 @@ func (e *explainer) recurse(j int32, row, phi []float64, parent, buf []pathElem,
 	}
 	iz, io := 1.0, 1.0
 	for k := 1; k < len(path); k++ {
-		if path[k].feat == nd.feat {
-			iz, io = path[k].zero, path[k].one
-			path = unwind(path, k)
+		if path[k].Feat == nd.feat {
+			iz, io = path[k].Zero, path[k].One
+			path = treeshap.Unwind(path, k)
 			break
 		}
 	}
@@ -318,58 +314,4 @@ func (e *explainer) recurse(j int32, row, phi []float64, parent, buf []pathElem,
 	if cz := iz * m.count(cold) / c; cz != 0 {
 		e.recurse(cold, row, phi, path, next, cz, 0, nd.feat)
 	}
-}
-
-// extend is TreeSHAP's EXTEND in place: path holds the parent's path and
-// one more element, which becomes (pf, pz, po).
-func extend(path []pathElem, pz, po float64, pf int32) {
-	l := len(path) - 1
-	path[l] = pathElem{feat: pf, zero: pz, one: po}
-	if l == 0 {
-		path[l].w = 1
-	}
-	for i := l - 1; i >= 0; i-- {
-		path[i+1].w += po * path[i].w * float64(i+1) / float64(l+1)
-		path[i].w = pz * path[i].w * float64(l-i) / float64(l+1)
-	}
-}
-
-// unwind is TreeSHAP's UNWIND: path without element i (in place; the
-// shorter slice is returned).
-func unwind(path []pathElem, i int) []pathElem {
-	l := len(path) - 1
-	one, zero := path[i].one, path[i].zero
-	n := path[l].w
-	for j := l - 1; j >= 0; j-- {
-		if one != 0 {
-			t := path[j].w
-			path[j].w = n * float64(l+1) / (float64(j+1) * one)
-			n = t - path[j].w*zero*float64(l-j)/float64(l+1)
-		} else {
-			path[j].w = path[j].w * float64(l+1) / (zero * float64(l-j))
-		}
-	}
-	for j := i; j < l; j++ {
-		path[j].feat, path[j].zero, path[j].one = path[j+1].feat, path[j+1].zero, path[j+1].one
-	}
-	return path[:l]
-}
-
-// unwoundSum is the total permutation weight of path with element i
-// unwound, without changing path.
-func unwoundSum(path []pathElem, i int) float64 {
-	l := len(path) - 1
-	one, zero := path[i].one, path[i].zero
-	n := path[l].w
-	total := 0.0
-	for j := l - 1; j >= 0; j-- {
-		if one != 0 {
-			t := n * float64(l+1) / (float64(j+1) * one)
-			total += t
-			n = path[j].w - t*zero*float64(l-j)/float64(l+1)
-		} else {
-			total += path[j].w / zero / (float64(l-j) / float64(l+1))
-		}
-	}
-	return total
 }

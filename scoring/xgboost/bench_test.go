@@ -46,8 +46,8 @@ func BenchmarkPredictCategorical(b *testing.B) {
 
 // BenchmarkExplainFraud explains the 5,000 rows of xgb_fraud_test.csv per
 // iteration on one goroutine and reports explained rows/s: "row" calls
-// Explain once per row (as the stream explains its flagged rows), "batch"
-// once for all rows, "classic" runs XGBoost's algorithm (the tests'
+// Explain once per row (as the stream explains its flagged rows),
+// "batch500" once per 500 rows, "batch" once for all rows, "classic" runs XGBoost's algorithm (the tests'
 // reference). bench/shap_compare.sh sets them beside XGBoost's own
 // pred_contribs and BenchmarkPredictFraud.
 func BenchmarkExplainFraud(b *testing.B) {
@@ -69,6 +69,15 @@ func BenchmarkExplainFraud(b *testing.B) {
 		{"row", func() error {
 			for r := 0; r < g.n; r++ {
 				if err := e.Explain(g.x[r*nf:(r+1)*nf], out[r*cols:(r+1)*cols]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"batch500", func() error {
+			for r := 0; r < g.n; r += 500 {
+				end := min(g.n, r+500)
+				if err := e.Explain(g.x[r*nf:end*nf], out[r*cols:end*cols]); err != nil {
 					return err
 				}
 			}

@@ -29,10 +29,13 @@ import (
 //     O(leaves × depth²) per tree and row, computed in float32 in
 //     XGBoost's order of operations; the reference in the tests, and the
 //     serving path for a tree the tables below cannot take.
-//   - tables (shap_fast.go): per leaf, precomputed at the first Explainer
-//     call, a table of 2^d values over the subsets of the d distinct
-//     features on its path; a row then costs one pass over the tree's
-//     nodes and O(d) per leaf, in float64. It serves explanations.
+//   - tables (shap_fast.go): per group of leaves (a subtree of at most
+//     three splits), precomputed at the first Explainer call, the group's
+//     contributions to each of its features for every state of the row
+//     (which path features above it the row follows, and its direction at
+//     the group's splits); a row then costs one pass over the splits above
+//     the groups and one read of contiguous values per group, summed in
+//     float64. It serves explanations.
 //
 // The bias is computed once, in float32 as XGBoost computes it.
 
@@ -103,7 +106,8 @@ type explainer struct {
 	cols   int       // nf + 1
 	bias   []float32 // per group, as XGBoost computes it
 	trees  []shapTree
-	tables []float64 // every leaf table of the tree layout
+	tables []tval  // every group's values in the table layout
+	feat   []int32 // every group's path features
 	// maxNodes and maxDepth size the per-call scratch.
 	maxNodes, maxDepth int
 	pool               sync.Pool
@@ -121,15 +125,13 @@ type shapTree struct {
 	inner   []tableNode // the splits, parents before children
 	numeric bool        // no categorical split and every split finite
 	leaves  []tableLeaf
-	slots   []tableSlot
-	feats   []featSlots
 }
 
 // scratch is one Explain call's working memory.
 type scratch struct {
 	acc   []float64 // a block of rows × groups × cols
 	mask  []uint32  // per node of a tree
-	ts    []uint32  // per leaf of a tree
+	vo    []uint32  // per group of a tree
 	xk    []int64   // a block of expanded rows
 	path  []pathElem
 	tree  []float32 // one tree's classic contributions
@@ -225,7 +227,7 @@ func (e *explainer) getScratch() *scratch {
 	d := e.maxDepth + 2
 	return &scratch{
 		mask: make([]uint32, e.maxNodes),
-		ts:   make([]uint32, e.maxNodes),
+		vo:   make([]uint32, e.maxNodes),
 		path: make([]pathElem, d*(d+1)/2+d+1),
 		tree: make([]float32, e.cols),
 	}
@@ -270,7 +272,7 @@ func (e *explainer) Explain(x, out []float32) error {
 				row := x[(start+r)*e.nf : (start+r+1)*e.nf : (start+r+1)*e.nf]
 				phi := acc[(r*e.g+st.group)*e.cols : (r*e.g+st.group+1)*e.cols]
 				if st.leaves != nil {
-					e.tableTree(st, row, sc.xk[r*2*e.nf:(r+1)*2*e.nf], phi, sc.mask, sc.ts)
+					e.tableTree(st, row, sc.xk[r*2*e.nf:(r+1)*2*e.nf], phi, sc.mask, sc.vo)
 					continue
 				}
 				clear(sc.tree)

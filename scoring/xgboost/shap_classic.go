@@ -1,5 +1,7 @@
 package xgboost
 
+import "github.com/streamscore/streamscore/scoring/internal/treeshap"
+
 // The classic path-dependent TreeSHAP (Lundberg et al. 2020, algorithm 2),
 // as XGBoost 1.7.4 runs it for pred_contribs: a depth-first walk that
 // keeps, for the distinct features on the path to the current node, the
@@ -10,70 +12,13 @@ package xgboost
 // gives its share of the leaf value.
 //
 // Everything is float32 and every operation is done in the order XGBoost
-// does it (RegTree::TreeShap, ExtendPath, UnwindPath, UnwoundPathSum),
-// with explicit conversions where a product feeds a sum so that no fused
-// multiply-add changes a rounding: the result is XGBoost's, bit for bit.
+// does it (RegTree::TreeShap here, ExtendPath, UnwindPath, UnwoundPathSum
+// in scoring/internal/treeshap), with explicit conversions where a product
+// feeds a sum so that no fused multiply-add changes a rounding: the result
+// is XGBoost's, bit for bit.
 
-// pathElem is one distinct feature on the path: its index (−1 for the
-// root's placeholder), zero and one fractions, and pw, the permutation
-// weight of the subsets with as many "one" features as its position.
-type pathElem struct {
-	feat      int32
-	zero, one float32
-	pw        float32
-}
-
-// extendPath adds a feature with the given fractions at position d.
-func extendPath(p []pathElem, d int, zero, one float32, feat int32) {
-	p[d] = pathElem{feat: feat, zero: zero, one: one}
-	if d == 0 {
-		p[d].pw = 1
-	}
-	dd := float32(d + 1)
-	for i := d - 1; i >= 0; i-- {
-		p[i+1].pw += float32(one*p[i].pw*float32(i+1)) / dd
-		p[i].pw = zero * p[i].pw * float32(d-i) / dd
-	}
-}
-
-// unwindPath undoes the extension of position k of a path of depth d.
-func unwindPath(p []pathElem, d, k int) {
-	one, zero := p[k].one, p[k].zero
-	next := p[d].pw
-	dd := float32(d + 1)
-	for i := d - 1; i >= 0; i-- {
-		if one != 0 {
-			tmp := p[i].pw
-			p[i].pw = next * dd / (float32(i+1) * one)
-			next = tmp - float32(p[i].pw*zero*float32(d-i))/dd
-		} else {
-			p[i].pw = (p[i].pw * dd) / (zero * float32(d-i))
-		}
-	}
-	for i := k; i < d; i++ {
-		p[i].feat, p[i].zero, p[i].one = p[i+1].feat, p[i+1].zero, p[i+1].one
-	}
-}
-
-// unwoundPathSum is the total permutation weight of a path of depth d
-// with position k undone, without changing the path.
-func unwoundPathSum(p []pathElem, d, k int) float32 {
-	one, zero := p[k].one, p[k].zero
-	next := p[d].pw
-	dd := float32(d + 1)
-	var total float32
-	for i := d - 1; i >= 0; i-- {
-		switch {
-		case one != 0:
-			tmp := next * dd / (float32(i+1) * one)
-			total += tmp
-			next = p[i].pw - float32(tmp*zero*(float32(d-i)/dd))
-		case zero != 0:
-			total += (p[i].pw / zero) / (float32(d-i) / dd)
-		}
-	}
-	return total
-}
+// pathElem is one distinct feature on the path (treeshap.Elem).
+type pathElem = treeshap.Elem[float32]
 
 // classicTree adds one tree's feature contributions for row to phi (its
 // first nf entries; the tree's expected value, the bias, is not added).
@@ -90,14 +35,14 @@ func (e *explainer) treeShap(row, phi []float32, i int32, ud int, parent []pathE
 	m := e.m
 	path := parent[ud+1:]
 	copy(path[:ud+1], parent[:ud+1])
-	extendPath(path, ud, pz, po, pf)
+	treeshap.Extend(path[:ud+1], pz, po, pf)
 	nd := &m.nodes[i]
 	if nd.left == 0 {
 		v := m.stats[i].value
 		for k := 1; k <= ud; k++ {
-			w := unwoundPathSum(path, ud, k)
+			w := treeshap.UnwoundSum(path[:ud+1], k)
 			el := &path[k]
-			phi[el.feat] += float32(w * (el.one - el.zero) * v)
+			phi[el.Feat] += float32(w * (el.One - el.Zero) * v)
 		}
 		return
 	}
@@ -110,9 +55,9 @@ func (e *explainer) treeShap(row, phi []float32, i int32, ud int, parent []pathE
 	f := int32(nd.info & featureMask)
 	iz, io := float32(1), float32(1)
 	for k := 0; k <= ud; k++ {
-		if path[k].feat == f {
-			iz, io = path[k].zero, path[k].one
-			unwindPath(path, ud, k)
+		if path[k].Feat == f {
+			iz, io = path[k].Zero, path[k].One
+			treeshap.Unwind(path[:ud+1], k)
 			ud--
 			break
 		}
