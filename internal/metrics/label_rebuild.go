@@ -1,7 +1,5 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
-
 // LabelRebuildFigures are what the label-rebuild metrics read: the
 // rebuilds of the lanes' label state (LABEL_REBUILD) since the start.
 type LabelRebuildFigures struct {
@@ -18,12 +16,7 @@ type LabelRebuildFigures struct {
 // streamscore_label_rebuild_predictions_total, _labels_total,
 // _failures_total, _dropped_total and _seconds_total.
 func (m *Metrics) WatchLabelRebuild(fn func() LabelRebuildFigures) {
-	gauge := func(name, help string, v func(LabelRebuildFigures) float64) {
-		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(fn()) }))
-	}
-	counter := func(name, help string, v func(LabelRebuildFigures) float64) {
-		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(fn()) }))
-	}
+	gauge, counter := readAtScrape(m.Registry, fn)
 	gauge("streamscore_label_rebuilding", "Label-state rebuilds in progress (assigned partitions' predictions and labels being read back; scoring goes on).",
 		func(f LabelRebuildFigures) float64 { return float64(f.Rebuilding) })
 	counter("streamscore_label_rebuild_predictions_total", "Predictions read back from the output topics and replayed into the label state by rebuilds.",

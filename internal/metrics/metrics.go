@@ -131,12 +131,7 @@ type EntityFigures struct {
 // _entity_rebuild_records_total, _entity_rebuild_seconds_total and
 // _entity_rebuilding (rebuilds in progress).
 func (m *Metrics) WatchEntities(fn func() EntityFigures) {
-	gauge := func(name, help string, v func(EntityFigures) float64) {
-		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(fn()) }))
-	}
-	counter := func(name, help string, v func(EntityFigures) float64) {
-		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(fn()) }))
-	}
+	gauge, counter := readAtScrape(m.Registry, fn)
 	gauge("streamscore_entity_state_bytes", "Bytes of entity history kept by the lanes (bounded by ENTITY_STATE_MAX_BYTES).",
 		func(f EntityFigures) float64 { return float64(f.Bytes) })
 	gauge("streamscore_entity_state_entities", "Entities with history in the lanes' state.", func(f EntityFigures) float64 { return float64(f.Entities) })
@@ -216,4 +211,16 @@ func (c MissingCounters) Add(counts []uint32) {
 			c[i].Add(float64(n))
 		}
 	}
+}
+
+// readAtScrape returns functions that register a gauge and a counter
+// whose value is read from a figure of fn at every scrape.
+func readAtScrape[F any](reg prometheus.Registerer, fn func() F) (gauge, counter func(name, help string, v func(F) float64)) {
+	gauge = func(name, help string, v func(F) float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(fn()) }))
+	}
+	counter = func(name, help string, v func(F) float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(fn()) }))
+	}
+	return gauge, counter
 }

@@ -163,16 +163,7 @@ func testLabelQuality(t *testing.T, mode string) {
 	})
 	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 200, 10, want)
 	preds := testkafka.ReadN(t, addrs, "predictions", 210, 30*time.Second, committed)
-	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
-	score := map[string]float64{}
-	version := ""
-	for _, r := range preds {
-		pr, err := dec.Decode(r.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		score[pr.EventID], version = pr.Score, pr.ModelVersion
-	}
+	score, version := scoresOf(t, preds)
 	if len(score) != 210 {
 		t.Fatalf("%d predictions, want 210", len(score))
 	}
@@ -742,16 +733,7 @@ func testLabelRebuild(t *testing.T, mode string, outPartitions int32, before int
 	produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 60, want)
 	p, stop := runFor(t, cfg)
 	preds := testkafka.ReadN(t, addrs, "predictions", 60, 30*time.Second, committed)
-	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
-	score := map[string]float64{}
-	version := ""
-	for _, r := range preds {
-		pr, err := dec.Decode(r.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		score[pr.EventID], version = pr.Score, pr.ModelVersion
-	}
+	score, version := scoresOf(t, preds)
 	ids := make([]string, 0, 60)
 	for i := 0; i < 60; i++ {
 		ids = append(ids, fmt.Sprintf("transaction-%d", i))
@@ -852,4 +834,20 @@ func testLabelRebuild(t *testing.T, mode string, outPartitions int32, before int
 		t.Errorf("%d dead letters", len(dlq))
 	}
 	checkCommitted(t, addrs, cfg.GroupID, "transactions", "labels")
+}
+
+// scoresOf decodes JSON predictions: each event's score, and the model
+// version of the last.
+func scoresOf(t *testing.T, preds []*kgo.Record) (score map[string]float64, version string) {
+	t.Helper()
+	dec, _ := schemas.NewPredictionDecoder(schemas.JSON)
+	score = map[string]float64{}
+	for _, r := range preds {
+		pr, err := dec.Decode(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		score[pr.EventID], version = pr.Score, pr.ModelVersion
+	}
+	return score, version
 }
