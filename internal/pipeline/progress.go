@@ -118,6 +118,7 @@ func (pr *progress) check(ctx context.Context, src offsetSource, topics []string
 	}
 	pos := pr.positions()
 	var committed map[lane.Partition]int64
+	asked := false // committed is asked for once, if some partition counts
 	var waiting []string
 	var total int64
 	for tp, end := range ends {
@@ -125,10 +126,11 @@ func (pr *progress) check(ctx context.Context, src offsetSource, topics []string
 			continue
 		}
 		at, ok := pos[tp]
-		if committed == nil {
+		if !asked {
 			if committed, err = src.committed(ctx); err != nil {
 				return "", ""
 			}
+			asked = true
 		}
 		if c, has := committed[tp]; has && (!ok || c > at) {
 			at, ok = c, true // reassigned since it was polled here, or never polled
@@ -195,17 +197,23 @@ func (b brokerOffsets) committed(ctx context.Context) (map[lane.Partition]int64,
 }
 
 // pausedNow returns whether a partition's fetching is paused now (by
-// backpressure or a merge hold), from the client's own record of it.
+// backpressure or a merge hold), from the client's own record of it, asked
+// at the first call (a check that saw records polled asks nothing).
 func pausedNow(cl *kgo.Client) func(lane.Partition) bool {
-	topics := map[string]bool{}
-	for _, t := range cl.PauseFetchTopics() {
-		topics[t] = true
-	}
-	parts := map[lane.Partition]bool{}
-	for t, ps := range cl.PauseFetchPartitions(nil) {
-		for _, p := range ps {
-			parts[lane.Partition{Topic: t, Partition: p}] = true
+	var topics map[string]bool
+	var parts map[lane.Partition]bool
+	return func(tp lane.Partition) bool {
+		if topics == nil {
+			topics, parts = map[string]bool{}, map[lane.Partition]bool{}
+			for _, t := range cl.PauseFetchTopics() {
+				topics[t] = true
+			}
+			for t, ps := range cl.PauseFetchPartitions(nil) {
+				for _, p := range ps {
+					parts[lane.Partition{Topic: t, Partition: p}] = true
+				}
+			}
 		}
+		return topics[tp.Topic] || parts[tp]
 	}
-	return func(tp lane.Partition) bool { return topics[tp.Topic] || parts[tp] }
 }
