@@ -88,7 +88,6 @@ type jsonKeyDecoder struct {
 	dec     jsontext.Decoder
 	scratch []byte // the key's strings, unquoted
 	name    []byte // the member name being read, unquoted
-	err     error  // str's
 }
 
 func (d *jsonKeyDecoder) DecodeKey(v []byte, k *PredictionKey) error {
@@ -108,18 +107,21 @@ func (d *jsonKeyDecoder) decodeKey(v []byte, k *PredictionKey) error {
 	err := d.object(func(name []byte) (err error) {
 		switch string(name) {
 		case "event_id":
-			k.EventID, have, err = d.str(), have|1, d.err
+			k.EventID, err = d.str()
+			have |= 1
 		case "score":
 			k.Score, err = d.number()
 			have |= 2
 		case "model_name":
-			k.ModelName, have, err = d.str(), have|4, d.err
+			k.ModelName, err = d.str()
+			have |= 4
 		case "model_version":
-			k.ModelVersion, have, err = d.str(), have|8, d.err
+			k.ModelVersion, err = d.str()
+			have |= 8
 		case "scored_at":
-			s := d.str()
-			if d.err != nil {
-				return d.err
+			s, err := d.str()
+			if err != nil {
+				return err
 			}
 			t, err := time.Parse(time.RFC3339Nano, string(s))
 			if err != nil {
@@ -131,7 +133,7 @@ func (d *jsonKeyDecoder) decodeKey(v []byte, k *PredictionKey) error {
 			return d.object(func(name []byte) (err error) {
 				switch string(name) {
 				case "topic":
-					k.SourceTopic, err = d.str(), d.err
+					k.SourceTopic, err = d.str()
 				case "partition":
 					var p float64
 					if p, err = d.number(); err == nil && (p != math.Trunc(p) || p < math.MinInt32 || p > math.MaxInt32) {
@@ -189,23 +191,20 @@ func (d *jsonKeyDecoder) object(member func(name []byte) error) error {
 	return err
 }
 
-// str reads a string member's value into the scratch (an error in d.err).
-func (d *jsonKeyDecoder) str() []byte {
-	d.err = nil
+// str reads a string member's value into the scratch.
+func (d *jsonKeyDecoder) str() ([]byte, error) {
 	raw, err := d.dec.ReadValue()
-	if err == nil && raw.Kind() != '"' {
-		err = fmt.Errorf("want a string, got %s", raw)
-	}
 	if err != nil {
-		d.err = err
-		return nil
+		return nil, err
+	}
+	if raw.Kind() != '"' {
+		return nil, fmt.Errorf("want a string, got %s", raw)
 	}
 	start := len(d.scratch)
 	if d.scratch, err = jsontext.AppendUnquote(d.scratch, raw); err != nil {
-		d.err = err
-		return nil
+		return nil, err
 	}
-	return d.scratch[start:len(d.scratch):len(d.scratch)]
+	return d.scratch[start:len(d.scratch):len(d.scratch)], nil
 }
 
 func (d *jsonKeyDecoder) number() (float64, error) {
