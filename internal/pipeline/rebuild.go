@@ -112,7 +112,7 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := rb.positions(ctx, adm, tps)
+	ends, err := groupPositions(ctx, adm, rb.group, rb.latest, tps)
 	if err != nil {
 		return 0, err
 	}
@@ -281,12 +281,6 @@ func topicsOf(tps []lane.Partition) []string {
 		}
 	}
 	return out
-}
-
-// positions are the partitions' committed offsets (where their records
-// resume), or where a group without commits starts.
-func (rb *rebuilder[R]) positions(ctx context.Context, adm *kadm.Client, tps []lane.Partition) (map[lane.Partition]int64, error) {
-	return groupPositions(ctx, adm, rb.group, rb.latest, tps)
 }
 
 // groupPositions are the group's committed offsets of tps (where their
