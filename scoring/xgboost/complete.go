@@ -129,6 +129,10 @@ func (m *Model) fill(ct *ctree, i int32, pos, lvl int) bool {
 	return m.fill(ct, nd.left, 2*pos, lvl+1) && m.fill(ct, nd.left+1, 2*pos+1, lvl+1)
 }
 
+// maxExpandWords bounds the expanded rows of one block (4 MiB): 64 rows
+// of up to 4096 features, fewer rows of wider models.
+const maxExpandWords = 1 << 19
+
 // expandPool holds scratch rows for models with many features.
 var expandPool = sync.Pool{New: func() any { return new([]int64) }}
 
@@ -136,20 +140,24 @@ var expandPool = sync.Pool{New: func() any { return new([]int64) }}
 func (m *Model) marginsComplete(x, out []float32, n int) {
 	nf, g := m.nfeat, m.groups
 	w := max(2*nf, rowStride)
+	// A block holds fewer rows when they are wide, so that the scratch
+	// stays within maxExpandWords (a full block of 2^20 features would
+	// take 1 GiB per call).
+	per := min(block, max(1, maxExpandWords/w))
 	var stack [block * rowStride]int64
 	buf := stack[:]
-	if block*w > len(stack) {
+	if per*w > len(stack) {
 		p := expandPool.Get().(*[]int64)
-		if cap(*p) < block*w {
-			*p = make([]int64, block*w)
+		if cap(*p) < per*w {
+			*p = make([]int64, per*w)
 		}
-		buf = (*p)[:block*w]
+		buf = (*p)[:per*w]
 		defer expandPool.Put(p)
 	}
 	fixed := w == rowStride
 	negInf, posInf := key(float32(math.Inf(-1))), key(float32(math.Inf(1)))
-	for start := 0; start < n; start += block {
-		rows := min(block, n-start)
+	for start := 0; start < n; start += per {
+		rows := min(per, n-start)
 		for r := 0; r < rows; r++ {
 			src := x[(start+r)*nf : (start+r+1)*nf]
 			dst := buf[r*w : r*w+2*nf]

@@ -32,7 +32,9 @@ func fuzzSeeds(tb testing.TB) (valid, invalid [][]byte) {
 		invalid = append(invalid, b[:4096]) // truncated
 	}
 	invalid = append(invalid, read("legacy.model"), read("dump.json"),
-		[]byte("{L\x00\x00\x00\x00\x00\x00\x00\x07learner{}"), []byte("[$d#L\x7f\xff\xff\xff\xff\xff\xff\xff"))
+		[]byte("{L\x00\x00\x00\x00\x00\x00\x00\x07learner{}"), []byte("[$d#L\x7f\xff\xff\xff\xff\xff\xff\xff"),
+		// 0x30a70000 falses in 13 bytes: held as values, 13 GB (found by the fuzzer)
+		[]byte("[$F#L\x00\x00\x00\x000\xa7\x00\x00"))
 	return valid, invalid
 }
 
