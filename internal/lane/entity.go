@@ -2,6 +2,7 @@ package lane
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,8 @@ type entityMode[R any] struct {
 	// for the fetch side: backpressure must not pause the fetch that
 	// ends the wait.
 	waitingFor atomic.Pointer[Partition]
+	queued     int            // decoded records in the merge queues
+	held       []partitionKey // drainAhead's scratch
 }
 
 // wait publishes the partition the merge waits for (nil: none); it
@@ -101,6 +104,7 @@ func (e *entityMode[R]) queue(k partitionKey) *partQueue[R] {
 func (e *entityMode[R]) enqueue(it *Item[R], c *Chunk[R]) {
 	q := e.queue(partitionKey{c.Topic, c.Partition})
 	q.items = append(q.items, it)
+	e.queued++
 	q.next, q.guessed = it.Kafka.Offset+1, false
 	if c.HighWatermark > q.hwm {
 		q.hwm = c.HighWatermark
@@ -155,11 +159,40 @@ func (e *entityMode[R]) position(k partitionKey, offset int64) {
 // must be waited for; force feeds everything (a revoke, a stop, the end of
 // a transaction). It returns when the next wait ends (zero: none).
 func (e *entityMode[R]) drain(now time.Time, force bool) (wake time.Time) {
+	return e.merge(now, force, nil)
+}
+
+// decodeAhead is how many decoded records the merge queues hold before
+// the lane feeds the window with the backlog not yet all decoded: two
+// batches. Records are decoded shortly before they are scored, while they
+// are in the cache, and a catch-up holds that many decoded records per
+// lane instead of every record in flight.
+func (e *entityMode[R]) decodeAhead() int { return 2 * e.l.cfg.MaxSize }
+
+// drainAhead is drain while records of the backlog are still to be
+// decoded: a partition whose queue is empty but which has records in the
+// backlog is neither waited for nor taken for caught up, the merge stops
+// there and the lane decodes on.
+func (e *entityMode[R]) drainAhead() {
+	e.held = e.held[:0]
+	for i := range e.l.backlog {
+		if m := &e.l.backlog[i]; m.ctl == nil && !m.chunk.StateOnly && m.pos < len(m.chunk.Records) {
+			e.held = append(e.held, partitionKey{m.chunk.Topic, m.chunk.Partition})
+		}
+	}
+	e.merge(time.Now(), false, e.held)
+}
+
+// merge is drain; it stops at an empty queue of a held partition.
+func (e *entityMode[R]) merge(now time.Time, force bool, held []partitionKey) (wake time.Time) {
 	for {
 		var best *partQueue[R]
 		var bestKey partitionKey
 		for k, q := range e.parts {
 			if len(q.items) == 0 {
+				if held != nil && slices.Contains(held, k) {
+					return time.Time{} // its next records are in the backlog
+				}
 				if force || q.hwm == -1 || q.hwm >= 0 && q.next >= q.hwm {
 					continue // caught up: nothing to wait for
 				}
@@ -196,6 +229,7 @@ func (e *entityMode[R]) drain(now time.Time, force bool) (wake time.Time) {
 		it := best.items[0]
 		best.items[0] = nil
 		best.items = best.items[1:]
+		e.queued--
 		if len(best.items) == 0 {
 			best.items = best.items[:0:0]
 			best.emptySince = time.Time{}
@@ -255,6 +289,7 @@ func (e *entityMode[R]) reset() {
 		}
 	}
 	clear(e.parts)
+	e.queued = 0
 	e.state.Reset()
 	e.watermark, e.committedW = time.Time{}, time.Time{}
 	clear(e.since)
@@ -297,6 +332,7 @@ func (e *entityMode[R]) aborted() {
 		// partition stands is known again at its next fetch.
 		q.items, q.next, q.hwm, q.emptySince, q.guessed = q.items[:0], -1, unknownHWM, now, false
 	}
+	e.queued = 0
 }
 
 func (e *entityMode[R]) isRebuilding() bool { return len(e.rebuilding) > 0 }

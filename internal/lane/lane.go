@@ -89,14 +89,8 @@ type Config struct {
 	Core     *outcome.Core
 	MaxSize  int           // BATCH_MAX_SIZE
 	Interval time.Duration // BATCH_INTERVAL
-	// KeepItems is how many recycled items (a record with its decoded
-	// event and features) a lane keeps for reuse, at least four batches:
-	// about what a lane holds at once, its share of the records in flight
-	// (a catch-up fills every lane), so that a busy lane allocates none.
-	// What it does not keep goes to a pool the lanes share.
-	KeepItems int
-	Hooks     Hooks
-	Log       *slog.Logger
+	Hooks    Hooks
+	Log      *slog.Logger
 	// With entity aggregates: how long the merge waits for a partition
 	// that is behind (ENTITY_MAX_IDLE), the state's bounds, and whether
 	// the state expires old events only when a transaction commits
@@ -230,8 +224,8 @@ type Lane[R any] struct {
 	win     *window.Window[*Item[R]]
 	batch   *outcome.Batch
 	recs    []*outcome.Record
-	free    []*Item[R] // recycled items, up to Config.KeepItems
-	spare   *sync.Pool // the set's recycled items beyond that (a lane that held many, in a catch-up)
+	free    []*Item[R] // recycled items, up to keepItems
+	spare   *sync.Pool // the set's recycled items beyond that (a merge that waited for a partition held many)
 	timer   *time.Timer
 	stall   *stall
 	exited  chan struct{}
@@ -426,6 +420,9 @@ func (l *Lane[R]) records(m *msg[R]) {
 		// that a partition's outcomes settle in offset order.
 		if l.ent != nil {
 			l.ent.enqueue(it, c)
+			if l.ent.queued >= l.ent.decodeAhead() {
+				l.ent.drainAhead()
+			}
 			continue
 		}
 		l.win.Add(it, now)
@@ -716,11 +713,17 @@ func (l *Lane[R]) item() *Item[R] {
 	return &Item[R]{}
 }
 
+// keepItems is how many recycled items (a record with its decoded event
+// and features) a lane keeps for reuse: four batches, more than it holds
+// at once (the window's batch and, with entity aggregates, the merge's
+// decodeAhead), unless the merge waits for a partition that is behind.
+func (l *Lane[R]) keepItems() int { return 4 * l.cfg.MaxSize }
+
 func (l *Lane[R]) recycle(it *Item[R]) {
 	var zero R
 	it.Record.Reset()
 	it.Kafka, it.Ref = nil, zero
-	if len(l.free) < max(4*l.cfg.MaxSize, l.cfg.KeepItems) {
+	if len(l.free) < l.keepItems() {
 		l.free = append(l.free, it)
 	} else {
 		l.spare.Put(it)

@@ -475,8 +475,7 @@ func (p *Pipeline) laneConfig(pause, resume func(topic string, partition int32))
 		batches[tr] = c.Inc
 	}
 	return lane.Config{Core: p.core, MaxSize: p.cfg.BatchMaxSize, Interval: p.cfg.BatchInterval, Log: p.log, Explain: p.explain(),
-		KeepItems: 2 * p.cfg.MaxInFlightRecords / p.maxLanes(),
-		MaxIdle:   p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.laneStateBound(), Slack: p.cfg.EntityRebuildSlack},
+		MaxIdle: p.cfg.EntityMaxIdle, State: entity.Options{MaxBytes: p.laneStateBound(), Slack: p.cfg.EntityRebuildSlack},
 		ExpireAtCommit: p.cfg.Delivery == "exactly-once", Features: p.cfg.PredictionFeatures,
 		Watch: p.watch.laneWatch(p.cfg.Delivery == "exactly-once"),
 		Hooks: lane.Hooks{
