@@ -172,12 +172,25 @@ func (e *entityMode[R]) decodeAhead() int { return 2 * e.l.cfg.MaxSize }
 // drainAhead is drain while records of the backlog are still to be
 // decoded: a partition whose queue is empty but which has records in the
 // backlog is neither waited for nor taken for caught up, the merge stops
-// there and the lane decodes on.
+// there and the lane decodes on. A fetch's news that a partition is
+// caught up (a chunk without records) is taken ahead of the records
+// queued before it, up to the first control: the merge then stops waiting
+// for a partition whose first fetch came with the others' records, instead
+// of decoding all of those first. Taking it again in its turn changes
+// nothing.
 func (e *entityMode[R]) drainAhead() {
 	e.held = e.held[:0]
+	ahead := true
 	for i := range e.l.backlog {
-		if m := &e.l.backlog[i]; m.ctl == nil && !m.chunk.StateOnly && m.pos < len(m.chunk.Records) {
+		m := &e.l.backlog[i]
+		switch {
+		case m.ctl != nil:
+			ahead = false
+		case m.chunk.StateOnly:
+		case m.pos < len(m.chunk.Records):
 			e.held = append(e.held, partitionKey{m.chunk.Topic, m.chunk.Partition})
+		case len(m.chunk.Records) == 0 && ahead && !e.l.w.isLabels(m.chunk.Topic):
+			e.caughtUp(&m.chunk)
 		}
 	}
 	e.merge(time.Now(), false, e.held)

@@ -30,12 +30,12 @@ func (r *gatedRecorder) Prediction(it *Item[int64], pred *schemas.Prediction, to
 	r.recorder.Prediction(it, pred, topic)
 }
 
-// TestMergeDecodesAheadInEventTimeOrder: a lane decodes a long chunk only
-// a couple of batches ahead of scoring it, and a partition whose queue is
-// empty but whose records wait in the backlog is not taken for caught up
-// on the way: an activity event that arrived behind 20 transactions is
-// scored among them in event-time order, not after all of them.
-func TestMergeDecodesAheadInEventTimeOrder(t *testing.T) {
+// mergeLane is a set with the bundled fraud model and its aggregates over
+// transactions and activity, both assigned at offset 0; wrap, when set,
+// wraps the transactions decoder. mk makes a chunk of a topic's records
+// from offset from, with event times at the given seconds.
+func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.Decoder) schemas.Decoder) (s *Set[int64], mk func(topic string, from int64, secs ...int) Chunk[int64]) {
+	t.Helper()
 	sc, err := models.Fraud(scoring.DefaultPolicy)
 	if err != nil {
 		t.Fatal(err)
@@ -48,12 +48,14 @@ func TestMergeDecodesAheadInEventTimeOrder(t *testing.T) {
 		inputs[i].Decoder, _ = schemas.NewDecoder(schemas.JSON, inputs[i].Kind, schemas.DefaultFieldNames, schemas.KeepFields(fields))
 		encs[inputs[i].Topic], _ = schemas.NewEventEncoder(schemas.JSON, inputs[i].Kind, schemas.DefaultFieldNames)
 	}
+	if wrap != nil {
+		inputs[0].Decoder = wrap(inputs[0].Decoder)
+	}
 	core, err := outcome.New(set, inputs, fields)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &gatedRecorder{open: make(chan struct{})}
-	s, err := NewSet(Config{Core: core, MaxSize: 1, Interval: time.Hour, MaxIdle: time.Hour}, func(int32) Sink[int64] { return rec })
+	s, err = NewSet(Config{Core: core, MaxSize: maxSize, Interval: time.Hour, MaxIdle: time.Hour}, func(int32) Sink[int64] { return sink })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func TestMergeDecodesAheadInEventTimeOrder(t *testing.T) {
 	gen := synth.New(1, 5, schemas.DefaultFieldNames)
 	gen.Live = true // event times as given
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	mk := func(topic string, from int64, secs ...int) Chunk[int64] {
+	mk = func(topic string, from int64, secs ...int) Chunk[int64] {
 		c := Chunk[int64]{Topic: topic, HighWatermark: from + int64(len(secs))}
 		for i, sec := range secs {
 			var ev schemas.Event
@@ -88,6 +90,17 @@ func TestMergeDecodesAheadInEventTimeOrder(t *testing.T) {
 		}
 		return c
 	}
+	return s, mk
+}
+
+// TestMergeDecodesAheadInEventTimeOrder: a lane decodes a long chunk only
+// a couple of batches ahead of scoring it, and a partition whose queue is
+// empty but whose records wait in the backlog is not taken for caught up
+// on the way: an activity event that arrived behind 20 transactions is
+// scored among them in event-time order, not after all of them.
+func TestMergeDecodesAheadInEventTimeOrder(t *testing.T) {
+	rec := &gatedRecorder{open: make(chan struct{})}
+	s, mk := mergeLane(t, 1, rec, nil)
 	// activity is caught up (nothing in it yet); a first transaction is
 	// scored and its prediction held, so the lane's next chunks queue up
 	push := func(c Chunk[int64]) {
