@@ -41,7 +41,7 @@ func TestMergeTakesCaughtUpNewsAhead(t *testing.T) {
 	s, mk := mergeLane(t, 50, rec, func(d schemas.Decoder) schemas.Decoder {
 		dec = &flaky{Decoder: d}
 		return dec
-	})
+	}, "transactions", "activity")
 	push := func(c Chunk[int64]) {
 		if err := s.Push(c); err != nil {
 			t.Fatal(err)
@@ -58,7 +58,8 @@ func TestMergeTakesCaughtUpNewsAhead(t *testing.T) {
 	dec.down.Store(true)
 	push(first)
 	waitFor(t, "the lane to stall", func() bool { return dec.tries.Load() > 0 })
-	push(backlog) // both well before the lane retries, 100 ms on
+	// both well before the lane retries, 100 ms on
+	push(backlog)
 	push(Chunk[int64]{Topic: "activity", HighWatermark: 0}) // activity/0 is empty
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)

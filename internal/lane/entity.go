@@ -38,6 +38,7 @@ type entityMode[R any] struct {
 	// ends the wait.
 	waitingFor atomic.Pointer[Partition]
 	queued     int            // decoded records in the merge queues
+	aheadAt    int            // queued at which drainAhead runs again (when more than decodeAhead)
 	held       []partitionKey // drainAhead's scratch
 }
 
@@ -176,36 +177,52 @@ func (e *entityMode[R]) decodeAhead() int { return 2 * e.l.cfg.MaxSize }
 // caught up (a chunk without records) is taken ahead of the records
 // queued before it, up to the first control: the merge then stops waiting
 // for a partition whose first fetch came with the others' records, instead
-// of decoding all of those first. Taking it again in its turn changes
-// nothing.
+// of decoding all of those first. Only a partition whose position is known
+// takes it early (a Position control may still be on its way otherwise);
+// taking it again in its turn changes nothing. When the merge cannot move,
+// the lane decodes another batch before it tries again.
 func (e *entityMode[R]) drainAhead() {
 	e.held = e.held[:0]
 	ahead := true
 	for i := range e.l.backlog {
 		m := &e.l.backlog[i]
+		k := partitionKey{m.chunk.Topic, m.chunk.Partition}
 		switch {
 		case m.ctl != nil:
 			ahead = false
 		case m.chunk.StateOnly:
 		case m.pos < len(m.chunk.Records):
-			e.held = append(e.held, partitionKey{m.chunk.Topic, m.chunk.Partition})
-		case len(m.chunk.Records) == 0 && ahead && !e.l.w.isLabels(m.chunk.Topic):
-			e.caughtUp(&m.chunk)
+			if !slices.Contains(e.held, k) {
+				e.held = append(e.held, k)
+			}
+		case len(m.chunk.Records) == 0 && ahead:
+			if q := e.parts[k]; q != nil && q.next >= 0 && !q.guessed {
+				e.caughtUp(&m.chunk)
+			}
 		}
 	}
 	e.merge(time.Now(), false, e.held)
+	e.aheadAt = e.queued + e.l.cfg.MaxSize
 }
 
-// merge is drain; it stops at an empty queue of a held partition.
+// aheadDue reports whether the lane should feed the window before it
+// decodes on (see drainAhead).
+func (e *entityMode[R]) aheadDue() bool { return e.queued >= max(e.decodeAhead(), e.aheadAt) }
+
+// merge is drain; with held set it stops when a held partition's queue is
+// empty (its next records are still in the backlog), whether or not the
+// partition has a queue yet.
 func (e *entityMode[R]) merge(now time.Time, force bool, held []partitionKey) (wake time.Time) {
+	for _, k := range held {
+		if q := e.parts[k]; q == nil || len(q.items) == 0 {
+			return time.Time{}
+		}
+	}
 	for {
 		var best *partQueue[R]
 		var bestKey partitionKey
 		for k, q := range e.parts {
 			if len(q.items) == 0 {
-				if held != nil && slices.Contains(held, k) {
-					return time.Time{} // its next records are in the backlog
-				}
 				if force || q.hwm == -1 || q.hwm >= 0 && q.next >= q.hwm {
 					continue // caught up: nothing to wait for
 				}
@@ -243,11 +260,15 @@ func (e *entityMode[R]) merge(now time.Time, force bool, held []partitionKey) (w
 		best.items[0] = nil
 		best.items = best.items[1:]
 		e.queued--
-		if len(best.items) == 0 {
+		emptied := len(best.items) == 0
+		if emptied {
 			best.items = best.items[:0:0]
 			best.emptySince = time.Time{}
 		}
 		e.l.win.Add(it, now)
+		if emptied && slices.Contains(held, bestKey) {
+			return time.Time{} // its next records are in the backlog
+		}
 	}
 }
 
@@ -302,7 +323,7 @@ func (e *entityMode[R]) reset() {
 		}
 	}
 	clear(e.parts)
-	e.queued = 0
+	e.queued, e.aheadAt = 0, 0
 	e.state.Reset()
 	e.watermark, e.committedW = time.Time{}, time.Time{}
 	clear(e.since)
@@ -345,7 +366,7 @@ func (e *entityMode[R]) aborted() {
 		// partition stands is known again at its next fetch.
 		q.items, q.next, q.hwm, q.emptySince, q.guessed = q.items[:0], -1, unknownHWM, now, false
 	}
-	e.queued = 0
+	e.queued, e.aheadAt = 0, 0
 }
 
 func (e *entityMode[R]) isRebuilding() bool { return len(e.rebuilding) > 0 }

@@ -420,7 +420,7 @@ func (l *Lane[R]) records(m *msg[R]) {
 		// that a partition's outcomes settle in offset order.
 		if l.ent != nil {
 			l.ent.enqueue(it, c)
-			if l.ent.queued >= l.ent.decodeAhead() {
+			if l.ent.aheadDue() {
 				l.ent.drainAhead()
 			}
 			continue

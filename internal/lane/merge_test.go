@@ -31,10 +31,10 @@ func (r *gatedRecorder) Prediction(it *Item[int64], pred *schemas.Prediction, to
 }
 
 // mergeLane is a set with the bundled fraud model and its aggregates over
-// transactions and activity, both assigned at offset 0; wrap, when set,
+// transactions and activity, the given ones assigned at offset 0; wrap, when set,
 // wraps the transactions decoder. mk makes a chunk of a topic's records
 // from offset from, with event times at the given seconds.
-func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.Decoder) schemas.Decoder) (s *Set[int64], mk func(topic string, from int64, secs ...int) Chunk[int64]) {
+func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.Decoder) schemas.Decoder, assign ...string) (s *Set[int64], mk func(topic string, from int64, secs ...int) Chunk[int64]) {
 	t.Helper()
 	sc, err := models.Fraud(scoring.DefaultPolicy)
 	if err != nil {
@@ -60,7 +60,10 @@ func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.De
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
-	tps := []Partition{{Topic: "transactions"}, {Topic: "activity"}}
+	var tps []Partition
+	for _, topic := range assign {
+		tps = append(tps, Partition{Topic: topic})
+	}
 	if err := s.Assign(tps); err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +102,21 @@ func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.De
 // on the way: an activity event that arrived behind 20 transactions is
 // scored among them in event-time order, not after all of them.
 func TestMergeDecodesAheadInEventTimeOrder(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		assign []string
+	}{
+		{"activity caught up", []string{"transactions", "activity"}},
+		// no merge queue for activity before its record: it is held too
+		{"activity not assigned", []string{"transactions"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { mergeInOrder(t, tt.assign) })
+	}
+}
+
+func mergeInOrder(t *testing.T, assign []string) {
 	rec := &gatedRecorder{open: make(chan struct{})}
-	s, mk := mergeLane(t, 1, rec, nil)
+	s, mk := mergeLane(t, 1, rec, nil, assign...)
 	// activity is caught up (nothing in it yet); a first transaction is
 	// scored and its prediction held, so the lane's next chunks queue up
 	push := func(c Chunk[int64]) {
@@ -108,7 +124,9 @@ func TestMergeDecodesAheadInEventTimeOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	push(Chunk[int64]{Topic: "activity", HighWatermark: 0})
+	if len(assign) > 1 {
+		push(Chunk[int64]{Topic: "activity", HighWatermark: 0})
+	}
 	push(mk("transactions", 0, 0))
 	waitFor(t, "the first prediction", func() bool { return rec.once.Load() })
 	secs := make([]int, 20)
