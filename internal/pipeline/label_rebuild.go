@@ -112,13 +112,9 @@ func newLabelRebuilder(p *Pipeline, lanes labelLanes, readCommitted bool) (*labe
 	if err != nil {
 		return nil, err
 	}
-	var preds schemas.PredictionDecoder // avro-confluent: the writers' schemas are the registry's
+	var preds schemas.PredictionDecoder // avro-confluent: the writers' schemas are the registry's (the client the codecs share)
 	if enc == schemas.AvroConfluent {
-		reg, err := schemas.NewRegistry(cfg.SchemaRegistryURL, cfg.SchemaRegistryUser, cfg.SchemaRegistryPass)
-		if err != nil {
-			return nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
-		}
-		preds = schemas.NewConfluentPredictionDecoder(reg)
+		preds = schemas.NewConfluentPredictionDecoder(p.registry)
 	} else if _, err = schemas.NewPredictionKeyDecoder(enc); err != nil {
 		return nil, fmt.Errorf("OUTPUT_ENCODING=%q: %w", cfg.OutputEncoding, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/streamscore/streamscore/internal/metrics"
 	"github.com/streamscore/streamscore/internal/quality"
 	"github.com/streamscore/streamscore/internal/testkafka"
+	"github.com/streamscore/streamscore/internal/testregistry"
 	"github.com/streamscore/streamscore/schemas"
 )
 
@@ -28,10 +29,11 @@ import (
 // LABEL_WINDOW, and the labels of labels partition 1 within LABEL_WINDOW
 // below the committed offset; nothing of another partition, another topic,
 // an unknown model, an uncommitted record, before the window or that does
-// not decode. The ops equal those listed directly, in time order, in both
-// output encodings.
+// not decode. The ops equal those listed directly, in time order, in every
+// output encoding (avro-confluent: read with the schema registry client the
+// pipeline's codecs share).
 func TestLabelRebuildReadsLanePartition(t *testing.T) {
-	for _, enc := range []string{"json", "avro"} {
+	for _, enc := range []string{"json", "avro", "avro-confluent"} {
 		t.Run(enc, func(t *testing.T) { testLabelRebuildRead(t, enc) })
 	}
 }
@@ -39,9 +41,15 @@ func TestLabelRebuildReadsLanePartition(t *testing.T) {
 func testLabelRebuildRead(t *testing.T, encoding string) {
 	addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 2}, testkafka.Topic{Name: "labels", Partitions: 2},
 		testkafka.Topic{Name: "predictions", Partitions: 3}, testkafka.Topic{Name: "predictions-dlq", Partitions: 1})
-	cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
+	env := map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
 		"INPUT_ENCODING": "json", "OUTPUT_ENCODING": encoding, "MODEL_PATH": fraudModel, "LABELS_TOPIC": "labels",
-		"LABEL_WINDOW": "1h", "SHUTDOWN_TIMEOUT": "2s"})
+		"LABEL_WINDOW": "1h", "SHUTDOWN_TIMEOUT": "2s"}
+	var registry string
+	if encoding == string(schemas.AvroConfluent) {
+		registry = testregistry.New(t).URL()
+		env["SCHEMA_REGISTRY_URL"] = registry
+	}
+	cfg := loadConfig(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// the group committed transactions[0] at 5, transactions[1] at 7 and
@@ -70,7 +78,13 @@ func testLabelRebuildRead(t *testing.T, encoding string) {
 	}
 	version := p.models.Routes()[0].Scorer().Info().Version
 
-	enc, err := schemas.NewPredictionEncoder(schemas.Encoding(encoding))
+	var enc schemas.PredictionEncoder
+	if registry != "" { // the schema New registered
+		reg, _ := schemas.NewRegistry(registry, "", "")
+		enc, err = schemas.NewConfluentPredictionEncoder(ctx, reg, "predictions-value")
+	} else {
+		enc, err = schemas.NewPredictionEncoder(schemas.Encoding(encoding))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

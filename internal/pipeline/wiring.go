@@ -97,6 +97,7 @@ type Pipeline struct {
 	core     *outcome.Core
 	reload   <-chan struct{}
 	predEnc  schemas.PredictionEncoder
+	registry *sr.Client // nil unless an encoding is avro-confluent
 	stats    Stats
 	obs      *metrics.Metrics
 	ping     time.Duration
@@ -137,39 +138,50 @@ func LoadModels(cfg config.Config) (*modelset.Set, error) {
 	return set, nil
 }
 
-// Codecs builds the input decoders (per topic, keeping only the fields of
-// fields when it is not nil) and the prediction encoder of a
-// configuration. With avro-confluent it talks to the schema registry: the
-// prediction schema is registered under "<topic>-value" for every output
-// topic, and a registry that refuses it fails the start.
-func Codecs(ctx context.Context, cfg config.Config, outputTopics []string, fields *schemas.FieldSet) (map[string]schemas.Decoder, schemas.PredictionEncoder, error) {
+// codecs are a configuration's input decoders (per topic), prediction
+// encoder, and the schema registry client they share (nil unless an
+// encoding is avro-confluent), which the label rebuilder reads
+// predictions with.
+type codecs struct {
+	decoders map[string]schemas.Decoder
+	enc      schemas.PredictionEncoder
+	reg      *sr.Client
+}
+
+// newCodecs builds the input decoders (keeping only the fields of fields
+// when it is not nil) and the prediction encoder of a configuration. With
+// avro-confluent it talks to the schema registry: the prediction schema is
+// registered under "<topic>-value" for every output topic, and a registry
+// that refuses it fails the start.
+func newCodecs(ctx context.Context, cfg config.Config, outputTopics []string, fields *schemas.FieldSet) (codecs, error) {
 	inputEnc, _ := schemas.ParseEncoding(cfg.InputEncoding)
 	outputEnc, _ := schemas.ParseEncoding(cfg.OutputEncoding)
-	var reg *sr.Client
+	var c codecs
 	if inputEnc == schemas.AvroConfluent || outputEnc == schemas.AvroConfluent {
 		var err error
-		if reg, err = schemas.NewRegistry(cfg.SchemaRegistryURL, cfg.SchemaRegistryUser, cfg.SchemaRegistryPass); err != nil {
-			return nil, nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
+		if c.reg, err = schemas.NewRegistry(cfg.SchemaRegistryURL, cfg.SchemaRegistryUser, cfg.SchemaRegistryPass); err != nil {
+			return c, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
 		}
 	}
-	decoders := map[string]schemas.Decoder{}
+	c.decoders = map[string]schemas.Decoder{}
 	inputs, _ := cfg.Inputs()
 	for _, in := range inputs {
 		var d schemas.Decoder
 		var err error
 		if inputEnc == schemas.AvroConfluent {
-			d, err = schemas.NewConfluentDecoder(in.Type, cfg.FieldNames(), reg, schemas.KeepFields(fields))
+			d, err = schemas.NewConfluentDecoder(in.Type, cfg.FieldNames(), c.reg, schemas.KeepFields(fields))
 		} else {
 			d, err = schemas.NewDecoder(inputEnc, in.Type, cfg.FieldNames(), schemas.KeepFields(fields))
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("INPUT_TOPICS %s: %w", in.Topic, err)
+			return c, fmt.Errorf("INPUT_TOPICS %s: %w", in.Topic, err)
 		}
-		decoders[in.Topic] = d
+		c.decoders[in.Topic] = d
 	}
+	var err error
 	if outputEnc != schemas.AvroConfluent {
-		enc, err := schemas.NewPredictionEncoder(outputEnc)
-		return decoders, enc, err
+		c.enc, err = schemas.NewPredictionEncoder(outputEnc)
+		return c, err
 	}
 	subjects := make([]string, len(outputTopics))
 	for i, t := range outputTopics {
@@ -177,28 +189,32 @@ func Codecs(ctx context.Context, cfg config.Config, outputTopics []string, field
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	enc, err := schemas.NewConfluentPredictionEncoder(rctx, reg, subjects...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
+	if c.enc, err = schemas.NewConfluentPredictionEncoder(rctx, c.reg, subjects...); err != nil {
+		return c, fmt.Errorf("SCHEMA_REGISTRY_URL=%q: %w", cfg.SchemaRegistryURL, err)
 	}
-	return decoders, enc, nil
+	return c, nil
 }
 
 // Core builds the outcome core of a configuration and its models: the
 // decoders of every input topic, keeping only the fields the models read.
 func Core(ctx context.Context, cfg config.Config, set *modelset.Set, outputTopics []string) (*outcome.Core, schemas.PredictionEncoder, error) {
+	core, c, err := newCore(ctx, cfg, set, outputTopics)
+	return core, c.enc, err
+}
+
+func newCore(ctx context.Context, cfg config.Config, set *modelset.Set, outputTopics []string) (*outcome.Core, codecs, error) {
 	fields := schemas.NewFieldSet(outcome.FieldsFor(set)...)
-	decoders, enc, err := Codecs(ctx, cfg, outputTopics, fields)
+	c, err := newCodecs(ctx, cfg, outputTopics, fields)
 	if err != nil {
-		return nil, nil, err
+		return nil, c, err
 	}
 	inputs, _ := cfg.Inputs()
 	var ins []outcome.Input
 	for _, in := range inputs {
-		ins = append(ins, outcome.Input{Topic: in.Topic, Kind: in.Type, Decoder: decoders[in.Topic]})
+		ins = append(ins, outcome.Input{Topic: in.Topic, Kind: in.Type, Decoder: c.decoders[in.Topic]})
 	}
 	core, err := outcome.New(set, ins, fields)
-	return core, enc, err
+	return core, c, err
 }
 
 // OutputTopics are the topics predictions go to: OUTPUT_TOPIC, every
@@ -262,7 +278,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		}
 	}
 	outTopics := OutputTopics(cfg, set)
-	core, predEnc, err := Core(ctx, cfg, set, outTopics)
+	core, cods, err := newCore(ctx, cfg, set, outTopics)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +290,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		}
 		return checkExplain(cfg.ReasonsTopK, s)
 	})
-	p := &Pipeline{cfg: cfg, log: o.log, models: set, core: core, reload: o.reload, ping: o.ping, predEnc: predEnc, obs: o.obs}
+	p := &Pipeline{cfg: cfg, log: o.log, models: set, core: core, reload: o.reload, ping: o.ping, predEnc: cods.enc, registry: cods.reg, obs: o.obs}
 	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
 	p.progress = newProgress()
 	p.written = append(append([]string{}, outTopics...), cfg.DLQTopic)
