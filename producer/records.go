@@ -92,8 +92,14 @@ func (p *envelopes[T]) get() *envelope[T] {
 	if e, ok := p.pool.Get().(*envelope[T]); ok {
 		return e
 	}
-	return new(envelope[T])
+	// room for a typical prediction's key and value (a JSON prediction
+	// with its entity key is ~320 bytes): one allocation, not one per
+	// doubling
+	return &envelope[T]{buf: make([]byte, 0, newEnvelopeBuf)}
 }
+
+// newEnvelopeBuf is a new envelope's buffer capacity.
+const newEnvelopeBuf = 512
 
 // put recycles an envelope whose record franz-go has answered for.
 func (p *envelopes[T]) put(e *envelope[T]) {
