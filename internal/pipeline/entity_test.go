@@ -164,3 +164,38 @@ func TestEntityFeaturesThroughRebalance(t *testing.T) {
 		})
 	}
 }
+
+// TestEntityFetchShare: with entity aggregates, the consumer of either
+// delivery gives each input partition an equal share of a fetch and
+// returns a fetch that finds nothing within 50 ms, so that a partition an
+// event-time merge waits for is fetched soon (exactly-once made its
+// client before it knew the partition counts, and had neither).
+func TestEntityFetchShare(t *testing.T) {
+	for _, delivery := range []string{"at-least-once", "exactly-once"} {
+		t.Run(delivery, func(t *testing.T) {
+			addrs := testkafka.Cluster(t, entityTopics()...)
+			cfg, sc := entityConfig(t, addrs, delivery)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p, err := New(ctx, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithScorer(sc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cancel(); _ = p.Run(ctx) }) // closes the clients
+			var cl *kgo.Client
+			switch r := p.runner.(type) {
+			case *atLeastOnce:
+				cl = r.group.Client()
+			case *exactlyOnce:
+				cl = r.sess.Client()
+			}
+			want := max(fetchMaxBytes(cfg)/6, 64<<10) // 3 + 3 input partitions
+			if got := cl.OptValue(kgo.FetchMaxPartitionBytes); got != want {
+				t.Errorf("FetchMaxPartitionBytes %v, want %d", got, want)
+			}
+			if got := cl.OptValue(kgo.FetchMaxWait); got != 50*time.Millisecond {
+				t.Errorf("FetchMaxWait %v, want 50ms", got)
+			}
+		})
+	}
+}

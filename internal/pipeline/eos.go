@@ -237,6 +237,12 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 	if e.entities || cfg.LabelsTopic != "" {
 		balancer = kgo.RangeBalancer() // partition p of every input topic (and of the labels) at one member
 	}
+	// The topics are checked with a client of their own, before the
+	// session is made: its fetch options depend on the partition counts.
+	counts, err := checkedTopics(ctx, p, conn)
+	if err != nil {
+		return nil, err
+	}
 	opts := append(append([]kgo.Opt{}, conn...),
 		kgo.ConsumerGroup(cfg.GroupID),
 		kgo.ConsumeTopics(p.watch.consumed()...),
@@ -248,26 +254,17 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		kgo.ConsumeResetOffset(start),
 		kgo.ProducerBatchCompression(codec),
 		kgo.RecordDeliveryTimeout(eosDeliveryTimeout),
-		kgo.FetchMaxBytes(fetchMaxBytes(cfg)), kgo.MaxConcurrentFetches(2),
 		e.limits.Opt(),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, true) }),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, false) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, false) }),
 	)
+	opts = append(opts, fetchOpts(cfg, e.entities, counts)...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return nil, err
 	}
 	if err := fencePredecessor(ctx, sess.Client(), cfg); err != nil {
-		opened() // a revoke callback during Close must not wait
-		sess.Close()
-		return nil, err
-	}
-	counts, err := checkTopics(ctx, sess.Client(), p.topics, cfg)
-	if err == nil {
-		err = p.checkCoPartitioned(counts)
-	}
-	if err != nil {
 		opened() // a revoke callback during Close must not wait
 		sess.Close()
 		return nil, err
@@ -774,4 +771,19 @@ func toTopicPartitions(m map[string][]int32) []consumer.TopicPartition {
 		}
 	}
 	return out
+}
+
+// checkedTopics checks the topics (checkTopics, checkCoPartitioned) with a
+// client made for it and returns their partition counts.
+func checkedTopics(ctx context.Context, p *Pipeline, conn []kgo.Opt) (map[string]int, error) {
+	cl, err := kgo.NewClient(conn...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	counts, err := checkTopics(ctx, cl, p.topics, p.cfg)
+	if err == nil {
+		err = p.checkCoPartitioned(counts)
+	}
+	return counts, err
 }
