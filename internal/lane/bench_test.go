@@ -186,20 +186,7 @@ func BenchmarkRecordPath(b *testing.B) {
 // lane; it reports ns/event and allocs/event.
 func BenchmarkCatchUp(b *testing.B) {
 	const total, per = 100_000, 500
-	sc, err := models.Fraud(scoring.DefaultPolicy)
-	if err != nil {
-		b.Fatal(err)
-	}
-	inputs := []outcome.Input{{Topic: "transactions", Kind: schemas.Transaction}, {Topic: "activity", Kind: schemas.Activity}}
-	set := modelset.Static(map[string]*scoring.Scorer{"transactions": sc, "activity": sc})
-	fields := schemas.NewFieldSet(outcome.FieldsFor(set)...)
-	for i := range inputs {
-		inputs[i].Decoder, _ = schemas.NewDecoder(schemas.JSON, inputs[i].Kind, schemas.DefaultFieldNames, schemas.KeepFields(fields))
-	}
-	core, err := outcome.New(set, inputs, fields)
-	if err != nil {
-		b.Fatal(err)
-	}
+	core := fraudEntityCore(b, nil)
 	evEnc, _ := schemas.NewEventEncoder(schemas.JSON, schemas.Transaction, schemas.DefaultFieldNames)
 	predEnc, _ := schemas.NewPredictionEncoder(schemas.JSON)
 	gen := synth.New(1, 10_000, schemas.DefaultFieldNames)

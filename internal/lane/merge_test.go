@@ -30,32 +30,43 @@ func (r *gatedRecorder) Prediction(it *Item[int64], pred *schemas.Prediction, to
 	r.recorder.Prediction(it, pred, topic)
 }
 
-// mergeLane is a set with the bundled fraud model and its aggregates over
-// transactions and activity, the given ones assigned at offset 0; wrap, when set,
-// wraps the transactions decoder. mk makes a chunk of a topic's records
-// from offset from, with event times at the given seconds.
-func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.Decoder) schemas.Decoder, assign ...string) (s *Set[int64], mk func(topic string, from int64, secs ...int) Chunk[int64]) {
-	t.Helper()
+// fraudEntityCore is the outcome core of the bundled fraud model, with its
+// aggregates, over JSON transactions and activity; wrap, when set, wraps
+// the transactions decoder.
+func fraudEntityCore(tb testing.TB, wrap func(schemas.Decoder) schemas.Decoder) *outcome.Core {
+	tb.Helper()
 	sc, err := models.Fraud(scoring.DefaultPolicy)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	inputs := []outcome.Input{{Topic: "transactions", Kind: schemas.Transaction}, {Topic: "activity", Kind: schemas.Activity}}
 	set := modelset.Static(map[string]*scoring.Scorer{"transactions": sc, "activity": sc})
 	fields := schemas.NewFieldSet(outcome.FieldsFor(set)...)
-	encs := map[string]schemas.EventEncoder{}
 	for i := range inputs {
 		inputs[i].Decoder, _ = schemas.NewDecoder(schemas.JSON, inputs[i].Kind, schemas.DefaultFieldNames, schemas.KeepFields(fields))
-		encs[inputs[i].Topic], _ = schemas.NewEventEncoder(schemas.JSON, inputs[i].Kind, schemas.DefaultFieldNames)
 	}
 	if wrap != nil {
 		inputs[0].Decoder = wrap(inputs[0].Decoder)
 	}
 	core, err := outcome.New(set, inputs, fields)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	s, err = NewSet(Config{Core: core, MaxSize: maxSize, Interval: time.Hour, MaxIdle: time.Hour}, func(int32) Sink[int64] { return sink })
+	return core
+}
+
+// mergeLane is a set with the bundled fraud model and its aggregates over
+// transactions and activity, the given ones assigned at offset 0; wrap, when set,
+// wraps the transactions decoder. mk makes a chunk of a topic's records
+// from offset from, with event times at the given seconds.
+func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.Decoder) schemas.Decoder, assign ...string) (s *Set[int64], mk func(topic string, from int64, secs ...int) Chunk[int64]) {
+	t.Helper()
+	core := fraudEntityCore(t, wrap)
+	encs := map[string]schemas.EventEncoder{}
+	for topic, kind := range map[string]schemas.EventType{"transactions": schemas.Transaction, "activity": schemas.Activity} {
+		encs[topic], _ = schemas.NewEventEncoder(schemas.JSON, kind, schemas.DefaultFieldNames)
+	}
+	s, err := NewSet(Config{Core: core, MaxSize: maxSize, Interval: time.Hour, MaxIdle: time.Hour}, func(int32) Sink[int64] { return sink })
 	if err != nil {
 		t.Fatal(err)
 	}
