@@ -190,7 +190,7 @@ func (e *entityMode[R]) drainAhead() {
 		switch {
 		case m.ctl != nil:
 			ahead = false
-		case m.chunk.StateOnly:
+		case m.chunk.StateOnly, e.l.w.isLabels(m.chunk.Topic): // neither goes through the merge
 		case m.pos < len(m.chunk.Records):
 			if !slices.Contains(e.held, k) {
 				e.held = append(e.held, k)

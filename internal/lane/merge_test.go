@@ -57,16 +57,16 @@ func fraudEntityCore(tb testing.TB, wrap func(schemas.Decoder) schemas.Decoder) 
 
 // mergeLane is a set with the bundled fraud model and its aggregates over
 // transactions and activity, the given ones assigned at offset 0; wrap, when set,
-// wraps the transactions decoder. mk makes a chunk of a topic's records
+// wraps the transactions decoder; watch, when set, is the lanes' Watch. mk makes a chunk of a topic's records
 // from offset from, with event times at the given seconds.
-func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.Decoder) schemas.Decoder, assign ...string) (s *Set[int64], mk func(topic string, from int64, secs ...int) Chunk[int64]) {
+func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.Decoder) schemas.Decoder, watch *Watch, assign ...string) (s *Set[int64], mk func(topic string, from int64, secs ...int) Chunk[int64]) {
 	t.Helper()
 	core := fraudEntityCore(t, wrap)
 	encs := map[string]schemas.EventEncoder{}
 	for topic, kind := range map[string]schemas.EventType{"transactions": schemas.Transaction, "activity": schemas.Activity} {
 		encs[topic], _ = schemas.NewEventEncoder(schemas.JSON, kind, schemas.DefaultFieldNames)
 	}
-	s, err := NewSet(Config{Core: core, MaxSize: maxSize, Interval: time.Hour, MaxIdle: time.Hour}, func(int32) Sink[int64] { return sink })
+	s, err := NewSet(Config{Core: core, MaxSize: maxSize, Interval: time.Hour, MaxIdle: time.Hour, Watch: watch}, func(int32) Sink[int64] { return sink })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestMergeDecodesAheadInEventTimeOrder(t *testing.T) {
 
 func mergeInOrder(t *testing.T, assign []string) {
 	rec := &gatedRecorder{open: make(chan struct{})}
-	s, mk := mergeLane(t, 1, rec, nil, assign...)
+	s, mk := mergeLane(t, 1, rec, nil, nil, assign...)
 	// activity is caught up (nothing in it yet); a first transaction is
 	// scored and its prediction held, so the lane's next chunks queue up
 	push := func(c Chunk[int64]) {
