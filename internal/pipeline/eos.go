@@ -239,7 +239,7 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 	}
 	// The topics are checked with a client of their own, before the
 	// session is made: its fetch options depend on the partition counts.
-	counts, err := checkedTopics(ctx, p, conn)
+	counts, err := checkedTopics(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -774,9 +774,11 @@ func toTopicPartitions(m map[string][]int32) []consumer.TopicPartition {
 }
 
 // checkedTopics checks the topics (checkTopics, checkCoPartitioned) with a
-// client made for it and returns their partition counts.
-func checkedTopics(ctx context.Context, p *Pipeline, conn []kgo.Opt) (map[string]int, error) {
-	cl, err := kgo.NewClient(conn...)
+// client made for it and returns their partition counts. The client has
+// no metrics hooks (p.rebuildConn): kprom's hooks unregister a client's
+// collectors when it closes.
+func checkedTopics(ctx context.Context, p *Pipeline) (map[string]int, error) {
+	cl, err := kgo.NewClient(p.rebuildConn...)
 	if err != nil {
 		return nil, err
 	}
