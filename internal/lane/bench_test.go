@@ -8,8 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/streamscore/streamscore/internal/modelset"
-	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/internal/synth"
 	"github.com/streamscore/streamscore/models"
 	"github.com/streamscore/streamscore/schemas"
@@ -62,30 +60,7 @@ func eventOnlyFraud() (*scoring.Scorer, error) {
 // without, they are missing.
 func recordPath(tb testing.TB, enc schemas.Encoding, n int, cfg Config, entities bool) (run func()) {
 	tb.Helper()
-	sc, err := eventOnlyFraud()
-	if entities {
-		sc, err = models.Fraud(scoring.DefaultPolicy)
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	inputs := []outcome.Input{{Topic: "transactions", Kind: schemas.Transaction}, {Topic: "activity", Kind: schemas.Activity}}
-	if !entities {
-		inputs = inputs[:1]
-	}
-	routes := map[string]*scoring.Scorer{}
-	for _, in := range inputs {
-		routes[in.Topic] = sc
-	}
-	set := modelset.Static(routes)
-	fields := schemas.NewFieldSet(outcome.FieldsFor(set)...)
-	for i := range inputs {
-		inputs[i].Decoder, _ = schemas.NewDecoder(enc, inputs[i].Kind, schemas.DefaultFieldNames, schemas.KeepFields(fields))
-	}
-	core, err := outcome.New(set, inputs, fields)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	core := fraudCore(tb, enc, entities, nil)
 	evEnc, _ := schemas.NewEventEncoder(enc, schemas.Transaction, schemas.DefaultFieldNames)
 	predEnc, _ := schemas.NewPredictionEncoder(enc)
 	gen := synth.New(1, 1000, schemas.DefaultFieldNames)
@@ -118,15 +93,7 @@ func recordPath(tb testing.TB, enc schemas.Encoding, n int, cfg Config, entities
 	}
 	tb.Cleanup(func() { s.Stop(context.Background()) })
 	if entities {
-		tps := []Partition{{Topic: "transactions"}, {Topic: "activity"}}
-		if err := s.Assign(tps); err != nil {
-			tb.Fatal(err)
-		}
-		for _, tp := range tps {
-			if err := s.Position(tp, 0); err != nil {
-				tb.Fatal(err)
-			}
-		}
+		assignAtStart(tb, s, "transactions", "activity")
 		if err := s.Push(Chunk[int64]{Topic: "activity"}); err != nil { // caught up: empty
 			tb.Fatal(err)
 		}
@@ -186,7 +153,7 @@ func BenchmarkRecordPath(b *testing.B) {
 // lane; it reports ns/event and allocs/event.
 func BenchmarkCatchUp(b *testing.B) {
 	const total, per = 100_000, 500
-	core := fraudEntityCore(b, nil)
+	core := fraudCore(b, schemas.JSON, true, nil)
 	evEnc, _ := schemas.NewEventEncoder(schemas.JSON, schemas.Transaction, schemas.DefaultFieldNames)
 	predEnc, _ := schemas.NewPredictionEncoder(schemas.JSON)
 	gen := synth.New(1, 10_000, schemas.DefaultFieldNames)
@@ -213,11 +180,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		tps := []Partition{{Topic: "transactions"}, {Topic: "activity"}}
-		_ = s.Assign(tps)
-		for _, tp := range tps {
-			_ = s.Position(tp, 0)
-		}
+		assignAtStart(b, s, "transactions", "activity")
 		_ = s.Push(Chunk[int64]{Topic: "activity"}) // caught up: empty
 		done.Add(total)
 		for i := 0; i < total; i += per {

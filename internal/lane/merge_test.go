@@ -30,20 +30,31 @@ func (r *gatedRecorder) Prediction(it *Item[int64], pred *schemas.Prediction, to
 	r.recorder.Prediction(it, pred, topic)
 }
 
-// fraudEntityCore is the outcome core of the bundled fraud model, with its
-// aggregates, over JSON transactions and activity; wrap, when set, wraps
-// the transactions decoder.
-func fraudEntityCore(tb testing.TB, wrap func(schemas.Decoder) schemas.Decoder) *outcome.Core {
+// fraudCore is the outcome core of the bundled fraud model over enc: with
+// entities, with its aggregates over transactions and activity; without,
+// over transactions alone with the aggregate inputs read as (absent) event
+// fields. wrap, when set, wraps the transactions decoder.
+func fraudCore(tb testing.TB, enc schemas.Encoding, entities bool, wrap func(schemas.Decoder) schemas.Decoder) *outcome.Core {
 	tb.Helper()
-	sc, err := models.Fraud(scoring.DefaultPolicy)
+	sc, err := eventOnlyFraud()
+	if entities {
+		sc, err = models.Fraud(scoring.DefaultPolicy)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
 	inputs := []outcome.Input{{Topic: "transactions", Kind: schemas.Transaction}, {Topic: "activity", Kind: schemas.Activity}}
-	set := modelset.Static(map[string]*scoring.Scorer{"transactions": sc, "activity": sc})
+	if !entities {
+		inputs = inputs[:1]
+	}
+	routes := map[string]*scoring.Scorer{}
+	for _, in := range inputs {
+		routes[in.Topic] = sc
+	}
+	set := modelset.Static(routes)
 	fields := schemas.NewFieldSet(outcome.FieldsFor(set)...)
 	for i := range inputs {
-		inputs[i].Decoder, _ = schemas.NewDecoder(schemas.JSON, inputs[i].Kind, schemas.DefaultFieldNames, schemas.KeepFields(fields))
+		inputs[i].Decoder, _ = schemas.NewDecoder(enc, inputs[i].Kind, schemas.DefaultFieldNames, schemas.KeepFields(fields))
 	}
 	if wrap != nil {
 		inputs[0].Decoder = wrap(inputs[0].Decoder)
@@ -55,13 +66,31 @@ func fraudEntityCore(tb testing.TB, wrap func(schemas.Decoder) schemas.Decoder) 
 	return core
 }
 
+// assignAtStart assigns partition 0 of the topics to s, their records
+// starting at offset 0.
+func assignAtStart(tb testing.TB, s *Set[int64], topics ...string) {
+	tb.Helper()
+	var tps []Partition
+	for _, topic := range topics {
+		tps = append(tps, Partition{Topic: topic})
+	}
+	if err := s.Assign(tps); err != nil {
+		tb.Fatal(err)
+	}
+	for _, tp := range tps {
+		if err := s.Position(tp, 0); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
 // mergeLane is a set with the bundled fraud model and its aggregates over
 // transactions and activity, the given ones assigned at offset 0; wrap, when set,
 // wraps the transactions decoder; watch, when set, is the lanes' Watch. mk makes a chunk of a topic's records
 // from offset from, with event times at the given seconds.
 func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.Decoder) schemas.Decoder, watch *Watch, assign ...string) (s *Set[int64], mk func(topic string, from int64, secs ...int) Chunk[int64]) {
 	t.Helper()
-	core := fraudEntityCore(t, wrap)
+	core := fraudCore(t, schemas.JSON, true, wrap)
 	encs := map[string]schemas.EventEncoder{}
 	for topic, kind := range map[string]schemas.EventType{"transactions": schemas.Transaction, "activity": schemas.Activity} {
 		encs[topic], _ = schemas.NewEventEncoder(schemas.JSON, kind, schemas.DefaultFieldNames)
@@ -71,18 +100,7 @@ func mergeLane(t *testing.T, maxSize int, sink Sink[int64], wrap func(schemas.De
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
-	var tps []Partition
-	for _, topic := range assign {
-		tps = append(tps, Partition{Topic: topic})
-	}
-	if err := s.Assign(tps); err != nil {
-		t.Fatal(err)
-	}
-	for _, tp := range tps {
-		if err := s.Position(tp, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	assignAtStart(t, s, assign...)
 	gen := synth.New(1, 5, schemas.DefaultFieldNames)
 	gen.Live = true // event times as given
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
