@@ -67,10 +67,7 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 		return nil, err
 	}
 	a.prod = prod
-	counts, err := checkTopics(ctx, prod.Client(), p.topics, cfg)
-	if err == nil {
-		err = p.checkCoPartitioned(counts)
-	}
+	counts, err := p.partitionCounts(ctx, prod.Client())
 	if err != nil {
 		prod.Close()
 		return nil, err

@@ -773,8 +773,7 @@ func toTopicPartitions(m map[string][]int32) []consumer.TopicPartition {
 	return out
 }
 
-// checkedTopics checks the topics (checkTopics, checkCoPartitioned) with a
-// client made for it and returns their partition counts. The client has
+// checkedTopics is partitionCounts with a client made for it. The client has
 // no metrics hooks (p.rebuildConn): kprom's hooks unregister a client's
 // collectors when it closes.
 func checkedTopics(ctx context.Context, p *Pipeline) (map[string]int, error) {
@@ -783,9 +782,5 @@ func checkedTopics(ctx context.Context, p *Pipeline) (map[string]int, error) {
 		return nil, err
 	}
 	defer cl.Close()
-	counts, err := checkTopics(ctx, cl, p.topics, p.cfg)
-	if err == nil {
-		err = p.checkCoPartitioned(counts)
-	}
-	return counts, err
+	return p.partitionCounts(ctx, cl)
 }

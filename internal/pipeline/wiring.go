@@ -387,6 +387,17 @@ func (p *Pipeline) maxLanes() int {
 	return n
 }
 
+// partitionCounts checks, with cl, that the brokers answer and every topic
+// exists (checkTopics) and is co-partitioned where it must be
+// (checkCoPartitioned), and returns their partition counts.
+func (p *Pipeline) partitionCounts(ctx context.Context, cl *kgo.Client) (map[string]int, error) {
+	counts, err := checkTopics(ctx, cl, p.topics, p.cfg)
+	if err == nil {
+		err = p.checkCoPartitioned(counts)
+	}
+	return counts, err
+}
+
 // checkCoPartitioned fails, when entity aggregates are configured, unless
 // every input topic has the same partition count: a lane keeps the
 // history of partition p of every input topic.
