@@ -64,9 +64,11 @@ func (e *entityMode[R]) publish() {
 	e.evicted.Store(e.l.batch.Evicted)
 }
 
-// unknownHWM marks an assigned partition that has not been fetched yet:
-// the merge waits for its first fetch, up to FirstFetchWait (or MaxIdle,
-// when longer) from its assignment.
+// unknownHWM marks an assigned partition whose end is not known yet: the
+// merge waits for its first fetch or for a Chunk without records that
+// tells the end (the pipeline lists it at assignment: a fetch that finds
+// no records anywhere never reaches the lanes), up to FirstFetchWait (or
+// MaxIdle, when longer) from its assignment.
 const unknownHWM = -2
 
 // FirstFetchWait bounds how long the merge waits for a newly assigned

@@ -173,7 +173,7 @@ func (lr *labelRebuilder) start(tps []lane.Partition) {
 	}
 	own := lr.lanePartitions(tps, parts)
 	pctx, pcancel := context.WithTimeout(context.Background(), labelPositionsWait)
-	positions, perr := groupPositions(pctx, kadm.NewClient(cl), lr.group, lr.latest, own)
+	positions, _, perr := groupPositions(pctx, kadm.NewClient(cl), lr.group, lr.latest, own)
 	pcancel()
 	if perr != nil {
 		lr.p.log.Warn("label state rebuild: the committed offsets did not come at assignment; asking again", "err", perr)
@@ -352,7 +352,7 @@ func (lr *labelRebuilder) read(ctx context.Context, cl *kgo.Client, own []lane.P
 			pctx = kadm.RequireStable(ctx) // wait out a transaction that holds the group's offsets
 		}
 		var perr error
-		if positions, perr = groupPositions(pctx, adm, lr.group, lr.latest, own); perr != nil {
+		if positions, _, perr = groupPositions(pctx, adm, lr.group, lr.latest, own); perr != nil {
 			return ops, st, perr
 		}
 	}

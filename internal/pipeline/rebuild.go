@@ -112,14 +112,9 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := groupPositions(ctx, adm, rb.group, rb.latest, tps)
+	ends, err := rb.locate(ctx, adm, tps)
 	if err != nil {
 		return 0, err
-	}
-	for tp, off := range ends { // where the live records start: the merge's position of each
-		if err := rb.lanes.Position(tp, off); err != nil {
-			return 0, err
-		}
 	}
 	// A lane holds partition p of every input topic: its partitions are
 	// read back from one time R, the earliest of theirs (each partition's
@@ -179,6 +174,31 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 		_ = rb.lanes.PushState(lane.Chunk[R]{Topic: tp.Topic, Partition: tp.Partition, Records: recs})
 	})
 	return n, err
+}
+
+// locate tells the lanes where tps's live records start (the group's
+// positions, which it returns) and where the partitions end now, so that
+// the event-time merge knows at once which of them are caught up. A fetch
+// cannot be relied on to tell it: franz-go hands over no fetch response in
+// which no partition has records or an error, and a fetch session does not
+// mention an unchanged partition again, so a partition that is empty when
+// it is assigned would otherwise be waited for up to ENTITY_MAX_IDLE.
+func (rb *rebuilder[R]) locate(ctx context.Context, adm *kadm.Client, tps []lane.Partition) (map[lane.Partition]int64, error) {
+	positions, hwms, err := groupPositions(ctx, adm, rb.group, rb.latest, tps)
+	if err != nil {
+		return nil, err
+	}
+	for tp, off := range positions {
+		if err := rb.lanes.Position(tp, off); err != nil {
+			return nil, err
+		}
+	}
+	for tp, hwm := range hwms {
+		if err := rb.lanes.Push(lane.Chunk[R]{Topic: tp.Topic, Partition: tp.Partition, HighWatermark: hwm}); err != nil {
+			return nil, err
+		}
+	}
+	return positions, nil
 }
 
 // offsetRange is the offsets [start, end) of a partition to read back.
@@ -285,27 +305,31 @@ func topicsOf(tps []lane.Partition) []string {
 
 // groupPositions are the group's committed offsets of tps (where their
 // records resume), or, for a partition without one, where the group
-// starts (its start, or its end with latest).
-func groupPositions(ctx context.Context, adm *kadm.Client, group string, latest bool, tps []lane.Partition) (map[lane.Partition]int64, error) {
+// starts (its start, or its end with latest); and the partitions' end
+// offsets (high watermarks).
+func groupPositions(ctx context.Context, adm *kadm.Client, group string, latest bool, tps []lane.Partition) (positions, hwms map[lane.Partition]int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	committed, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
-		return nil, fmt.Errorf("committed offsets: %w", err)
+		return nil, nil, fmt.Errorf("committed offsets: %w", err)
 	}
 	list := topicsOf(tps)
 	endOffs, err := adm.ListEndOffsets(ctx, list...)
 	if err != nil {
-		return nil, fmt.Errorf("end offsets: %w", err)
+		return nil, nil, fmt.Errorf("end offsets: %w", err)
 	}
 	startOffs, err := adm.ListStartOffsets(ctx, list...)
 	if err != nil {
-		return nil, fmt.Errorf("start offsets: %w", err)
+		return nil, nil, fmt.Errorf("start offsets: %w", err)
 	}
-	out := map[lane.Partition]int64{}
+	positions, hwms = map[lane.Partition]int64{}, map[lane.Partition]int64{}
 	for _, tp := range tps {
+		if o, ok := endOffs.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {
+			hwms[tp] = o.Offset
+		}
 		if c, ok := committed.Lookup(tp.Topic, tp.Partition); ok && c.Err == nil && c.At >= 0 {
-			out[tp] = c.At
+			positions[tp] = c.At
 			continue
 		}
 		offs := startOffs
@@ -313,10 +337,10 @@ func groupPositions(ctx context.Context, adm *kadm.Client, group string, latest 
 			offs = endOffs
 		}
 		if o, ok := offs.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {
-			out[tp] = o.Offset
+			positions[tp] = o.Offset
 		}
 	}
-	return out, nil
+	return positions, hwms, nil
 }
 
 // timestampAt reads the Kafka timestamp of the record at offset (or the
