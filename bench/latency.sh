@@ -5,7 +5,8 @@
 # joins every prediction to its input and prints p50/p99 from the input
 # record's timestamp to the prediction record's, for the whole run and for
 # its first two seconds. Extra environment (BATCH_INTERVAL=50ms, ...) is
-# passed to streamscore.
+# passed to streamscore; LOADGEN_ARGS replaces loadgen's event mix
+# (default: transactions only; e.g. LOADGEN_ARGS="--activity-share 0.3").
 # Usage: bench/latency.sh [RATE] [DURATION]   (default 500 20s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +27,8 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$http/readyz")" = 2
   kill -0 $ss 2>/dev/null || { cat "$bin/run.log" >&2; exit 1; }
   sleep 0.05
 done
-"$bin/loadgen" --brokers "$broker" --rate "$RATE" --duration "$DURATION" --encoding json --activity-share 0 --activity-topic '' | tail -1
+"$bin/loadgen" --brokers "$broker" --rate "$RATE" --duration "$DURATION" --encoding json ${LOADGEN_ARGS:---activity-share 0 --activity-topic ""} | tail -1
 sleep 2
 kill -TERM $ss; wait $ss || true
 echo "rate $RATE/s for $DURATION, BATCH_INTERVAL=${BATCH_INTERVAL:-default} BATCH_MAX_SIZE=${BATCH_MAX_SIZE:-default}"
-"$bin/latency" --brokers "$broker" --encoding json
+"$bin/latency" --brokers "$broker" --encoding json --inputs transactions,activity
