@@ -12,7 +12,7 @@ TEXT ·prefetchValues(SB), NOSPLIT, $0-24
 	JLE done
 loop:
 	MOVL (BX), SI
-	PREFETCHT0 (AX)(SI*8)
+	PREFETCHT0 (AX)(SI*4)
 	ADDQ $4, BX
 	DECQ CX
 	JNZ loop
