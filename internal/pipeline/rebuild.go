@@ -185,6 +185,9 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 // it is assigned would otherwise be waited for up to ENTITY_MAX_IDLE.
 func (rb *rebuilder[R]) locate(ctx context.Context, adm *kadm.Client, tps []lane.Partition) (map[lane.Partition]int64, error) {
 	positions, hwms, err := groupPositions(ctx, adm, rb.group, rb.latest, tps)
+	if err == nil {
+		err = ctx.Err() // revoked meanwhile: the lanes dropped the partitions, and must not hear of them again
+	}
 	if err != nil {
 		return nil, err
 	}
