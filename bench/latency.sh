@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Latency at a fixed offered rate: devkafka, `streamscore run` with the
 # bundled fraud model (waited for until /readyz answers 200), then loadgen
-# offers RATE transactions/s (JSON) for DURATION; afterwards bench/latency
+# offers RATE events/s (JSON; transactions unless LOADGEN_ARGS says
+# otherwise) for DURATION; afterwards bench/latency
 # joins every prediction to its input and prints p50/p99 from the input
 # record's timestamp to the prediction record's, for the whole run and for
 # its first two seconds. Extra environment (BATCH_INTERVAL=50ms, ...) is

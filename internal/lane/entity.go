@@ -65,10 +65,11 @@ func (e *entityMode[R]) publish() {
 }
 
 // unknownHWM marks an assigned partition whose end is not known yet: the
-// merge waits for its first fetch or for a Chunk without records that
-// tells the end (the pipeline lists it at assignment: a fetch that finds
-// no records anywhere never reaches the lanes), up to FirstFetchWait (or
-// MaxIdle, when longer) from its assignment.
+// merge waits for its first fetch (or a Set.Position with the end, which
+// the pipeline sends at assignment), up to FirstFetchWait (or MaxIdle,
+// when longer) from its assignment. With the end listed at assignment,
+// that wait is left for a partition whose listing failed and for the
+// partitions after an exactly-once abort.
 const unknownHWM = -2
 
 // FirstFetchWait bounds how long the merge waits for a newly assigned
@@ -146,10 +147,14 @@ func (e *entityMode[R]) caughtUp(c *Chunk[R]) {
 	}
 }
 
-// position records where k's live records start (Set.Position). It
-// replaces a position guessed from a fetch without records.
-func (e *entityMode[R]) position(k partitionKey, offset int64) {
+// position records where k's live records start and, when end ≥ 0, where
+// k ended then (Set.Position). It replaces a position guessed from a
+// fetch without records.
+func (e *entityMode[R]) position(k partitionKey, offset, end int64) {
 	q := e.queue(k)
+	if end >= 0 && (q.hwm == unknownHWM || end > q.hwm) {
+		q.hwm = end
+	}
 
 	if q.next < 0 || q.guessed {
 		q.next, q.guessed = offset, false

@@ -154,6 +154,7 @@ type control struct {
 	ops     []quality.Op      // ctlReplay
 	since   time.Time         // ctlDropBefore's time
 	offset  int64             // ctlPosition's offset
+	end     int64             // ctlPosition's end (high watermark), or -1
 	done    func(error)
 }
 
@@ -551,7 +552,7 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 	case ctlPosition:
 		if l.ent != nil {
 			for k := range ctl.tps {
-				l.ent.position(k, ctl.offset)
+				l.ent.position(k, ctl.offset, ctl.end)
 			}
 		}
 	case ctlDropBefore:

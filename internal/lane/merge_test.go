@@ -2,6 +2,7 @@ package lane
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func assignAtStart(tb testing.TB, s *Set[int64], topics ...string) {
 		tb.Fatal(err)
 	}
 	for _, tp := range tps {
-		if err := s.Position(tp, 0); err != nil {
+		if err := s.Position(tp, 0, -1); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -180,5 +181,55 @@ func mergeInOrder(t *testing.T, assign []string) {
 	// transaction at 5 s: the merge breaks a tie by topic)
 	if pos != 5 {
 		t.Errorf("the activity event is outcome %d of %d, want 5 (in event-time order)", pos, len(got))
+	}
+}
+
+// TestMergeKnowsPartitionEnd: an assigned activity partition that no
+// fetch ever reports (franz-go hands over no fetch response without
+// records) is caught up when its Position comes with its end at the
+// position: the transactions are scored at once, though MaxIdle is an
+// hour. With the end beyond the position, the merge waits for the
+// partition's records, and scores in event-time order.
+func TestMergeKnowsPartitionEnd(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		end      int64
+		activity bool
+	}{
+		{"at its end", 5, false},
+		{"behind its end", 8, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			s, mk := mergeLane(t, 3, rec, nil, nil, "transactions")
+			act := Partition{Topic: "activity"}
+			if err := s.Assign([]Partition{act}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Position(act, 5, tt.end); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"transactions", "transactions", "transactions"}
+			if err := s.Push(mk("transactions", 0, 10, 11, 12)); err != nil {
+				t.Fatal(err)
+			}
+			if tt.activity {
+				// the lane has the transactions, and waits for the activity
+				// partition's records
+				if err := s.Sync(context.Background()); !errors.Is(err, ErrWaiting) {
+					t.Fatalf("Sync: %v, want ErrWaiting", err)
+				}
+				if err := s.Push(mk("activity", 5, 3, 20, 21)); err != nil {
+					t.Fatal(err)
+				}
+				want = []string{"activity", "transactions", "transactions", "transactions", "activity", "activity"}
+			}
+			waitFor(t, "every prediction", func() bool { return len(rec.snapshot()) == len(want) })
+			for i, o := range rec.snapshot() {
+				if o.topic != want[i] || o.dead {
+					t.Fatalf("outcome %d: %+v, want a prediction of %s (order %v)", i, o, want[i], want)
+				}
+			}
+		})
 	}
 }

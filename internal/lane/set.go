@@ -169,16 +169,21 @@ func (s *Set[R]) DropBefore(tps []Partition, t time.Time) error {
 
 // Position tells tp's lane where tp's live records start (the committed
 // offset, or where a group without one starts), before the lane scores
-// any. Without it the merge takes a first fetch of tp that brings no
-// records as tp being caught up, which a fetch response that filled up
+// any, and, when end ≥ 0, where tp ended when that was read (its high
+// watermark). Without it the merge takes a first fetch of tp that brings
+// no records as tp being caught up, which a fetch response that filled up
 // before reaching tp also looks like; with it, tp is caught up only once
-// its records up to the high watermark are in.
-func (s *Set[R]) Position(tp Partition, offset int64) error {
+// its records up to the high watermark are in. With the end, a partition
+// at its end is known to be caught up at once: no fetch may ever say so,
+// as franz-go hands over no fetch response in which no partition has
+// records. The two come in one control, so that whatever makes the lane
+// forget where tp stands (an exactly-once abort) forgets both.
+func (s *Set[R]) Position(tp Partition, offset, end int64) error {
 	l, err := s.lane(tp.Partition)
 	if err != nil {
 		return err
 	}
-	l.q.push(msg[R]{ctl: &control{kind: ctlPosition, tps: map[partitionKey]bool{{tp.Topic, tp.Partition}: true}, offset: offset}})
+	l.q.push(msg[R]{ctl: &control{kind: ctlPosition, tps: map[partitionKey]bool{{tp.Topic, tp.Partition}: true}, offset: offset, end: end}})
 	return nil
 }
 

@@ -81,7 +81,10 @@ func TestEntityMergeKnowsEmptyPartitions(t *testing.T) {
 			}
 			// Two fetch responses more: the first fetch of the partitions has
 			// come back (empty) before the events are produced.
-			for n := fetched.Load() + 2; fetched.Load() < n; time.Sleep(5 * time.Millisecond) {
+			for n, deadline := fetched.Load()+2, time.Now().Add(10*time.Second); fetched.Load() < n; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no fetch response for 10 s")
+				}
 			}
 			var readOpts []kgo.Opt
 			if tc.delivery == "exactly-once" {

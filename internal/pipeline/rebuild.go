@@ -184,20 +184,23 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 // mention an unchanged partition again, so a partition that is empty when
 // it is assigned would otherwise be waited for up to ENTITY_MAX_IDLE.
 func (rb *rebuilder[R]) locate(ctx context.Context, adm *kadm.Client, tps []lane.Partition) (map[lane.Partition]int64, error) {
-	positions, hwms, err := groupPositions(ctx, adm, rb.group, rb.latest, tps)
-	if err == nil {
-		err = ctx.Err() // revoked meanwhile: the lanes dropped the partitions, and must not hear of them again
-	}
+	positions, ends, err := groupPositions(ctx, adm, rb.group, rb.latest, tps)
 	if err != nil {
 		return nil, err
 	}
-	for tp, off := range positions {
-		if err := rb.lanes.Position(tp, off); err != nil {
-			return nil, err
-		}
+	// Under rb.mu, which stop holds while it cancels ctx, before the lanes
+	// drop revoked partitions: nothing of them reaches a lane after that.
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	for tp, hwm := range hwms {
-		if err := rb.lanes.Push(lane.Chunk[R]{Topic: tp.Topic, Partition: tp.Partition, HighWatermark: hwm}); err != nil {
+	for tp, off := range positions {
+		end, ok := ends[tp]
+		if !ok {
+			end = -1
+		}
+		if err := rb.lanes.Position(tp, off, end); err != nil {
 			return nil, err
 		}
 	}
@@ -310,7 +313,7 @@ func topicsOf(tps []lane.Partition) []string {
 // records resume), or, for a partition without one, where the group
 // starts (its start, or its end with latest); and the partitions' end
 // offsets (high watermarks).
-func groupPositions(ctx context.Context, adm *kadm.Client, group string, latest bool, tps []lane.Partition) (positions, hwms map[lane.Partition]int64, err error) {
+func groupPositions(ctx context.Context, adm *kadm.Client, group string, latest bool, tps []lane.Partition) (positions, ends map[lane.Partition]int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	committed, err := adm.FetchOffsets(ctx, group)
@@ -326,10 +329,10 @@ func groupPositions(ctx context.Context, adm *kadm.Client, group string, latest 
 	if err != nil {
 		return nil, nil, fmt.Errorf("start offsets: %w", err)
 	}
-	positions, hwms = map[lane.Partition]int64{}, map[lane.Partition]int64{}
+	positions, ends = map[lane.Partition]int64{}, map[lane.Partition]int64{}
 	for _, tp := range tps {
 		if o, ok := endOffs.Lookup(tp.Topic, tp.Partition); ok && o.Err == nil {
-			hwms[tp] = o.Offset
+			ends[tp] = o.Offset
 		}
 		if c, ok := committed.Lookup(tp.Topic, tp.Partition); ok && c.Err == nil && c.At >= 0 {
 			positions[tp] = c.At
@@ -343,7 +346,7 @@ func groupPositions(ctx context.Context, adm *kadm.Client, group string, latest 
 			positions[tp] = o.Offset
 		}
 	}
-	return positions, hwms, nil
+	return positions, ends, nil
 }
 
 // timestampAt reads the Kafka timestamp of the record at offset (or the

@@ -63,7 +63,7 @@ import (
 // depth 6): one table read per (leaf, feature), the previous layout, ran
 // about 850k instructions per row; these groups about 310k. The values
 // are float32 (1.85 MB of tables for that model, not 3.7 MB): with the
-// prefetch, rows are 25–40% faster than with float64 values (three
+// prefetch, rows are 16–40% faster than with float64 values (four
 // interleaved pairs of BenchmarkExplainFraud), and the agreement with
 // XGBoost, which computes TreeSHAP in float32 itself, is the same to the
 // last reported digit (worst value 0.107 of the tolerance on the
