@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -35,14 +34,9 @@ func TestRefusedPrediction(t *testing.T) {
 			}
 			want := map[string]sent{}
 			produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 0, 150, want)
-			// a random id: the broker measures compressed batches
-			id := make([]byte, 6000)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for i := range id {
-				id[i] = 'a' + byte(rng.IntN(26))
-			}
+			id := randomID(6000)
 			huge := &kgo.Record{Topic: "transactions", Partition: 0, Key: []byte("huge"),
-				Value: []byte(`{"event_id":"huge","customer_id":"` + string(id) + `","event_time":1795787100000,"amount":5}`)}
+				Value: []byte(`{"event_id":"huge","customer_id":"` + id + `","event_time":1795787100000,"amount":5}`)}
 			testkafka.Produce(t, addrs, huge)
 			produceEvents(t, addrs, schemas.JSON, schemas.Transaction, "transactions", 1000, 150, want)
 			cfg := loadConfig(t, map[string]string{"KAFKA_BROKERS": strings.Join(addrs, ","), "INPUT_TOPICS": "transactions",
