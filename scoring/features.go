@@ -103,6 +103,9 @@ type column struct {
 	codes      map[string]int // category → code (TransformCategory)
 	agg        int            // index of the feature's aggregate in Plan.aggs, or -1
 	numIsCode  bool           // the model's own list: a number is the code
+	// samePrev: the column reads the event field the column before it
+	// reads (one-hot columns of one field): Extract looks it up once.
+	samePrev bool
 }
 
 // Plan is compiled feature code: it fills one model input row from an event.
@@ -204,6 +207,10 @@ func CompileFor(info Info, specs []FeatureSpec) (*Plan, error) {
 		}
 		p.cols[i] = c
 	}
+	for i := 1; i < len(p.cols); i++ {
+		c, prev := &p.cols[i], &p.cols[i-1]
+		c.samePrev = c.agg < 0 && prev.agg < 0 && c.from == prev.from
+	}
 	return p, nil
 }
 
@@ -271,13 +278,17 @@ func (p *Plan) Extract(ev *schemas.Event, row []float32) error {
 	if len(row) != len(p.cols) {
 		return fmt.Errorf("%w: row has %d slots, plan has %d features", ErrShape, len(row), len(p.cols))
 	}
+	var in schemas.Value
 	for i := range p.cols {
-		v, err := p.cols[i].extract(ev)
+		c := &p.cols[i]
+		if !c.samePrev {
+			in = c.input(ev)
+		}
+		v, err := c.feature(in)
 		if err != nil {
 			return err
 		}
 		if f := float32(v); math.IsInf(float64(f), 0) { // finite in float64, infinite once rounded
-			c := &p.cols[i]
 			return fmt.Errorf("%w: feature %q (field %q): %v is beyond the float32 range the model computes in", ErrFeature, c.name, c.from, v)
 		}
 		row[i] = float32(v)
@@ -291,8 +302,13 @@ func (p *Plan) Extract64(ev *schemas.Event, row []float64) error {
 	if len(row) != len(p.cols) {
 		return fmt.Errorf("%w: row has %d slots, plan has %d features", ErrShape, len(row), len(p.cols))
 	}
+	var in schemas.Value
 	for i := range p.cols {
-		v, err := p.cols[i].extract(ev)
+		c := &p.cols[i]
+		if !c.samePrev {
+			in = c.input(ev)
+		}
+		v, err := c.feature(in)
 		if err != nil {
 			return err
 		}
@@ -301,15 +317,21 @@ func (p *Plan) Extract64(ev *schemas.Event, row []float64) error {
 	return nil
 }
 
-func (c *column) extract(ev *schemas.Event) (float64, error) {
-	var v schemas.Value
+// input is what the column reads of ev: its aggregate or its field (the
+// zero Value, null, when absent).
+func (c *column) input(ev *schemas.Event) schemas.Value {
 	if c.agg >= 0 {
 		if c.agg < len(ev.Aggs) {
-			v = ev.Aggs[c.agg]
+			return ev.Aggs[c.agg]
 		}
-	} else {
-		v, _ = ev.Field(c.from)
+		return schemas.Value{}
 	}
+	v, _ := ev.Field(c.from)
+	return v
+}
+
+// feature is the column's feature value for its input v.
+func (c *column) feature(v schemas.Value) (float64, error) {
 	if v.Kind == schemas.Null {
 		if c.hasDef {
 			return c.def, nil
