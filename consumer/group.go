@@ -279,7 +279,9 @@ func (g *Group) Resume() { g.cl.ResumeFetchTopics(g.opts.Topics...) }
 // AllowRebalance lets a pending rebalance run (see Poll).
 func (g *Group) AllowRebalance() { g.cl.AllowRebalance() }
 
-// Commit commits every owned partition's acknowledged prefix.
+// Commit commits every owned partition's acknowledged prefix. A partition
+// the broker refused is reported as a *PartitionError (joined, one per
+// partition).
 func (g *Group) Commit(ctx context.Context) error {
 	g.commitMu.Lock()
 	defer g.commitMu.Unlock()
@@ -309,7 +311,7 @@ func (g *Group) commitLocked(ctx context.Context, only []TopicPartition) error {
 			for _, p := range t.Partitions {
 				tp := TopicPartition{t.Topic, p.Partition}
 				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
-					errs = append(errs, fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, e))
+					errs = append(errs, &PartitionError{TopicPartition: tp, Err: e})
 					delete(c, tp)
 				}
 			}
@@ -321,6 +323,19 @@ func (g *Group) commitLocked(ctx context.Context, only []TopicPartition) error {
 	}
 	return nil
 }
+
+// PartitionError is one partition's failure in a commit (Commit's error
+// joins one per failed partition; errors.As finds them).
+type PartitionError struct {
+	TopicPartition
+	Err error
+}
+
+func (e *PartitionError) Error() string {
+	return fmt.Sprintf("%s[%d]: %v", e.Topic, e.Partition, e.Err)
+}
+
+func (e *PartitionError) Unwrap() error { return e.Err }
 
 // Close leaves the group (a static member keeps its place) and closes the
 // client, within ctx: the last revoke (its wait for acknowledgements and

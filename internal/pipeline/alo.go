@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -220,7 +221,11 @@ func (a *atLeastOnce) commit(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := a.group.Commit(ctx); err != nil && ctx.Err() == nil {
-		if !a.p.health.clientError("", err) {
+		topic := "" // the topic of a partition that failed, for the readiness reason
+		if pe := (*consumer.PartitionError)(nil); errors.As(err, &pe) {
+			topic = pe.Topic
+		}
+		if !a.p.health.clientError(topic, err) {
 			a.p.log.Warn("commit failed; will retry", "err", err)
 		}
 	}
