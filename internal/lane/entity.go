@@ -66,10 +66,8 @@ func (e *entityMode[R]) publish() {
 
 // unknownHWM marks an assigned partition whose end is not known yet: the
 // merge waits for its first fetch (or a Set.Position with the end, which
-// the pipeline sends at assignment), up to FirstFetchWait (or MaxIdle,
-// when longer) from its assignment. With the end listed at assignment,
-// that wait is left for a partition whose listing failed and for the
-// partitions after an exactly-once abort.
+// the pipeline sends at assignment, for a partition at its end), up to
+// FirstFetchWait (or MaxIdle, when longer) from its assignment.
 const unknownHWM = -2
 
 // FirstFetchWait bounds how long the merge waits for a newly assigned
@@ -149,10 +147,13 @@ func (e *entityMode[R]) caughtUp(c *Chunk[R]) {
 
 // position records where k's live records start and, when end ≥ 0, where
 // k ended then (Set.Position). It replaces a position guessed from a
-// fetch without records.
+// fetch without records. Only an end the position has reached is taken:
+// a partition with a backlog keeps waiting for its first fetch (up to
+// FirstFetchWait, or MaxIdle when longer), as without the end, so that a
+// short MaxIdle does not cut the catch-up after an assignment short.
 func (e *entityMode[R]) position(k partitionKey, offset, end int64) {
 	q := e.queue(k)
-	if end >= 0 && (q.hwm == unknownHWM || end > q.hwm) {
+	if end >= 0 && offset >= end && (q.hwm == unknownHWM || end > q.hwm) {
 		q.hwm = end
 	}
 
