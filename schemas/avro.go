@@ -9,6 +9,25 @@ import (
 	"github.com/linkedin/goavro/v2"
 )
 
+// maxAvroBlockItems bounds the items one block of an Avro array or map may
+// declare. goavro allocates a block's declared count before it reads an
+// item, so a corrupt count cost as much as the count said: a 50-byte
+// prediction declaring 2^27 map entries allocated 10 GB and took 14 s to
+// fail. No real block comes near the bound: its items take at least a byte
+// each (a zero-size item, an array of nulls, is the exception) and a Kafka
+// record holds 1 MiB by default (message.max.bytes), the order of this
+// bound. A record over it fails to decode with goavro's error naming both
+// counts, as any malformed record does; one declaring the bound itself
+// allocates 84 MB before it fails (TestAvroBlockCountBounded). goavro
+// reads the bound from a package variable, set here for every decoder of
+// this package (the events', the predictions', the labels', with plain or
+// registry schemas).
+const maxAvroBlockItems = 1 << 20
+
+func init() {
+	goavro.MaxBlockCount = min(goavro.MaxBlockCount, maxAvroBlockItems)
+}
+
 // avroDecoder reads plain Avro binary written with the local schema.
 type avroDecoder struct {
 	t      EventType

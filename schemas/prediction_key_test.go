@@ -127,6 +127,9 @@ func FuzzPredictionKey(f *testing.F) {
 		v, _ := penc.Append(nil, &p)
 		f.Add(enc == Avro, v)
 	}
+	// A map block declaring 2^27 entries, which goavro allocated (10 GB)
+	// before maxAvroBlockItems bounded it: the fuzzer's find.
+	f.Add(true, []byte("\x0400\x020\x00\xf0\x00\xb0000000\x00\x020\x00\x00\x04\x00\a0\x00\x02\xff\xff\xff\x7f\xe6\x0400\x020\x0000000\x00\x05\xff\xff\x05/\ad0\xe2\xe2\xe2\xe2000000\x00"))
 	decoders := map[bool][2]any{}
 	for _, avro := range []bool{false, true} {
 		enc := JSON

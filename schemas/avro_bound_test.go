@@ -1,0 +1,62 @@
+package schemas
+
+import (
+	"encoding/binary"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAvroBlockCountBounded: a prediction whose class-probability array or
+// features map declares more items than maxAvroBlockItems fails to decode
+// before goavro allocates for them (it preallocates a block's declared
+// count: a 50-byte value declaring 2^27 map entries allocated 10 GB before
+// the bound), and one at the bound costs what the bound allows. Both the
+// full decoder and the key decoder (the label rebuild's) go through it.
+func TestAvroBlockCountBounded(t *testing.T) {
+	penc, _ := NewPredictionEncoder(Avro)
+	nulls, err := penc.Append(nil, &Prediction{EventID: "e", ModelName: "m", ModelVersion: "v",
+		ScoredAt: Millis(time.UnixMilli(1_700_000_000_000)), Source: Source{Topic: "t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := nulls[:len(nulls)-3] // scores, features, reasons: each the null branch, one byte
+	block := func(union []byte, count int64) []byte {
+		v := append(append([]byte(nil), head...), union...)
+		return binary.AppendVarint(v, count) // the block's item count; no items follow
+	}
+	full, _ := NewPredictionDecoder(Avro)
+	kd, _ := NewPredictionKeyDecoder(Avro)
+	decoders := map[string]func([]byte) error{
+		"full": func(v []byte) error { _, err := full.Decode(v); return err },
+		"key":  func(v []byte) error { var k PredictionKey; return kd.DecodeKey(v, &k) },
+	}
+	for _, tc := range []struct {
+		name     string
+		v        []byte
+		maxBytes uint64 // allocated by one failing decode
+		err      string
+	}{
+		{"scores past the bound", block([]byte{2}, 4*maxAvroBlockItems), 1 << 20, "exceeds MaxBlockCount"},
+		{"features past the bound", block([]byte{0, 2}, 4*maxAvroBlockItems), 1 << 20, "exceeds MaxBlockCount"},
+		{"features at the bound", block([]byte{0, 2}, maxAvroBlockItems), 256 << 20, "features"},
+	} {
+		for name, decode := range decoders {
+			t.Run(tc.name+"/"+name, func(t *testing.T) {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				err := decode(tc.v)
+				runtime.ReadMemStats(&after)
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("decode: %v, want an error naming %q", err, tc.err)
+				}
+				if got := after.TotalAlloc - before.TotalAlloc; got > tc.maxBytes {
+					t.Errorf("one failing decode allocated %d bytes, want at most %d", got, tc.maxBytes)
+				} else {
+					t.Logf("one failing decode allocated %d bytes", got)
+				}
+			})
+		}
+	}
+}
