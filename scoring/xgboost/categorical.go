@@ -95,6 +95,7 @@ func (m *Model) treeCategories(tree map[string]any, path string, n int) (map[int
 		return nil, fmt.Errorf("%s: categories_nodes, categories_segments and categories_sizes have %d, %d and %d entries", path, len(nodes), len(segs), len(sizes))
 	}
 	out := make(map[int64]catSet, len(nodes))
+	var next int64 // XGBoost writes the lists one after another, in node order
 	for i, nid := range nodes {
 		if nid < 0 || nid >= int64(n) {
 			return nil, fmt.Errorf("%s: categories_nodes[%d] = %d is not a node", path, i, nid)
@@ -109,6 +110,12 @@ func (m *Model) treeCategories(tree map[string]any, path string, n int) (map[int
 		if beg < 0 || size < 0 || beg > int64(len(cats)) || size > int64(len(cats))-beg {
 			return nil, fmt.Errorf("%s: node %d's categories [%d, +%d) lie outside categories (%d)", path, nid, beg, size, len(cats))
 		}
+		// Lists that overlap would cost their total length, not the
+		// file's: n nodes all naming one list of n categories took n² work.
+		if beg != next {
+			return nil, fmt.Errorf("%s: node %d's categories start at %d, want %d (each list follows the one before)", path, nid, beg, next)
+		}
+		next += size
 		list := cats[beg : beg+size]
 		var top int64 = -1
 		for _, c := range list {

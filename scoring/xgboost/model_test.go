@@ -27,6 +27,9 @@ func TestUBJSON(t *testing.T) {
 		{"huge count", []byte("[$l#L\x7f\xff\xff\xff\xff\xff\xff\xff"), "", true},
 		{"bad marker", []byte("X"), "", true},
 		{"deep", []byte(strings.Repeat("[", 100)), "", true},
+		// typed containers without payload, nested, each claiming the
+		// bytes left: the parse held ~S² bytes of values for S of input
+		{"nested typed null", ubjsonNullBomb(64), "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,6 +44,17 @@ func TestUBJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ubjsonNullBomb is k arrays, each a null-typed container claiming every
+// byte after its count as elements.
+func ubjsonNullBomb(k int) []byte {
+	b := []byte("[")
+	for i := range k {
+		left := 9*(k-i) - 9 + 1 // the containers after this one, and the closing ]
+		b = append(b, '[', '$', 'Z', '#', 'l', byte(left>>24), byte(left>>16), byte(left>>8), byte(left))
+	}
+	return append(b, ']')
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -64,6 +78,7 @@ func TestLoadErrors(t *testing.T) {
 		{"categorical list on a numeric node", "xgb_reg.json", `"categories":[],"categories_nodes":[],"categories_segments":[],"categories_sizes":[]`, `"categories":[1],"categories_nodes":[0],"categories_segments":[0],"categories_sizes":[1]`, false, "categories_nodes[0] = 0 is not a categorical split"},
 		{"negative category", "cat_reg.json", `"categories":[3,`, `"categories":[-3,`, false, "category -3"},
 		{"huge category", "cat_reg.json", `"categories":[3,`, `"categories":[16777216,`, false, "category 16777216"},
+		{"overlapping category lists", "cat_reg.json", `"categories_segments":[0,30,31,`, `"categories_segments":[0,0,31,`, false, "node 1's categories start at 0, want 30"},
 		{"category list out of range", "cat_reg.json", `"categories_sizes":[30,`, `"categories_sizes":[99999,`, false, "lie outside categories"},
 		{"unknown split type", "xgb_reg.json", `"split_type":[0,`, `"split_type":[2,`, true, "split type 2"},
 		{"bad base", "xgb_reg.json", `"base_score":"5E-1"`, `"base_score":"abc"`, false, "base_score"},

@@ -155,6 +155,13 @@ func (r *ubReader) header() (typ byte, count int, err error) {
 		if typ, err = r.byte(); err != nil {
 			return 0, 0, err
 		}
+		switch typ {
+		case 'Z', 'T', 'F', 'N':
+			// No payload per element, so no count is too large for the
+			// data: nested, each claiming the bytes left, 16 KB held 245
+			// MB of values. XGBoost never writes one.
+			return 0, 0, fmt.Errorf("container typed %q (elements without payload)", typ)
+		}
 		if r.i >= len(r.b) || r.b[r.i] != '#' {
 			return 0, 0, errors.New("typed container without a count")
 		}
@@ -164,10 +171,9 @@ func (r *ubReader) header() (typ byte, count int, err error) {
 		if count, err = r.length(); err != nil {
 			return 0, 0, err
 		}
-		// Refuse counts the data cannot hold. Every element takes at least
-		// a byte, except in a container typed null, true, false or no-op,
-		// which holds no payload: XGBoost never writes one, and a count of
-		// billions of them in a few bytes would be held as that many values.
+		// Refuse counts the data cannot hold: every element takes at least
+		// a byte (containers typed null, true, false or no-op, which hold
+		// no payload, are refused above).
 		if count > len(r.b)-r.i {
 			return 0, 0, fmt.Errorf("count %d exceeds the data", count)
 		}
