@@ -14,6 +14,16 @@ import (
 // covers, a tree without them, a booster without contributions).
 var ErrCannotExplain = errors.New("the model cannot explain its scores")
 
+// MaxExplainDepth is the deepest tree an Explainer takes: path-dependent
+// TreeSHAP keeps, per call, a path of (depth+1)(depth+2)/2 elements and
+// costs each row O(leaves × depth²), so a model file of a few hundred KB
+// declaring chains thousands of nodes deep would take hundreds of MB per
+// explaining goroutine. Real boosted trees are far shallower (XGBoost's
+// max_depth defaults to 6; LightGBM's leaf-wise trees of 31 leaves are at
+// most 30 deep). A deeper tree makes NewExplainer fail, wrapping
+// ErrCannotExplain.
+const MaxExplainDepth = 256
+
 // ErrNoFeatureRow is wrapped by Scorer.Explain for a result whose features
 // could not be extracted (Result.Stage "features"): it has no input row to
 // explain.

@@ -352,6 +352,9 @@ func TestExplainRefusals(t *testing.T) {
 	strip := func(text, key string) string {
 		return regexp.MustCompile(`(?m)^`+key+`=.*\n`).ReplaceAllString(text, "")
 	}
+	// a chain one split deeper than TreeSHAP takes (its path memory grows
+	// with the square of the depth)
+	deep := genModel(rand.New(rand.NewPCG(257, 1)), genOpts{trees: 1, depth: scoring.MaxExplainDepth + 1, feats: 3, chain: true})
 	badSum := regexp.MustCompile(`(?m)^internal_count=(\d+)`).ReplaceAllStringFunc(num, func(s string) string {
 		return s + "0" // ten times the count
 	})
@@ -363,6 +366,7 @@ func TestExplainRefusals(t *testing.T) {
 		{"linear", lin, []string{"tree 0 is a linear tree (linear_tree)"}, scoring.ErrCannotExplain},
 		{"no leaf_count", strip(num, "leaf_count"), []string{"trees without training-row counts", "tree 0: no leaf_count field"}, ErrNoCounts},
 		{"no internal_count", strip(num, "internal_count"), []string{"tree 0: no internal_count field"}, ErrNoCounts},
+		{"deep", deep, []string{"tree 0 is 257 deep, deeper than the 256 TreeSHAP takes"}, scoring.ErrCannotExplain},
 		{"counts do not add up", badSum, []string{"tree 0: split 0 has internal_count", "do not add up"}, scoring.ErrCannotExplain},
 	} {
 		m, err := Parse([]byte(tc.text), tc.name)

@@ -534,3 +534,77 @@ func TestExplainConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// chainModel is one tree of depth d: node 2i splits feature 0 at i, its
+// left child a leaf, its right the next split; the last right is a leaf.
+func chainModel(d int) string {
+	n := 2*d + 1
+	cols := make([][]string, 8) // left, right, parents, cond, index, hess, default_left, split_type
+	for i := 0; i < n; i++ {
+		left, right, cond, hess := "-1", "-1", "1E0", "1E0"
+		if i%2 == 0 && i < 2*d {
+			left, right, cond = strconv.Itoa(i+1), strconv.Itoa(i+2), strconv.Itoa(i/2)
+			hess = strconv.Itoa(d - i/2 + 1) // a leaf of 1 and the rest of the chain
+		}
+		parent := "2147483647"
+		if i > 0 {
+			parent = strconv.Itoa((i - 1) / 2 * 2)
+		}
+		for k, v := range []string{left, right, parent, cond, "0", hess, "false", "0"} {
+			cols[k] = append(cols[k], v)
+		}
+	}
+	j := func(k int) string { return "[" + strings.Join(cols[k], ",") + "]" }
+	return `{"learner":{"feature_names":[],"feature_types":[],
+"gradient_booster":{"model":{"gbtree_model_param":{"num_parallel_tree":"1","num_trees":"1"},"tree_info":[0],
+"trees":[{"base_weights":` + j(3) + `,"categories":[],"categories_nodes":[],"categories_segments":[],
+"categories_sizes":[],"default_left":` + j(6) + `,"id":0,"left_children":` + j(0) + `,"loss_changes":` + j(4) + `,
+"parents":` + j(2) + `,"right_children":` + j(1) + `,"split_conditions":` + j(3) + `,"split_indices":` + j(4) + `,
+"split_type":` + j(7) + `,"sum_hessian":` + j(5) + `,"tree_param":{"num_deleted":"0","num_feature":"1","num_nodes":"` + strconv.Itoa(n) + `",
+"size_leaf_vector":"1"}}]},"name":"gbtree"},
+"learner_model_param":{"base_score":"0E0","num_class":"0","num_feature":"1","num_target":"1"},
+"objective":{"name":"reg:squarederror","reg_loss_param":{"scale_pos_weight":"1"}}},"version":[1,7,0]}`
+}
+
+// TestExplainRefusesDeepTrees: a tree deeper than scoring.MaxExplainDepth
+// is scored but not explained (TreeSHAP's path memory grows with the
+// square of the depth: a 4,000-deep chain of 161 KB took 128 MB per
+// explaining goroutine); one at the bound is explained, its contributions
+// summing to the margin.
+func TestExplainRefusesDeepTrees(t *testing.T) {
+	for _, tc := range []struct {
+		depth int
+		err   string
+	}{
+		{scoring.MaxExplainDepth, ""},
+		{scoring.MaxExplainDepth + 1, "tree 0 is 257 deep, deeper than the 256 TreeSHAP takes"},
+	} {
+		t.Run(strconv.Itoa(tc.depth), func(t *testing.T) {
+			m, err := Parse([]byte(chainModel(tc.depth)), "chain")
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, margin := []float32{float32(tc.depth) / 2}, make([]float32, 1)
+			if err := m.Predict(x, margin); err != nil {
+				t.Fatal(err)
+			}
+			e, err := m.Explainer()
+			if tc.err != "" {
+				if !errors.Is(err, scoring.ErrCannotExplain) || err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want ErrCannotExplain naming %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make([]float32, 2)
+			if err := e.Explain(x, out); err != nil {
+				t.Fatal(err)
+			}
+			if sum := out[0] + out[1]; math.Abs(float64(sum-margin[0])) > 1e-5*math.Max(1, math.Abs(float64(margin[0]))) {
+				t.Errorf("contributions %v sum to %v, margin %v", out, sum, margin[0])
+			}
+		})
+	}
+}
