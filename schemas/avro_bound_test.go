@@ -60,3 +60,46 @@ func TestAvroBlockCountBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroSizeItems: schemas whose arrays or maps hold items that take no
+// bytes are named (blocks of them cost a few bytes whatever their count);
+// every other shape, the local schemas among them, passes.
+func TestZeroSizeItems(t *testing.T) {
+	rec := func(fields string) string {
+		return `{"type":"record","name":"R","namespace":"n","fields":[` + fields + `]}`
+	}
+	for _, tc := range []struct {
+		name, schema, err string
+	}{
+		{"array of null", rec(`{"name":"h","type":{"type":"array","items":"null"}}`), `an array (field "h") whose items take no bytes`},
+		{"map of null", rec(`{"name":"m","type":{"type":"map","values":"null"}}`), `a map (field "m") whose values take no bytes`},
+		{"array of empty records", rec(`{"name":"a","type":{"type":"array","items":{"type":"record","name":"E","fields":[]}}}`), "whose items take no bytes"},
+		{"array of records of nulls", rec(`{"name":"a","type":{"type":"array","items":{"type":"record","name":"E","fields":[{"name":"x","type":"null"}]}}}`), "whose items take no bytes"},
+		{"array of fixed 0", rec(`{"name":"a","type":{"type":"array","items":{"type":"fixed","name":"F","size":0}}}`), "whose items take no bytes"},
+		{"by reference", rec(`{"name":"e","type":{"type":"record","name":"E","fields":[]}},{"name":"a","type":{"type":"array","items":"n.E"}}`), `field "a"`},
+		{"by short name", rec(`{"name":"e","type":{"type":"record","name":"E","fields":[]}},{"name":"a","type":{"type":"array","items":"E"}}`), `field "a"`},
+		{"nested", rec(`{"name":"o","type":{"type":"record","name":"O","fields":[{"name":"i","type":["null",{"type":"array","items":"null"}]}]}}`), `field "o.i"`},
+		{"array of unions with null", rec(`{"name":"a","type":{"type":"array","items":["null","long"]}}`), ""},
+		{"array of longs", rec(`{"name":"a","type":{"type":"array","items":"long"}}`), ""},
+		{"array of arrays of null", rec(`{"name":"a","type":{"type":"array","items":{"type":"array","items":"int"}}}`), ""},
+		{"array of fixed 1", rec(`{"name":"a","type":{"type":"array","items":{"type":"fixed","name":"F","size":1}}}`), ""},
+		{"array of enums", rec(`{"name":"a","type":{"type":"array","items":{"type":"enum","name":"S","symbols":["x"]}}}`), ""},
+		{"recursive list", `{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}`, ""},
+		{"the prediction schema", PredictionSchema, ""},
+		{"the transaction schema", TransactionSchema, ""},
+		{"the label schema", LabelSchema, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := zeroSizeItems(tc.schema)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, want one naming %q", err, tc.err)
+			}
+		})
+	}
+}

@@ -175,7 +175,7 @@ func (d *confluentDecoder) writer(id int) *writerCodec {
 	default:
 		if wc.codec, err = goavro.NewCodec(s.Schema); err != nil {
 			wc.err = fmt.Errorf("not a valid Avro schema: %w", err)
-		} else {
+		} else if wc.err = zeroSizeItems(s.Schema); wc.err == nil {
 			wc.err = d.resolve(wc.codec)
 		}
 	}
@@ -326,6 +326,9 @@ func (d *confluentPredictionDecoder) Decode(value []byte) (Prediction, error) {
 		codec, err := goavro.NewCodec(s.Schema)
 		if err != nil {
 			return Prediction{}, err
+		}
+		if err := zeroSizeItems(s.Schema); err != nil {
+			return Prediction{}, fmt.Errorf("schema id %d: %w", id, err)
 		}
 		c = avroPrediction{codec}
 		d.mu.Lock()
