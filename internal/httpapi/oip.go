@@ -1,10 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -118,13 +124,13 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("inputs[0].shape: N=%d exceeds the limit of %d (HTTP_MAX_BATCH)", n, s.o.MaxBatch))
 		return
 	}
-	var flat []float64
-	if err := flatten(in.Data, &flat); err != nil {
+	flat, count, err := tensorData(in.Data, in.Shape, n*nf)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "inputs[0].data: "+err.Error())
 		return
 	}
-	if len(flat) != n*nf {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("inputs[0].data: want %d numbers for shape %v, got %d", n*nf, in.Shape, len(flat)))
+	if count != n*nf {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("inputs[0].data: want %d numbers for shape %v, got %d", n*nf, in.Shape, count))
 		return
 	}
 	k := info.Outputs()
@@ -138,7 +144,6 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		explainer = e
 	}
 	out := make([]float32, n*k)
-	var err error
 	if f, ok := sc.Model().(scoring.Float64Model); ok && f.Float64Input() {
 		err = f.Predict64(flat, out)
 	} else {
@@ -185,28 +190,102 @@ func (s *server) oipInfer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// flatten reads a flat or nested JSON array of numbers (null = missing).
-func flatten(raw json.RawMessage, out *[]float64) error {
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return fmt.Errorf("want an array of numbers: %v", err)
+// tensorReader reads an input tensor's data; pooled, so that a request
+// reuses a decoder's state instead of allocating one.
+type tensorReader struct {
+	buf bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var tensorReaders = sync.Pool{New: func() any { return new(tensorReader) }}
+
+// tensorData reads an input tensor's data in one pass over raw: numbers
+// (null = missing) in row-major order, either flat or in arrays nested at
+// most as deep as the tensor's rank (len(shape)), the protocol's two forms;
+// an array may mix numbers and arrays, and nested arrays are not checked
+// against the shape, only the count of numbers is. It returns the first
+// want numbers and how many numbers raw holds (those past want are
+// counted, not kept). raw is a value encoding/json has already validated.
+func tensorData(raw []byte, shape []int, want int) ([]float64, int, error) {
+	switch b := firstByte(raw); b {
+	case '[':
+	case 'n': // null: no numbers
+		return nil, 0, nil
+	case 0:
+		return nil, 0, errors.New("missing: want an array of numbers")
+	default:
+		return nil, 0, fmt.Errorf("want an array of numbers, got %.40s", bytes.TrimSpace(raw))
 	}
-	for _, it := range items {
-		b := firstByte(it)
-		switch {
-		case b == '[':
-			if err := flatten(it, out); err != nil {
-				return err
+	// A number takes at least one byte and a comma: no more than that is
+	// allocated whatever N the shape claims.
+	out := make([]float64, 0, min(want, len(raw)/2+1))
+	t := tensorReaders.Get().(*tensorReader)
+	defer tensorReaders.Put(t)
+	t.buf = *bytes.NewBuffer(raw)
+	dec := &t.dec
+	dec.Reset(&t.buf)
+	defer func() { t.buf = bytes.Buffer{} }() // the pooled reader keeps no reference to raw
+	count := 0
+	add := func(v float64) {
+		if count < want {
+			out = append(out, v)
+		}
+		count++
+	}
+	for {
+		switch dec.PeekKind() {
+		case '[':
+			if dec.StackDepth() >= len(shape) {
+				if _, err := dec.ReadToken(); err != nil {
+					return nil, 0, err
+				}
+				return nil, 0, fmt.Errorf("element %s is an array, nested deeper than the %d dimensions of shape %v", where(dec, len(shape)), len(shape), shape)
 			}
-		case b == 'n':
-			*out = append(*out, math.NaN())
-		default:
-			var v float64
-			if err := json.Unmarshal(it, &v); err != nil {
-				return fmt.Errorf("%s is not a number", it)
+			if _, err := dec.ReadToken(); err != nil {
+				return nil, 0, err
 			}
-			*out = append(*out, v)
+		case ']':
+			if _, err := dec.ReadToken(); err != nil {
+				return nil, 0, err
+			}
+			if dec.StackDepth() == 0 {
+				return out, count, nil
+			}
+		case 'n':
+			if _, err := dec.ReadToken(); err != nil {
+				return nil, 0, err
+			}
+			add(math.NaN())
+		case '0':
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return nil, 0, err
+			}
+			v, err := tok.Float()
+			if err != nil { // out of range
+				return nil, 0, fmt.Errorf("element %s is %s, out of the range of a float64", where(dec, dec.StackDepth()), tok.String())
+			}
+			add(v)
+		case 0: // the decoder's error
+			_, err := dec.ReadToken()
+			return nil, 0, err
+		default: // a string, a boolean or an object
+			v, err := dec.ReadValue()
+			if err != nil {
+				return nil, 0, err
+			}
+			return nil, 0, fmt.Errorf("element %s is %.40s, not a number", where(dec, dec.StackDepth()), v)
 		}
 	}
-	return nil
+}
+
+// where names the value dec read last by its indices in the arrays of the
+// first depth levels, as [0][3].
+func where(dec *jsontext.Decoder, depth int) string {
+	var b []byte
+	for i := 1; i <= depth; i++ {
+		_, n := dec.StackIndex(i)
+		b = append(strconv.AppendInt(append(b, '['), n-1, 10), ']')
+	}
+	return string(b)
 }
