@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -79,13 +80,18 @@ func (c *csvReader) Next(rw *row) error {
 	if len(rec) != len(c.header) {
 		rw.err = fmt.Errorf("%d cells for %d columns", len(rec), len(c.header))
 	}
-	for i, name := range c.header {
-		text := ""
-		if i < len(rec) {
-			text = rec[i]
-		}
+	// The cells the row has, named by the header (a long row's extra cells
+	// have no name and are dropped): a short row is rejected as it is,
+	// without cells made up for the header's other columns, so that a row
+	// costs what it holds, not what the header names.
+	n := min(len(rec), len(c.header))
+	rw.cells = slices.Grow(rw.cells, n)
+	ev := &rw.rec.Event
+	ev.Fields = slices.Grow(ev.Fields, n)
+	for i, text := range rec[:n] {
+		name := c.header[i]
 		rw.cells = append(rw.cells, cell{name: name, text: text})
-		rw.rec.Event.Fields = append(rw.rec.Event.Fields, schemas.Field{Name: name, Value: cellValue(text)})
+		ev.Fields = append(ev.Fields, schemas.Field{Name: name, Value: cellValue(text)})
 	}
 	return nil
 }
