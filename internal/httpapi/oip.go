@@ -224,7 +224,10 @@ func tensorData(raw []byte, shape []int, want int) ([]float64, int, error) {
 	t.buf = *bytes.NewBuffer(raw)
 	dec := &t.dec
 	dec.Reset(&t.buf)
-	defer func() { t.buf = bytes.Buffer{} }() // the pooled reader keeps no reference to raw
+	defer func() { // the pooled reader keeps no reference to raw
+		t.buf = bytes.Buffer{}
+		dec.Reset(&t.buf)
+	}()
 	count := 0
 	add := func(v float64) {
 		if count < want {
