@@ -28,4 +28,12 @@
 // graph with no estimator (ErrNoEstimator), an operator, attribute or type
 // outside this set, or a construct where onnxruntime and the ONNX
 // specification disagree, fails at load with an error that names it.
+//
+// The sizes a file declares are bounded before anything is sized by them
+// (bounds.go): every tensor of the graph has at most 65,536 values per row
+// (an input, a FeatureVectorizer's inputdimensions, a OneHotEncoder's
+// columns × categories, a Reshape's shape, any operator's output), a
+// regressor at most 65,536 targets (n_targets, targets), and products of
+// declared sizes are computed without overflow; a file past a bound fails
+// at load with ErrUnsupported naming the attribute and its value.
 package onnxml

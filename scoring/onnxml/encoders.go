@@ -65,6 +65,14 @@ func buildOneHotEncoder(m *Model, nd *nodeProto, in []int, x slotInfo) (built, e
 	}
 	zeros := attrInt(nd, "zeros", 1) != 0
 	k := len(ints) + len(strs)
+	attr := "cats_int64s"
+	if len(strs) > 0 {
+		attr = "cats_strings"
+	}
+	cols, ok := mulBounded(x.cols, k, maxColumns)
+	if !ok {
+		return built{}, fmt.Errorf("%w: OneHotEncoder of %d columns by %d categories (%s) makes more than %d columns", ErrUnsupported, x.cols, k, attr, maxColumns)
+	}
 	var table codeTable
 	var intIndex map[int64]int32
 	switch {
@@ -88,7 +96,7 @@ func buildOneHotEncoder(m *Model, nd *nodeProto, in []int, x slotInfo) (built, e
 		return built{}, fmt.Errorf("%w: OneHotEncoder of %s input with string categories", ErrUnsupported, typeName(x.dt))
 	}
 	dims := append(append([]int(nil), x.dims...), k)
-	b := built{outs: []outSpec{{dt: dtFloat, cols: x.cols * k, dims: dims, alias: -1}}}
+	b := built{outs: []outSpec{{dt: dtFloat, cols: cols, dims: dims, alias: -1}}}
 	b.make = func(out []int) step {
 		return func(fr *frame, n int) {
 			xv, yv := &fr.vals[in[0]], fr.out(out[0], n)

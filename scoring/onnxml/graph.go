@@ -138,9 +138,6 @@ type Model struct {
 	graph    *graphProto
 }
 
-// maxColumns bounds an input's width, which sizes per-row buffers.
-const maxColumns = 1 << 16
-
 // Load reads an ONNX model file; name empty means the file name without
 // extension.
 func Load(path, name string) (*Model, error) {
@@ -239,10 +236,17 @@ func (m *Model) compile(g *graphProto, width int) error {
 		cols := 1
 		var dims []int
 		if len(t.dims) > 0 {
-			cols = int(t.dims[len(t.dims)-1])
 			for _, d := range t.dims {
+				if d < 0 || d > math.MaxInt {
+					return fmt.Errorf("%w: initializer %q has dimensions %v", ErrUnsupported, t.name, t.dims)
+				}
 				dims = append(dims, int(d))
 			}
+			cols = dims[len(dims)-1]
+		}
+		// the declared shape must hold exactly the values the file stores
+		if p, ok := prodBounded(dims, math.MaxInt); !ok || p != len(xs) {
+			return fmt.Errorf("%w: initializer %q has dimensions %v but %d values", ErrUnsupported, t.name, t.dims, len(xs))
 		}
 		v := &value{dt: dtDouble, cols: cols, f64: xs}
 		if t.dataType == dtFloat {
@@ -368,6 +372,9 @@ func (m *Model) compile(g *graphProto, width int) error {
 				outSlots[k] = o.alias
 				names[nd.outputs[k]] = o.alias
 				continue
+			}
+			if err := checkWidth(o.cols, o.dims); err != nil {
+				return fmt.Errorf("node %q (%s): output %q: %w", nd.name, nd.opType, nd.outputs[k], err)
 			}
 			si := slotInfo{dt: o.dt, cols: o.cols, dims: o.dims, role: max(inRole, o.role), src: o.src}
 			if b.role != roleFeature {

@@ -2,6 +2,7 @@ package onnxml
 
 import (
 	"fmt"
+	"math"
 )
 
 // gemmKindOf is the MLAS path onnxruntime takes for this graph's linear
@@ -72,7 +73,7 @@ func buildLinearClassifier(m *Model, nd *nodeProto, in []int, x slotInfo) (built
 	labels := attrInts(nd, "classlabels_ints")
 	nlabels := len(labels) + len(attrStrings(nd, "classlabels_strings"))
 	k := len(icpt)
-	if k == 0 || len(coef) != k*x.cols {
+	if want, ok := mulBounded(k, x.cols, math.MaxInt); k == 0 || !ok || len(coef) != want {
 		return built{}, fmt.Errorf("coefficients (%d) do not fit %d classes × %d features", len(coef), k, x.cols)
 	}
 	addSecond := k == 1 && nlabels == 2
@@ -155,13 +156,17 @@ func buildLinearRegressor(m *Model, nd *nodeProto, in []int, x slotInfo) (built,
 	if x.dt != dtFloat {
 		return built{}, fmt.Errorf("%w: LinearRegressor on %s input (onnxruntime runs it on float only)", ErrUnsupported, typeName(x.dt))
 	}
-	nt := int(attrInt(nd, "targets", 1))
-	if nt < 1 {
-		return built{}, fmt.Errorf("targets %d", nt)
+	v := attrInt(nd, "targets", 1)
+	if v < 1 {
+		return built{}, fmt.Errorf("targets %d", v)
+	}
+	nt, ok := declaredCount(v, maxTargets)
+	if !ok {
+		return built{}, fmt.Errorf("%w: LinearRegressor targets %d (at most %d)", ErrUnsupported, v, maxTargets)
 	}
 	coef, _, _ := attrFloats(nd, "coefficients")
 	icpt, _, _ := attrFloats(nd, "intercepts")
-	if len(coef) != nt*x.cols {
+	if want, ok := mulBounded(nt, x.cols, math.MaxInt); !ok || len(coef) != want {
 		return built{}, fmt.Errorf("coefficients (%d) do not fit %d targets × %d features", len(coef), nt, x.cols)
 	}
 	post, err := parseTransform(attrString(nd, "post_transform", "NONE"))

@@ -60,10 +60,16 @@ func buildConcat(m *Model, nd *nodeProto, in []int) (built, error) {
 				return built{}, fmt.Errorf("Concat over axis %d of shapes %v and %v", axis, first.dims, si.dims)
 			}
 		}
-		dims[p] += si.dims[p]
+		// every dimension of an input is at most maxColumns: no overflow
+		if dims[p] += si.dims[p]; dims[p] > maxColumns {
+			return built{}, fmt.Errorf("%w: Concat of more than %d columns along axis %d", ErrUnsupported, maxColumns, axis)
+		}
+	}
+	total, ok := prodBounded(dims, maxColumns)
+	if !ok {
+		return built{}, fmt.Errorf("%w: Concat to per-row shape %v (more than %d values)", ErrUnsupported, dims, maxColumns)
 	}
 	outer := prod(dims[:p])
-	total := prod(dims)
 	inner := make([]int, len(in)) // values per outer index, per input
 	for i, s := range in {
 		inner[i] = prod(m.slots[s].dims[p:])
@@ -145,19 +151,27 @@ func buildReshape(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) 
 			dims[i] = x.dims[i]
 		case d == -1 && infer < 0 && shape[0] != -1:
 			infer = i
-		case d > 0:
+		case d > 0 && d <= maxColumns:
 			dims[i] = int(d)
+		case d > maxColumns:
+			return built{}, fmt.Errorf("%w: Reshape to %v: dimension %d is more than %d", ErrUnsupported, shape, d, maxColumns)
 		default:
 			return built{}, fmt.Errorf("%w: Reshape to %v", ErrUnsupported, shape)
 		}
 	}
+	// the products are taken without overflow: a shape whose product wraps
+	// around to the input's width is not that width
 	if infer >= 0 {
 		dims[infer] = 1
-		if rest := prod(dims); rest > 0 && x.cols%rest == 0 {
+		if rest, ok := prodBounded(dims, maxColumns); ok && rest > 0 && x.cols%rest == 0 {
 			dims[infer] = x.cols / rest
 		}
 	}
-	if prod(dims) != x.cols {
+	p, ok := prodBounded(dims, maxColumns)
+	if !ok {
+		return built{}, fmt.Errorf("%w: Reshape to %v: more than %d values per row", ErrUnsupported, shape, maxColumns)
+	}
+	if p != x.cols {
 		return built{}, fmt.Errorf("Reshape of %d values per row to %v", x.cols, shape)
 	}
 	return reshaped(in[0], x, dims), nil
@@ -187,7 +201,11 @@ func buildArrayFeatureExtractor(m *Model, nd *nodeProto, in []int, x slotInfo) (
 	dims := append([]int(nil), x.dims...)
 	dims[len(dims)-1] = len(idx)
 	outer := x.cols / last
-	o := outSpec{dt: x.dt, cols: outer * len(idx), dims: dims, alias: -1}
+	cols, ok := mulBounded(outer, len(idx), maxColumns)
+	if !ok {
+		return built{}, fmt.Errorf("%w: ArrayFeatureExtractor of %d indices makes more than %d columns", ErrUnsupported, len(idx), maxColumns)
+	}
+	o := outSpec{dt: x.dt, cols: cols, dims: dims, alias: -1}
 	if x.dt == dtString {
 		for q := 0; q < outer; q++ {
 			for _, j := range idx {
@@ -231,7 +249,15 @@ func buildFeatureVectorizer(m *Model, nd *nodeProto, in []int) (built, error) {
 		if len(si.dims) > 1 || dims[i] < 0 {
 			return built{}, fmt.Errorf("%w: FeatureVectorizer of a rank-%d input of %d columns", ErrUnsupported, len(si.dims)+1, dims[i])
 		}
-		total += int(dims[i])
+		// each value at most maxColumns, so the sum cannot overflow
+		d, ok := declaredCount(dims[i], maxColumns)
+		if ok && total+d > maxColumns {
+			ok = false
+		}
+		if !ok {
+			return built{}, fmt.Errorf("%w: FeatureVectorizer inputdimensions[%d] = %d makes more than %d columns", ErrUnsupported, i, dims[i], maxColumns)
+		}
+		total += d
 	}
 	b := built{outs: []outSpec{newOut(dtFloat, total)}}
 	b.make = func(out []int) step {

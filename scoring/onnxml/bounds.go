@@ -1,0 +1,85 @@
+package onnxml
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// Bounds on the sizes a model file declares. A file states its sizes in a
+// few bytes (an n_targets attribute, a FeatureVectorizer's
+// inputdimensions, a Reshape's shape) and the evaluator sizes buffers from
+// them: a size past these bounds is refused at load, before anything is
+// allocated for it, so that a reloaded model file can never make scoring
+// allocate without limit or index out of range.
+const (
+	// maxColumns bounds the values per row of every tensor of the graph
+	// (inputs, intermediate values and outputs), which size per-row
+	// buffers and the scorer's output rows.
+	maxColumns = 1 << 16
+	// maxTargets bounds a regressor's targets (XGBoost's num_target has
+	// the same bound).
+	maxTargets = 1 << 16
+)
+
+// mulBounded returns a·b when a and b are not negative and the product
+// (computed without overflow) is at most limit; ok is false otherwise.
+func mulBounded(a, b, limit int) (p int, ok bool) {
+	if a < 0 || b < 0 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 || lo > uint64(limit) {
+		return 0, false
+	}
+	return int(lo), true
+}
+
+// prodBounded is the product of dims when every dimension is not negative
+// and the product is at most limit (ok false otherwise). A zero dimension
+// makes the product zero, but every other dimension must still be at most
+// limit.
+func prodBounded(dims []int, limit int) (p int, ok bool) {
+	p = 1
+	zero := false
+	for _, d := range dims {
+		if d < 0 || d > limit {
+			return 0, false
+		}
+		if d == 0 {
+			zero = true
+			continue
+		}
+		if p, ok = mulBounded(p, d, limit); !ok {
+			return 0, false
+		}
+	}
+	if zero {
+		return 0, true
+	}
+	return p, true
+}
+
+// checkWidth refuses a tensor whose per-row dimensions are not a valid
+// shape of cols values at most maxColumns.
+func checkWidth(cols int, dims []int) error {
+	if cols < 0 || cols > maxColumns {
+		return fmt.Errorf("%w: %d values per row (at most %d)", ErrUnsupported, cols, maxColumns)
+	}
+	if dims == nil {
+		return nil
+	}
+	if p, ok := prodBounded(dims, maxColumns); !ok || p != cols {
+		return fmt.Errorf("%w: per-row shape %v of %d values (each dimension and their product at most %d)", ErrUnsupported, dims, cols, maxColumns)
+	}
+	return nil
+}
+
+// declaredCount converts a count the file declares (an int64 attribute)
+// to an int of at most limit; ok is false for a negative or larger value.
+func declaredCount(v int64, limit int) (int, bool) {
+	if v < 0 || v > int64(limit) || v > math.MaxInt {
+		return 0, false
+	}
+	return int(v), true
+}
