@@ -20,6 +20,12 @@ const (
 	// maxTargets bounds a regressor's targets (XGBoost's num_target has
 	// the same bound).
 	maxTargets = 1 << 16
+	// maxCategoryEntries bounds the categories of the string input
+	// columns counted per column, and the entries of the encoders' code
+	// tables: Info.Categories holds one list per column and the feature
+	// plan builds one code map per column (about 53 bytes an entry, 53 MB
+	// at the bound).
+	maxCategoryEntries = 1 << 20
 )
 
 // mulBounded returns a·b when a and b are not negative and the product

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,22 @@ func oneHotChain(n int) []byte {
 	return encModel(nodes, []tIO{{"X", dtFloat, 1}}, []tIO{{"Y", dtFloat, 1}})
 }
 
+// stringLabels is a LabelEncoder over a [N, cols] string input with k
+// keys (value = index), cast to float, then a tree.
+func stringLabels(cols, k int) []byte {
+	keys := make([]string, k)
+	vals := make([]int64, k)
+	for i := range keys {
+		keys[i], vals[i] = fmt.Sprintf("c%d", i), int64(i)
+	}
+	return encModel([]tNode{
+		{op: "LabelEncoder", domain: ml, in: []string{"S"}, out: []string{"codes"},
+			attrs: []tAttr{aStrings("keys_strings", keys...), aInts("values_int64s", vals...)}},
+		{op: "Cast", in: []string{"codes"}, out: []string{"X"}, attrs: []tAttr{aInt("to", dtFloat)}},
+		sumTree("X", 2),
+	}, []tIO{{"S", dtString, int64(cols)}}, []tIO{{"Y", dtFloat, 1}})
+}
+
 func featureVectorizer(dims ...int64) []byte {
 	in := make([]string, len(dims))
 	for i := range in {
@@ -70,8 +87,9 @@ func featureVectorizer(dims ...int64) []byte {
 
 // A model file declares sizes that the evaluator sizes buffers by: each of
 // these small files was accepted, and then allocated gigabytes or
-// panicked when it scored. Each is refused at load, naming the attribute,
-// after allocating little.
+// panicked when it scored (or, for the string columns, allocated
+// gigabytes at load). Each is refused at load, naming the attribute, after
+// allocating little.
 func TestDeclaredSizesAreRefused(t *testing.T) {
 	manyIdx := make([]float64, maxColumns+1) // index 0, 65,537 times
 	tests := []struct {
@@ -107,6 +125,8 @@ func TestDeclaredSizesAreRefused(t *testing.T) {
 			{op: "ArrayFeatureExtractor", domain: ml, in: []string{"X", "idx"}, out: []string{"A"}}, leafRegressor("A", 1),
 		}, []tIO{{"X", dtFloat, 2}}, []tIO{{"Y", dtFloat, 1}},
 			tInit{"idx", dtInt64, []int64{int64(len(manyIdx))}, manyIdx}), "ArrayFeatureExtractor of 65537 indices"},
+		// 1,024 columns × 1,025 categories pass 2^20 entries
+		{"string columns × categories", stringLabels(1024, 1025), "keys_strings: 1025 categories over 1024 string columns"},
 		// no attribute declares this width: the check of every node's
 		// output catches it
 		{"MatMul output past the bound", encModel([]tNode{{op: "MatMul", in: []string{"X", "W"}, out: []string{"Y"}}},
@@ -144,6 +164,7 @@ func TestDeclaredSizesAtTheBounds(t *testing.T) {
 		{"TreeEnsemble n_targets 2^16", encModel([]tNode{leafV5(maxTargets)}, []tIO{{"X", dtDouble, 1}}, []tIO{{"Y", dtDouble, 1}}), maxTargets},
 		{"FeatureVectorizer of 2^16 columns", featureVectorizer(maxColumns-4, 4), 1},
 		{"OneHotEncoder chain to 2^16 columns", oneHotChain(16), 1},
+		{"2^20 category entries", stringLabels(1024, 1024), 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,5 +179,124 @@ func TestDeclaredSizesAtTheBounds(t *testing.T) {
 				t.Errorf("Parse allocated %d MB for a %d-byte file", alloc>>20, len(tt.data))
 			}
 		})
+	}
+}
+
+// The string columns an encoder reads share one category list until
+// another encoder reads some of them only. Checked against the direct
+// statement: each column's list is the union of the lists of the encoders
+// reading it, in first-use order, and each encoder maps a column's code to
+// its own index.
+func TestStringColumnsShareCategoryLists(t *testing.T) {
+	type enc struct {
+		cols   []int
+		cats   []string
+		onehot bool
+		vals   []int64 // LabelEncoder values
+	}
+	encs := []enc{
+		{cols: []int{0, 1, 2, 3}, cats: []string{"a", "b"}, onehot: true},
+		{cols: []int{1, 3}, cats: []string{"c", "a", "d", "c"}, vals: []int64{10, 20, 30, 40}},
+		{cols: []int{3}, cats: []string{"e", "b"}, onehot: true},
+		{cols: []int{0, 1, 2, 3}, cats: []string{"f"}, vals: []int64{50}},
+	}
+	var nodes []tNode
+	var inits []tInit
+	var parts []string
+	for i, e := range encs {
+		in := "S"
+		if len(e.cols) < 4 {
+			in = fmt.Sprintf("s%d", i)
+			idx := make([]float64, len(e.cols))
+			for k, c := range e.cols {
+				idx[k] = float64(c)
+			}
+			inits = append(inits, tInit{in + "idx", dtInt64, []int64{int64(len(idx))}, idx})
+			nodes = append(nodes, tNode{op: "ArrayFeatureExtractor", domain: ml, in: []string{"S", in + "idx"}, out: []string{in}})
+		}
+		out := fmt.Sprintf("e%d", i)
+		if e.onehot {
+			nodes = append(nodes,
+				tNode{op: "OneHotEncoder", domain: ml, in: []string{in}, out: []string{out + "oh"}, attrs: []tAttr{aStrings("cats_strings", e.cats...)}},
+				tNode{op: "Flatten", in: []string{out + "oh"}, out: []string{out}})
+		} else {
+			nodes = append(nodes,
+				tNode{op: "LabelEncoder", domain: ml, in: []string{in}, out: []string{out + "l"}, attrs: []tAttr{aStrings("keys_strings", e.cats...), aInts("values_int64s", e.vals...)}},
+				tNode{op: "Cast", in: []string{out + "l"}, out: []string{out}, attrs: []tAttr{aInt("to", dtFloat)}})
+		}
+		parts = append(parts, out)
+	}
+	// the encoders' outputs side by side, passed through by a
+	// LinearRegressor with identity coefficients
+	width := 0
+	for _, e := range encs {
+		if e.onehot {
+			width += len(e.cols) * len(e.cats)
+		} else {
+			width += len(e.cols)
+		}
+	}
+	coef := make([]float32, width*width)
+	for i := 0; i < width; i++ {
+		coef[i*width+i] = 1
+	}
+	nodes = append(nodes,
+		tNode{op: "Concat", in: parts, out: []string{"X"}, attrs: []tAttr{aInt("axis", 1)}},
+		tNode{op: "LinearRegressor", domain: ml, in: []string{"X"}, out: []string{"Y"}, attrs: []tAttr{aInt("targets", int64(width)), aFloats("coefficients", coef...)}})
+	m := mustParse(t, encModel(nodes, []tIO{{"S", dtString, 4}}, []tIO{{"Y", dtFloat, int64(width)}}, inits...))
+
+	// the reference lists, column by column
+	lists := make([][]string, 4)
+	for _, e := range encs {
+		for _, c := range e.cols {
+			for _, s := range e.cats {
+				if !slices.Contains(lists[c], s) {
+					lists[c] = append(lists[c], s)
+				}
+			}
+		}
+	}
+	if got := m.Info().Categories; !slices.EqualFunc(got, lists, slices.Equal[[]string]) {
+		t.Fatalf("categories %q, want %q", got, lists)
+	}
+	// rows covering every code of every column, and NaN (unknown)
+	var x []float32
+	var want []float32
+	for r := 0; r < 6; r++ {
+		str := make([]string, 4)
+		for c := 0; c < 4; c++ {
+			if code := r % (len(lists[c]) + 1); code < len(lists[c]) {
+				x = append(x, float32(code))
+				str[c] = lists[c][code]
+			} else {
+				x = append(x, nan)
+			}
+		}
+		for _, e := range encs {
+			for _, c := range e.cols {
+				if e.onehot {
+					for _, s := range e.cats {
+						v := float32(0)
+						if str[c] == s {
+							v = 1
+						}
+						want = append(want, v)
+					}
+					continue
+				}
+				v := float32(-1) // default_int64
+				if i := slices.Index(e.cats, str[c]); str[c] != "" && i >= 0 {
+					v = float32(e.vals[i]) // the first of a key listed twice
+				}
+				want = append(want, v)
+			}
+		}
+	}
+	got := make([]float32, len(want))
+	if err := m.Predict(x, got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("outputs\n%v, want\n%v", got, want)
 	}
 }

@@ -34,6 +34,10 @@
 // (an input, a FeatureVectorizer's inputdimensions, a OneHotEncoder's
 // columns × categories, a Reshape's shape, any operator's output), a
 // regressor at most 65,536 targets (n_targets, targets), and products of
-// declared sizes are computed without overflow; a file past a bound fails
-// at load with ErrUnsupported naming the attribute and its value.
+// declared sizes are computed without overflow, and the string input
+// columns' category lists hold at most 2^20 entries counted per column (as
+// do the encoders' code tables); a file past a bound fails at load with
+// ErrUnsupported naming the attribute and its value. The columns an
+// encoder reads share one category list (and one code table) until another
+// encoder reads some of them only.
 package onnxml

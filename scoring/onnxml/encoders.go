@@ -2,7 +2,9 @@ package onnxml
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 )
 
 // The encoders turn categories into numbers. A string tensor reaches them
@@ -10,34 +12,152 @@ import (
 // in the feature's category list (Info.Categories, the union of the lists
 // of every encoder reading the column), and an unseen string as NaN, which
 // the input step turns into −1. Each encoder maps a code to its own index
-// with a table built once the graph is compiled (Model.finish), and treats
+// with a table built once the graph is compiled (Model.codeTables), and treats
 // −1 as onnxruntime treats a category it does not know.
 
 // codeTable maps, for each column of a string tensor, a feature code to
-// the encoder's own index (−1: not one of its categories).
+// the encoder's own index (−1: not one of its categories). Columns whose
+// features share one category list share one table.
 type codeTable [][]int32
 
-// stringCodes registers an encoder's categories for every column of the
-// string value x and returns the tables, filled once the graph is
-// compiled. index gives the encoder's index of a category (ok false: none).
-func (m *Model) stringCodes(x slotInfo, cats []string, index func(string) (int32, bool)) codeTable {
-	t := make(codeTable, x.cols)
-	for j := range t {
-		m.addCats(x.src[j], cats)
+// catList is the category list of the string input columns that the same
+// encoders read, which therefore have the same list (the union of those
+// encoders' lists, in first-use order): an encoder reading 4,096 columns
+// keeps one list for them, not 4,096 copies. A list is split (copied) when
+// an encoder reads some of its columns only.
+type catList struct {
+	list    []string
+	have    map[string]bool
+	members int // the model features that have this list
+}
+
+func newCatList(members int) *catList {
+	return &catList{list: []string{}, have: map[string]bool{}, members: members}
+}
+
+// codeReg is an encoder's code table, filled once the graph is compiled
+// and every category list is complete.
+type codeReg struct {
+	t     codeTable
+	src   []int // the model feature of each column
+	index func(string) (int32, bool)
+}
+
+// stringCodes registers an encoder's categories (attribute attr) for every
+// column of the string value x and returns the tables, filled once the
+// graph is compiled (codeTables). index gives the encoder's index of a
+// category (ok false: none). The category entries the model would then
+// hold, counted per column, are bounded by maxCategoryEntries: they are
+// counted before anything is added.
+func (m *Model) stringCodes(x slotInfo, attr string, cats []string, index func(string) (int32, bool)) (codeTable, error) {
+	// the distinct features the encoder reads, per list
+	seen := make(map[int]bool, len(x.src))
+	reads := map[*catList]int{}
+	var lists []*catList
+	for _, f := range x.src {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		l := m.catOf[f]
+		if reads[l] == 0 {
+			lists = append(lists, l)
+		}
+		reads[l]++
 	}
-	m.finish = append(m.finish, func() {
-		for j := range t {
-			list := m.cats[x.src[j]]
-			t[j] = make([]int32, len(list))
-			for c, s := range list {
-				t[j][c] = -1
-				if k, ok := index(s); ok {
-					t[j][c] = k
+	// the encoder's categories once each, in order
+	uniq := make([]string, 0, len(cats))
+	inCats := make(map[string]bool, len(cats))
+	for _, c := range cats {
+		if !inCats[c] {
+			inCats[c] = true
+			uniq = append(uniq, c)
+		}
+	}
+	// Count before adding: the entries of the columns' lists and, as the
+	// lists only grow, a lower bound of the entries of this encoder's code
+	// tables (one per list), which also bounds the work of the count.
+	total, tables := m.catEntries, m.tableEntries
+	for _, l := range lists {
+		added := 0
+		for _, c := range uniq {
+			if !l.have[c] {
+				added++
+			}
+		}
+		// added and reads[l] are at most the file's size and maxColumns
+		total += added * reads[l]
+		tables += len(l.list) + added
+		if total > maxCategoryEntries || tables > maxCategoryEntries {
+			return nil, fmt.Errorf("%w: %s: %d categories over %d string columns make more than %d category entries (counted per column and per encoder)",
+				ErrUnsupported, attr, len(uniq), len(seen), maxCategoryEntries)
+		}
+	}
+	m.catEntries, m.tableEntries = total, tables
+	split := map[*catList]*catList{}
+	for _, l := range lists {
+		to := l
+		if n := reads[l]; n < l.members {
+			to = &catList{list: slices.Clone(l.list), have: maps.Clone(l.have), members: n}
+			l.members -= n
+			split[l] = to
+		}
+		for _, c := range uniq {
+			if !to.have[c] {
+				to.have[c] = true
+				to.list = append(to.list, c)
+			}
+		}
+	}
+	for f := range seen {
+		if to, ok := split[m.catOf[f]]; ok {
+			m.catOf[f] = to
+		}
+	}
+	t := make(codeTable, x.cols)
+	m.codeRegs = append(m.codeRegs, codeReg{t: t, src: x.src, index: index})
+	return t, nil
+}
+
+// codeTables fills the encoders' code tables, one per encoder and category
+// list, and sets each string feature's categories (m.cats).
+func (m *Model) codeTables() error {
+	entries := 0
+	for _, r := range m.codeRegs {
+		seen := map[*catList]bool{}
+		for _, f := range r.src {
+			if l := m.catOf[f]; !seen[l] {
+				seen[l] = true
+				if entries += len(l.list); entries > maxCategoryEntries {
+					return fmt.Errorf("%w: the string encoders' code tables would hold more than %d entries", ErrUnsupported, maxCategoryEntries)
 				}
 			}
 		}
-	})
-	return t
+	}
+	for _, r := range m.codeRegs {
+		tables := map[*catList][]int32{}
+		for j, f := range r.src {
+			l := m.catOf[f]
+			tb, ok := tables[l]
+			if !ok {
+				tb = make([]int32, len(l.list))
+				for c, s := range l.list {
+					tb[c] = -1
+					if k, ok := r.index(s); ok {
+						tb[c] = k
+					}
+				}
+				tables[l] = tb
+			}
+			r.t[j] = tb
+		}
+	}
+	for f, l := range m.catOf {
+		if l != nil {
+			m.cats[f] = slices.Clip(l.list)
+		}
+	}
+	return nil
 }
 
 func (t codeTable) lookup(col int, code int64) int32 {
@@ -81,7 +201,10 @@ func buildOneHotEncoder(m *Model, nd *nodeProto, in []int, x slotInfo) (built, e
 		for i, s := range strs {
 			last[s] = int32(i)
 		}
-		table = m.stringCodes(x, strs, func(s string) (int32, bool) { i, ok := last[s]; return i, ok })
+		var err error
+		if table, err = m.stringCodes(x, attr, strs, func(s string) (int32, bool) { i, ok := last[s]; return i, ok }); err != nil {
+			return built{}, err
+		}
 	case x.dt != dtString && len(ints) > 0:
 		if err := checkFloat(x); err != nil {
 			return built{}, err
@@ -175,7 +298,14 @@ func buildLabelEncoder(m *Model, nd *nodeProto, in []int, x slotInfo) (built, er
 				index[s] = int32(i)
 			}
 		}
-		table = m.stringCodes(x, skeys, func(s string) (int32, bool) { i, ok := index[s]; return i, ok })
+		attr := "keys_strings"
+		if !firstWins {
+			attr = "classes_strings"
+		}
+		var err error
+		if table, err = m.stringCodes(x, attr, skeys, func(s string) (int32, bool) { i, ok := index[s]; return i, ok }); err != nil {
+			return built{}, err
+		}
 	case x.dt == dtInt64 && ikeys != nil:
 		intIndex = make(map[int64]int32, len(ikeys))
 		for i, v := range ikeys {

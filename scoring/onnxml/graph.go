@@ -127,8 +127,15 @@ type Model struct {
 	// column: the union of the lists of the encoders reading it, in first
 	// use order (a code is an index in it); nil for other features.
 	cats [][]string
-	// finish runs after every node is compiled, when cats is complete.
-	finish []func()
+	// catOf is, per model feature, the category list it shares with the
+	// string columns read by the same encoders (nil for other features),
+	// and catEntries the length of every feature's list, summed; codeRegs
+	// are the encoders' code tables, filled when the lists are complete,
+	// and tableEntries a lower bound of their entries.
+	catOf        []*catList
+	catEntries   int
+	tableEntries int
+	codeRegs     []codeReg
 
 	// open: the single tensor input has no fixed column count; the model
 	// takes it from the features file (FitWidth). minWidth is the count the
@@ -328,8 +335,17 @@ func (m *Model) compile(g *graphProto, width int) error {
 			}
 			m.info.Features = append(m.info.Features, name)
 			m.cats = append(m.cats, nil)
+			m.catOf = append(m.catOf, nil)
 			if in.elemType == dtString {
 				m.cats[first+k] = []string{}
+			}
+		}
+		if in.elemType == dtString {
+			// the input's columns share one list until an encoder reads
+			// some of them only
+			l := newCatList(cols)
+			for k := 0; k < cols; k++ {
+				m.catOf[first+k] = l
 			}
 		}
 	}
@@ -392,8 +408,8 @@ func (m *Model) compile(g *graphProto, width int) error {
 			m.opsUsed = append(m.opsUsed, nd.opType)
 		}
 	}
-	for _, f := range m.finish {
-		f()
+	if err := m.codeTables(); err != nil {
+		return err
 	}
 	for _, c := range m.cats {
 		if c != nil {
@@ -445,21 +461,6 @@ func probeWidth(g *graphProto, input string) (min, width int) {
 func attrFloatsOnly(nd *nodeProto, name string) []float64 {
 	v, _, _ := attrFloats(nd, name)
 	return v
-}
-
-// addCats merges an encoder's categories into the category list of model
-// feature f (a string input column).
-func (m *Model) addCats(f int, cats []string) {
-	have := make(map[string]bool, len(m.cats[f]))
-	for _, c := range m.cats[f] {
-		have[c] = true
-	}
-	for _, c := range cats {
-		if !have[c] {
-			have[c] = true
-			m.cats[f] = append(m.cats[f], c)
-		}
-	}
 }
 
 // chooseOutput picks the graph output that holds the probabilities (a
