@@ -23,9 +23,15 @@ type Scorer struct {
 	explain *explainOnce
 }
 
+// MaxOutputs bounds the outputs per row (class probabilities or targets,
+// Info.Outputs) of a model a Scorer takes: a batch's output buffer holds
+// that many values per event.
+const MaxOutputs = 1 << 16
+
 // NewScorer compiles the feature plan of m (specs may be nil: see Compile).
 // A model whose input width the file leaves open (WidthFitter) is first
-// fitted to the number of specs.
+// fitted to the number of specs. A model with more than MaxOutputs outputs
+// per row is refused.
 func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, err
@@ -38,6 +44,9 @@ func NewScorer(m Model, specs []FeatureSpec, policy Policy) (*Scorer, error) {
 		m = fitted
 	}
 	info := m.Info()
+	if no := info.Outputs(); no < 1 || no > MaxOutputs {
+		return nil, fmt.Errorf("model %s has %d outputs per row (%d classes, %d targets); a scorer takes 1 to %d", info.Name, no, info.Classes, info.Targets, MaxOutputs)
+	}
 	plan, err := CompileFor(info, specs)
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", info.Name, err)

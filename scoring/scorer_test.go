@@ -135,3 +135,33 @@ func TestMultiTargetScores(t *testing.T) {
 		t.Error("Targets changes a multi-class or single-target model")
 	}
 }
+
+// A model reporting more outputs per row than MaxOutputs is refused before
+// the scorer sizes anything by them (a batch's output buffer holds
+// batch × outputs values).
+func TestNewScorerBoundsOutputs(t *testing.T) {
+	tests := []struct {
+		name string
+		m    sumModel
+		ok   bool
+	}{
+		{"binary", sumModel{kind: Binary}, true},
+		{"targets at the bound", sumModel{kind: Regression, targets: MaxOutputs}, true},
+		{"targets past the bound", sumModel{kind: Regression, targets: MaxOutputs + 1}, false},
+		{"2^24 targets", sumModel{kind: Regression, targets: 1 << 24}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewScorer(tt.m, nil, DefaultPolicy)
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "outputs per row") || !strings.Contains(err.Error(), "65536") {
+				t.Errorf("err = %v, want a refusal naming the outputs and the bound", err)
+			}
+		})
+	}
+}
