@@ -300,3 +300,49 @@ func TestStringColumnsShareCategoryLists(t *testing.T) {
 		t.Errorf("outputs\n%v, want\n%v", got, want)
 	}
 }
+
+// An initializer has no batch dimension: an operator that reads the batch
+// from one read n rows of a value that holds one (Predict indexed out of
+// range). Only the inputs an operator takes as constants may be one.
+func TestConstantBatchInputsAreRefused(t *testing.T) {
+	scaler := func(in string) tNode {
+		return tNode{op: "Scaler", domain: ml, in: []string{in}, out: []string{"S"}, attrs: []tAttr{aFloats("offset", 1), aFloats("scale", 2)}}
+	}
+	c := tInit{"C", dtFloat, []int64{2}, []float64{3, 4}}
+	tests := []struct {
+		name  string
+		nodes []tNode
+		want  string // "" for a graph that loads
+	}{
+		{"Scaler of a constant", []tNode{scaler("C"), sumTree("S", 2)}, `input "C" is an initializer`},
+		{"Add of two constants", []tNode{{op: "Add", in: []string{"C", "C"}, out: []string{"S"}}, sumTree("S", 2)}, `input "C" is an initializer`},
+		{"FeatureVectorizer of a constant", []tNode{{op: "FeatureVectorizer", domain: ml, in: []string{"X", "C"}, out: []string{"S"},
+			attrs: []tAttr{aInts("inputdimensions", 2, 2)}}, sumTree("S", 4)}, `input "C" is an initializer`},
+		{"Reshape of a constant", []tNode{{op: "Reshape", in: []string{"C", "shape"}, out: []string{"S"}}, sumTree("S", 2)}, `input "C" is an initializer`},
+		{"constant + batch", []tNode{{op: "Add", in: []string{"C", "X"}, out: []string{"S"}}, sumTree("S", 2)}, ""},
+		{"batch + constant", []tNode{{op: "Add", in: []string{"X", "C"}, out: []string{"S"}}, sumTree("S", 2)}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse(encModel(tt.nodes, []tIO{{"X", dtFloat, 2}}, []tIO{{"Y", dtFloat, 1}},
+				c, tInit{"shape", dtInt64, []int64{2}, []float64{-1, 2}}), "x")
+			if tt.want != "" {
+				if err == nil || !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("err = %v, want ErrUnsupported naming %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// x + [3 4] > 0.5: rows [0 0] → 3, [-3 -4] → 0, [-3 0] → 2
+			out := make([]float32, 3)
+			if err := m.Predict([]float32{0, 0, -3, -4, -3, 0}, out); err != nil {
+				t.Fatal(err)
+			}
+			if want := []float32{3, 0, 2}; !slices.Equal(out, want) {
+				t.Errorf("%v, want %v", out, want)
+			}
+		})
+	}
+}

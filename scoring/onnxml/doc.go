@@ -39,5 +39,7 @@
 // do the encoders' code tables); a file past a bound fails at load with
 // ErrUnsupported naming the attribute and its value. The columns an
 // encoder reads share one category list (and one code table) until another
-// encoder reads some of them only.
+// encoder reads some of them only. An initializer may only be an input an
+// operator takes as a constant (indices, a shape, weights, one side of
+// Add): it has no batch dimension.
 package onnxml

@@ -19,6 +19,10 @@ var supportedOps = map[string]bool{
 var stringOps = map[string]bool{"OneHotEncoder": true, "LabelEncoder": true, "ArrayFeatureExtractor": true,
 	"Concat": true, "Identity": true, "Reshape": true, "Flatten": true}
 
+// constSecond are the operators whose second input is a constant (an
+// initializer): indices, a shape, weights.
+var constSecond = map[string]bool{"ArrayFeatureExtractor": true, "Reshape": true, "MatMul": true}
+
 // buildNode compiles one node; in holds the slots of its inputs.
 func buildNode(m *Model, nd *nodeProto, in []int) (built, error) {
 	need := func(k int) error {
@@ -29,6 +33,17 @@ func buildNode(m *Model, nd *nodeProto, in []int) (built, error) {
 	}
 	if err := need(1); err != nil {
 		return built{}, err
+	}
+	// A constant has no batch: where an operator reads the batch, it would
+	// read n rows of a value that holds one.
+	for k, s := range in {
+		if m.slots[s].konst == nil || nd.inputs[k] == "" {
+			continue
+		}
+		if k == 1 && constSecond[nd.opType] || nd.opType == "Add" && len(in) == 2 && m.slots[in[1-k]].konst == nil {
+			continue
+		}
+		return built{}, fmt.Errorf("%w: input %q is an initializer (a constant) where %s reads the batch", ErrUnsupported, nd.inputs[k], nd.opType)
 	}
 	if !stringOps[nd.opType] {
 		for k, s := range in {
