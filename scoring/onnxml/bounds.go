@@ -15,8 +15,14 @@ import (
 const (
 	// maxColumns bounds the values per row of every tensor of the graph
 	// (inputs, intermediate values and outputs), which size per-row
-	// buffers and the scorer's output rows.
+	// buffers and the scorer's output rows, and of the graph's inputs
+	// together (the model's features).
 	maxColumns = 1 << 16
+	// maxRowValues bounds the values per row of all the graph's tensors
+	// together (a frame holds them for the rows of a Predict call, which
+	// Predict splits into chunks of at most frameValues values).
+	maxRowValues = 1 << 22
+	frameValues  = 1 << 22
 	// maxTargets bounds a regressor's targets (XGBoost's num_target has
 	// the same bound).
 	maxTargets = 1 << 16

@@ -346,3 +346,106 @@ func TestConstantBatchInputsAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// castChain is a double input [N, cols] cast n times (float, double,
+// float…), then a tree over its first four columns.
+func castChain(cols int64, n int) []byte {
+	var nodes []tNode
+	prev := "X"
+	for i := 0; i < n; i++ {
+		to := int64(dtFloat)
+		if i%2 == 1 {
+			to = dtDouble
+		}
+		out := fmt.Sprintf("c%d", i)
+		nodes = append(nodes, tNode{op: "Cast", in: []string{prev}, out: []string{out}, attrs: []tAttr{aInt("to", to)}})
+		prev = out
+	}
+	nodes = append(nodes, sumTree(prev, 4))
+	return encModel(nodes, []tIO{{"X", dtDouble, cols}}, []tIO{{"Y", dtFloat, 1}})
+}
+
+// Each tensor is bounded by maxColumns, and the graph's inputs together;
+// so are all its tensors together (maxRowValues): a Predict call holds
+// them for its rows.
+func TestGraphWidthsTogetherAreBounded(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		want string // "" for a graph that loads
+	}{
+		{"inputs together past the bound", encModel([]tNode{leafRegressor("A", 1)},
+			[]tIO{{"A", dtFloat, maxColumns}, {"B", dtFloat, 1}}, []tIO{{"Y", dtFloat, 1}}), "more than 65536 columns together"},
+		{"inputs together at the bound", encModel([]tNode{leafRegressor("A", 1)},
+			[]tIO{{"A", dtFloat, maxColumns - 1}, {"B", dtFloat, 1}}, []tIO{{"Y", dtFloat, 1}}), ""},
+		// the input and 63 casts of 2^16 columns hold 2^22 values per row,
+		// and the tree's output one more
+		{"tensors together past the bound", castChain(maxColumns, 63), "pass 4194304 values per row together"},
+		{"tensors together under the bound", castChain(maxColumns, 62), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, alloc, err := parseAlloc(tt.data)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatal(err)
+			case tt.want != "" && err == nil:
+				t.Fatalf("accepted (%d inputs, Parse allocated %d bytes)", len(m.Info().Features), alloc)
+			case tt.want != "" && (!errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("err = %v, want ErrUnsupported naming %q", err, tt.want)
+			}
+			if alloc > maxParseAlloc {
+				t.Errorf("Parse allocated %d MB", alloc>>20)
+			}
+		})
+	}
+}
+
+// A graph whose tensors hold many values per row is scored in chunks of
+// rows: a Predict call holds about frameValues values however many rows
+// it is given, and the outputs are those of one row at a time.
+func TestPredictChunksWideGraphs(t *testing.T) {
+	const cols, rows = maxColumns, 16
+	m := mustParse(t, castChain(cols, 14)) // 15·2^16 + 1 values per row: chunks of 4 rows
+	if m.chunkRows != 4 {
+		t.Fatalf("chunks of %d rows, want 4", m.chunkRows)
+	}
+	x := make([]float64, rows*cols)
+	x32 := make([]float32, rows*cols)
+	for r := 0; r < rows; r++ {
+		for j := 0; j < 4; j++ {
+			if r>>j&1 == 1 {
+				x[r*cols+j], x32[r*cols+j] = 1, 1
+			}
+		}
+	}
+	for _, f64 := range []bool{false, true} {
+		call := "Predict"
+		if f64 {
+			call = "Predict64"
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out := make([]float32, rows)
+		var err error
+		if f64 {
+			err = m.Predict64(x, out)
+		} else {
+			err = m.Predict(x32, out)
+		}
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 4 rows of 15·2^16 float and double values: 24 MB; 16 rows at once would take 94 MB
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 48<<20 {
+			t.Errorf("%s: %d rows allocated %d MB", call, rows, alloc>>20)
+		}
+		for r := 0; r < rows; r++ {
+			if out[r] != float32(r) { // the tree adds 2^j for x_j > 0.5
+				t.Errorf("%s: row %d scored %v, want %d", call, r, out[r], r)
+			}
+		}
+	}
+}

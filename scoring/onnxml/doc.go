@@ -30,16 +30,22 @@
 // specification disagree, fails at load with an error that names it.
 //
 // The sizes a file declares are bounded before anything is sized by them
-// (bounds.go): every tensor of the graph has at most 65,536 values per row
-// (an input, a FeatureVectorizer's inputdimensions, a OneHotEncoder's
-// columns × categories, a Reshape's shape, any operator's output), a
-// regressor at most 65,536 targets (n_targets, targets), and products of
-// declared sizes are computed without overflow, and the string input
-// columns' category lists hold at most 2^20 entries counted per column (as
-// do the encoders' code tables); a file past a bound fails at load with
-// ErrUnsupported naming the attribute and its value. The columns an
-// encoder reads share one category list (and one code table) until another
-// encoder reads some of them only. An initializer may only be an input an
-// operator takes as a constant (indices, a shape, weights, one side of
-// Add): it has no batch dimension.
+// (bounds.go), and products of declared sizes are computed without
+// overflow; a file past a bound fails at load with ErrUnsupported naming
+// the attribute and its value:
+//   - every tensor of the graph has at most 65,536 values per row (an
+//     input, a FeatureVectorizer's inputdimensions, a OneHotEncoder's
+//     columns × categories, a Reshape's shape, any operator's output), the
+//     graph's inputs at most 65,536 columns together, and all its tensors
+//     at most 2^22 values per row together; Predict scores a batch in
+//     chunks of rows that hold at most 2^22 values (about 32 MB a call,
+//     however large the batch);
+//   - a regressor has at most 65,536 targets (n_targets, targets);
+//   - the string input columns' category lists hold at most 2^20 entries,
+//     counted per column, and so do the encoders' code tables. The columns
+//     an encoder reads share one category list (and one code table) until
+//     another encoder reads some of them only.
+//
+// An initializer may only be an input an operator takes as a constant
+// (indices, a shape, weights, one side of Add): it has no batch dimension.
 package onnxml

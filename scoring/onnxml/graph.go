@@ -143,6 +143,11 @@ type Model struct {
 	open     bool
 	minWidth int
 	graph    *graphProto
+
+	// rowValues is the values per row of every tensor a frame holds
+	// (constants left out); Predict scores chunks of chunkRows rows.
+	rowValues int
+	chunkRows int
 }
 
 // Load reads an ONNX model file; name empty means the file name without
@@ -174,6 +179,7 @@ func build(g *graphProto, name, version string, width int) (*Model, error) {
 		return nil, err
 	}
 	m.info.Name, m.info.Format, m.info.Version = name, Format, version
+	m.chunkRows = max(1, frameValues/max(1, m.rowValues))
 	if m.open && width == 0 {
 		m.info.Features, m.info.Categories = nil, nil
 	}
@@ -226,6 +232,9 @@ func (m *Model) MinWidth() int {
 func (m *Model) addSlot(names map[string]int, name string, s slotInfo) int {
 	if s.dims == nil {
 		s.dims = []int{s.cols}
+	}
+	if s.konst == nil {
+		m.rowValues += s.cols
 	}
 	m.slots = append(m.slots, s)
 	names[name] = len(m.slots) - 1
@@ -313,6 +322,9 @@ func (m *Model) compile(g *graphProto, width int) error {
 		if cols > maxColumns {
 			return fmt.Errorf("%w: input %q has %d columns (at most %d)", ErrUnsupported, in.name, cols, maxColumns)
 		}
+		if len(m.info.Features)+cols > maxColumns {
+			return fmt.Errorf("%w: the graph's inputs have more than %d columns together (input %q has %d)", ErrUnsupported, maxColumns, in.name, cols)
+		}
 		if len(in.dims) == 0 || in.dims[0] != 1 {
 			m.batch1 = false
 		}
@@ -391,6 +403,10 @@ func (m *Model) compile(g *graphProto, width int) error {
 			}
 			if err := checkWidth(o.cols, o.dims); err != nil {
 				return fmt.Errorf("node %q (%s): output %q: %w", nd.name, nd.opType, nd.outputs[k], err)
+			}
+			// rowValues is at most maxRowValues and cols maxColumns: no overflow
+			if m.rowValues+o.cols > maxRowValues {
+				return fmt.Errorf("node %q (%s): output %q: %w: the graph's tensors pass %d values per row together", nd.name, nd.opType, nd.outputs[k], ErrUnsupported, maxRowValues)
 			}
 			si := slotInfo{dt: o.dt, cols: o.cols, dims: o.dims, role: max(inRole, o.role), src: o.src}
 			if b.role != roleFeature {
@@ -549,6 +565,16 @@ func (m *Model) Predict(x, out []float32) error {
 	if err != nil {
 		return err
 	}
+	if n > m.chunkRows {
+		nf, no := len(m.info.Features), m.info.Outputs()
+		for lo := 0; lo < n; lo += m.chunkRows {
+			hi := min(n, lo+m.chunkRows)
+			if err := m.Predict(x[lo*nf:hi*nf], out[lo*no:hi*no]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	fr := m.pool.Get().(*frame)
 	defer m.pool.Put(fr)
 	m.begin(fr, n)
@@ -577,6 +603,16 @@ func (m *Model) Predict64(x []float64, out []float32) error {
 		return fmt.Errorf("%w: %d inputs, %d outputs for %d features", scoring.ErrShape, len(x), len(out), nf)
 	}
 	n := len(x) / nf
+	if n > m.chunkRows {
+		no := m.info.Outputs()
+		for lo := 0; lo < n; lo += m.chunkRows {
+			hi := min(n, lo+m.chunkRows)
+			if err := m.Predict64(x[lo*nf:hi*nf], out[lo*no:hi*no]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	fr := m.pool.Get().(*frame)
 	defer m.pool.Put(fr)
 	m.begin(fr, n)
