@@ -438,8 +438,10 @@ func TestPredictChunksWideGraphs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// 4 rows of 15·2^16 float and double values: 24 MB; 16 rows at once would take 94 MB
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 48<<20 {
+		// 4 rows of 15·2^16 float and double values: 23 MB; 16 rows at once
+		// take 92 MB (the frame is pooled: under -race the pool drops it at
+		// random, and the plain run measures this)
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 48<<20 && !raceEnabled {
 			t.Errorf("%s: %d rows allocated %d MB", call, rows, alloc>>20)
 		}
 		for r := 0; r < rows; r++ {

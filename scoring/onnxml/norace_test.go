@@ -1,0 +1,5 @@
+//go:build !race
+
+package onnxml
+
+const raceEnabled = false
