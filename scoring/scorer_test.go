@@ -3,6 +3,7 @@ package scoring
 import (
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -159,7 +160,7 @@ func TestNewScorerBoundsOutputs(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), "outputs per row") || !strings.Contains(err.Error(), "65536") {
+			if err == nil || !strings.Contains(err.Error(), "outputs per row") || !strings.Contains(err.Error(), strconv.Itoa(MaxOutputs)) {
 				t.Errorf("err = %v, want a refusal naming the outputs and the bound", err)
 			}
 		})

@@ -13,11 +13,16 @@ import (
 // allocated for it, so that a reloaded model file can never make scoring
 // allocate without limit or index out of range.
 const (
-	// maxColumns bounds the values per row of every tensor of the graph
-	// (inputs, intermediate values and outputs), which size per-row
-	// buffers and the scorer's output rows, and of the graph's inputs
-	// together (the model's features).
+	// maxColumns bounds the columns of the graph's inputs together (the
+	// model's features, which the feature plan maps one by one).
 	maxColumns = 1 << 16
+	// maxTensorValues bounds the values per row of any other tensor of the
+	// graph (intermediate values and outputs; the scorer bounds the
+	// outputs it reads by scoring.MaxOutputs). It is as large as the
+	// bound of all of them together: a one-hot encoding of string columns
+	// with tens of thousands of categories, then a Concat, is an ordinary
+	// skl2onnx pipeline, and Predict's chunks bound the memory per call.
+	maxTensorValues = maxRowValues
 	// maxRowValues bounds the values per row of all the graph's tensors
 	// together (a frame holds them for the rows of a Predict call, which
 	// Predict splits into chunks of at most frameValues values).
@@ -73,16 +78,16 @@ func prodBounded(dims []int, limit int) (p int, ok bool) {
 }
 
 // checkWidth refuses a tensor whose per-row dimensions are not a valid
-// shape of cols values at most maxColumns.
+// shape of cols values at most maxTensorValues.
 func checkWidth(cols int, dims []int) error {
-	if cols < 0 || cols > maxColumns {
-		return fmt.Errorf("%w: %d values per row (at most %d)", ErrUnsupported, cols, maxColumns)
+	if cols < 0 || cols > maxTensorValues {
+		return fmt.Errorf("%w: %d values per row (at most %d)", ErrUnsupported, cols, maxTensorValues)
 	}
 	if dims == nil {
 		return nil
 	}
-	if p, ok := prodBounded(dims, maxColumns); !ok || p != cols {
-		return fmt.Errorf("%w: per-row shape %v of %d values (each dimension and their product at most %d)", ErrUnsupported, dims, cols, maxColumns)
+	if p, ok := prodBounded(dims, maxTensorValues); !ok || p != cols {
+		return fmt.Errorf("%w: per-row shape %v of %d values (each dimension and their product at most %d)", ErrUnsupported, dims, cols, maxTensorValues)
 	}
 	return nil
 }

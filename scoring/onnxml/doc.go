@@ -33,11 +33,12 @@
 // (bounds.go), and products of declared sizes are computed without
 // overflow; a file past a bound fails at load with ErrUnsupported naming
 // the attribute and its value:
-//   - every tensor of the graph has at most 65,536 values per row (an
-//     input, a FeatureVectorizer's inputdimensions, a OneHotEncoder's
-//     columns × categories, a Reshape's shape, any operator's output), the
-//     graph's inputs at most 65,536 columns together, and all its tensors
-//     at most 2^22 values per row together; Predict scores a batch in
+//   - the graph's inputs have at most 65,536 columns together; every
+//     other tensor (a FeatureVectorizer's inputdimensions, a
+//     OneHotEncoder's columns × categories, a Reshape's shape, any
+//     operator's output), and all its tensors together, at most 2^22
+//     values per row (a one-hot encoding of tens of thousands of
+//     categories is an ordinary skl2onnx pipeline); Predict scores a batch in
 //     chunks of rows that hold at most 2^22 values (about 32 MB a call,
 //     however large the batch);
 //   - a regressor has at most 65,536 targets (n_targets, targets);

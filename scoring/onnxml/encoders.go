@@ -189,9 +189,9 @@ func buildOneHotEncoder(m *Model, nd *nodeProto, in []int, x slotInfo) (built, e
 	if len(strs) > 0 {
 		attr = "cats_strings"
 	}
-	cols, ok := mulBounded(x.cols, k, maxColumns)
+	cols, ok := mulBounded(x.cols, k, maxTensorValues)
 	if !ok {
-		return built{}, fmt.Errorf("%w: OneHotEncoder of %d columns by %d categories (%s) makes more than %d columns", ErrUnsupported, x.cols, k, attr, maxColumns)
+		return built{}, fmt.Errorf("%w: OneHotEncoder of %d columns by %d categories (%s) makes more than %d columns", ErrUnsupported, x.cols, k, attr, maxTensorValues)
 	}
 	var table codeTable
 	var intIndex map[int64]int32

@@ -60,14 +60,14 @@ func buildConcat(m *Model, nd *nodeProto, in []int) (built, error) {
 				return built{}, fmt.Errorf("Concat over axis %d of shapes %v and %v", axis, first.dims, si.dims)
 			}
 		}
-		// every dimension of an input is at most maxColumns: no overflow
-		if dims[p] += si.dims[p]; dims[p] > maxColumns {
-			return built{}, fmt.Errorf("%w: Concat of more than %d columns along axis %d", ErrUnsupported, maxColumns, axis)
+		// every dimension of an input is at most maxTensorValues: no overflow
+		if dims[p] += si.dims[p]; dims[p] > maxTensorValues {
+			return built{}, fmt.Errorf("%w: Concat of more than %d columns along axis %d", ErrUnsupported, maxTensorValues, axis)
 		}
 	}
-	total, ok := prodBounded(dims, maxColumns)
+	total, ok := prodBounded(dims, maxTensorValues)
 	if !ok {
-		return built{}, fmt.Errorf("%w: Concat to per-row shape %v (more than %d values)", ErrUnsupported, dims, maxColumns)
+		return built{}, fmt.Errorf("%w: Concat to per-row shape %v (more than %d values)", ErrUnsupported, dims, maxTensorValues)
 	}
 	outer := prod(dims[:p])
 	inner := make([]int, len(in)) // values per outer index, per input
@@ -151,10 +151,10 @@ func buildReshape(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) 
 			dims[i] = x.dims[i]
 		case d == -1 && infer < 0 && shape[0] != -1:
 			infer = i
-		case d > 0 && d <= maxColumns:
+		case d > 0 && d <= maxTensorValues:
 			dims[i] = int(d)
-		case d > maxColumns:
-			return built{}, fmt.Errorf("%w: Reshape to %v: dimension %d is more than %d", ErrUnsupported, shape, d, maxColumns)
+		case d > maxTensorValues:
+			return built{}, fmt.Errorf("%w: Reshape to %v: dimension %d is more than %d", ErrUnsupported, shape, d, maxTensorValues)
 		default:
 			return built{}, fmt.Errorf("%w: Reshape to %v", ErrUnsupported, shape)
 		}
@@ -163,13 +163,13 @@ func buildReshape(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) 
 	// around to the input's width is not that width
 	if infer >= 0 {
 		dims[infer] = 1
-		if rest, ok := prodBounded(dims, maxColumns); ok && rest > 0 && x.cols%rest == 0 {
+		if rest, ok := prodBounded(dims, maxTensorValues); ok && rest > 0 && x.cols%rest == 0 {
 			dims[infer] = x.cols / rest
 		}
 	}
-	p, ok := prodBounded(dims, maxColumns)
+	p, ok := prodBounded(dims, maxTensorValues)
 	if !ok {
-		return built{}, fmt.Errorf("%w: Reshape to %v: more than %d values per row", ErrUnsupported, shape, maxColumns)
+		return built{}, fmt.Errorf("%w: Reshape to %v: more than %d values per row", ErrUnsupported, shape, maxTensorValues)
 	}
 	if p != x.cols {
 		return built{}, fmt.Errorf("Reshape of %d values per row to %v", x.cols, shape)
@@ -201,9 +201,9 @@ func buildArrayFeatureExtractor(m *Model, nd *nodeProto, in []int, x slotInfo) (
 	dims := append([]int(nil), x.dims...)
 	dims[len(dims)-1] = len(idx)
 	outer := x.cols / last
-	cols, ok := mulBounded(outer, len(idx), maxColumns)
+	cols, ok := mulBounded(outer, len(idx), maxTensorValues)
 	if !ok {
-		return built{}, fmt.Errorf("%w: ArrayFeatureExtractor of %d indices makes more than %d columns", ErrUnsupported, len(idx), maxColumns)
+		return built{}, fmt.Errorf("%w: ArrayFeatureExtractor of %d indices makes more than %d columns", ErrUnsupported, len(idx), maxTensorValues)
 	}
 	o := outSpec{dt: x.dt, cols: cols, dims: dims, alias: -1}
 	if x.dt == dtString {
@@ -249,13 +249,13 @@ func buildFeatureVectorizer(m *Model, nd *nodeProto, in []int) (built, error) {
 		if len(si.dims) > 1 || dims[i] < 0 {
 			return built{}, fmt.Errorf("%w: FeatureVectorizer of a rank-%d input of %d columns", ErrUnsupported, len(si.dims)+1, dims[i])
 		}
-		// each value at most maxColumns, so the sum cannot overflow
-		d, ok := declaredCount(dims[i], maxColumns)
-		if ok && total+d > maxColumns {
+		// each value at most maxTensorValues, so the sum cannot overflow
+		d, ok := declaredCount(dims[i], maxTensorValues)
+		if ok && total+d > maxTensorValues {
 			ok = false
 		}
 		if !ok {
-			return built{}, fmt.Errorf("%w: FeatureVectorizer inputdimensions[%d] = %d makes more than %d columns", ErrUnsupported, i, dims[i], maxColumns)
+			return built{}, fmt.Errorf("%w: FeatureVectorizer inputdimensions[%d] = %d makes more than %d columns", ErrUnsupported, i, dims[i], maxTensorValues)
 		}
 		total += d
 	}
