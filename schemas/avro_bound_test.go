@@ -79,6 +79,10 @@ func TestZeroSizeItems(t *testing.T) {
 		{"by reference", rec(`{"name":"e","type":{"type":"record","name":"E","fields":[]}},{"name":"a","type":{"type":"array","items":"n.E"}}`), `field "a"`},
 		{"by short name", rec(`{"name":"e","type":{"type":"record","name":"E","fields":[]}},{"name":"a","type":{"type":"array","items":"E"}}`), `field "a"`},
 		{"nested", rec(`{"name":"o","type":{"type":"record","name":"O","fields":[{"name":"i","type":["null",{"type":"array","items":"null"}]}]}}`), `field "o.i"`},
+		// two records named E in two namespaces: the array's is not empty
+		{"same short name elsewhere", `{"type":"record","name":"R","fields":[{"name":"x","type":{"type":"record","name":"b.E","fields":[{"name":"v","type":"long"}]}},` +
+			`{"name":"e","type":{"type":"record","name":"a.E","fields":[]}},{"name":"arr","type":{"type":"array","items":"b.E"}}]}`, ""},
+		{"nested in the enclosing namespace", rec(`{"name":"o","type":{"type":"record","name":"O","fields":[{"name":"e","type":{"type":"record","name":"E","fields":[]}}]}},{"name":"a","type":{"type":"array","items":"n.E"}}`), `field "a"`},
 		{"array of unions with null", rec(`{"name":"a","type":{"type":"array","items":["null","long"]}}`), ""},
 		{"array of longs", rec(`{"name":"a","type":{"type":"array","items":"long"}}`), ""},
 		{"array of arrays of null", rec(`{"name":"a","type":{"type":"array","items":{"type":"array","items":"int"}}}`), ""},

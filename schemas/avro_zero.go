@@ -19,56 +19,60 @@ func zeroSizeItems(schema string) error {
 		return fmt.Errorf("not a valid Avro schema: %w", err)
 	}
 	w := zeroWalk{named: map[string]bool{}}
-	w.zero(root, "")
+	w.zero(root, "", "")
 	return w.err
 }
 
-// zeroWalk records, per named type, whether it encodes in no bytes.
+// zeroWalk records, per named type (by full name), whether it encodes in
+// no bytes.
 type zeroWalk struct {
 	named map[string]bool
 	err   error
 }
 
 // zero reports whether schema s encodes in no bytes, recording the first
-// array or map of such items it meets (at path, the fields leading to it).
-func (w *zeroWalk) zero(s any, path string) bool {
+// array or map of such items it meets (at path, the fields leading to it);
+// ns is the enclosing namespace, which names without a dot are in.
+func (w *zeroWalk) zero(s any, path, ns string) bool {
 	switch s := s.(type) {
 	case string:
 		if s == "null" {
 			return true
 		}
-		return w.named[s] || w.named[s[strings.LastIndexByte(s, '.')+1:]]
+		return w.named[fullName(s, ns)]
 	case []any: // a union: its branch index takes a byte at least
 		for _, b := range s {
-			w.zero(b, path)
+			w.zero(b, path, ns)
 		}
 		return false
 	case map[string]any:
 		switch t, _ := s["type"].(string); t {
 		case "record", "error":
-			w.set(s, false) // a reference to itself is not empty: it cannot recurse without a union or an array
+			name := w.name(s, ns)
+			w.named[name] = false // a reference to itself is not empty: it cannot recurse without a union or an array
+			inner := name[:max(0, strings.LastIndexByte(name, '.'))]
 			fields, _ := s["fields"].([]any)
 			all := true
 			for _, f := range fields {
 				f, _ := f.(map[string]any)
 				fn, _ := f["name"].(string)
-				all = w.zero(f["type"], strings.TrimPrefix(path+"."+fn, ".")) && all
+				all = w.zero(f["type"], strings.TrimPrefix(path+"."+fn, "."), inner) && all
 			}
-			w.set(s, all)
+			w.named[name] = all
 			return all
 		case "fixed":
 			size, _ := s["size"].(float64)
-			w.set(s, size == 0)
+			w.named[w.name(s, ns)] = size == 0
 			return size == 0
 		case "enum":
-			w.set(s, false)
+			w.named[w.name(s, ns)] = false
 			return false
 		case "array", "map":
 			key, what := "items", "an array"
 			if t == "map" {
 				key, what = "values", "a map"
 			}
-			if w.zero(s[key], path) && w.err == nil {
+			if w.zero(s[key], path, ns) && w.err == nil {
 				at := ""
 				if path != "" {
 					at = fmt.Sprintf(" (field %q)", path)
@@ -77,21 +81,26 @@ func (w *zeroWalk) zero(s any, path string) bool {
 			}
 			return false // its block count takes a byte at least
 		default: // a primitive with attributes, as {"type": "long", "logicalType": ...}
-			return w.zero(s["type"], path)
+			return w.zero(s["type"], path, ns)
 		}
 	}
 	return false
 }
 
-// set records whether named type s encodes in no bytes, under its full
-// name and its short one (a reference may use either).
-func (w *zeroWalk) set(s map[string]any, zero bool) {
+// name is named type s's full name: its name when it has a dot, else in
+// its namespace attribute or, without one, in the enclosing namespace.
+func (w *zeroWalk) name(s map[string]any, ns string) string {
 	n, _ := s["name"].(string)
-	w.named[n] = zero
-	if ns, _ := s["namespace"].(string); ns != "" && !strings.Contains(n, ".") {
-		w.named[ns+"."+n] = zero
+	if own, ok := s["namespace"].(string); ok && !strings.Contains(n, ".") {
+		ns = own
 	}
-	if i := strings.LastIndexByte(n, '.'); i >= 0 {
-		w.named[n[i+1:]] = zero
+	return fullName(n, ns)
+}
+
+// fullName is name n in namespace ns (a name with a dot is already full).
+func fullName(n, ns string) string {
+	if ns == "" || strings.Contains(n, ".") {
+		return n
 	}
+	return ns + "." + n
 }

@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -292,7 +292,7 @@ func (r *Reason) UnmarshalJSON(b []byte) error {
 		Value        *float64 `json:"value"`
 		Contribution float64  `json:"contribution"`
 	}
-	if err := json.Unmarshal(b, &raw); err != nil {
+	if err := jsonv2.Unmarshal(b, &raw, jsonOpts...); err != nil { // exact names, as jsonPrediction.Decode
 		return err
 	}
 	*r = Reason{Feature: raw.Feature, Value: math.NaN(), Contribution: raw.Contribution}
