@@ -5,7 +5,7 @@
 # default), alternated ROUNDS times, each on a fresh devkafka broker.
 # Per run it prints events/s, the process's CPU per event, the share of
 # predictions explained, and the share of the CPU spent explaining in a
-# CPU profile of PROFILE seconds from 0.3 s into the run (the cumulative
+# CPU profile of PROFILE seconds from 0.3 s after the service is ready (the cumulative
 # share of outcome.(*Batch).explainRoute: computing the contributions,
 # picking the top K; streamscore_explain_seconds_total is wall time, which
 # on a busy machine includes the time the lane was descheduled). Then the
@@ -37,14 +37,16 @@ for round in $(seq "$ROUNDS"); do
       INPUT_ENCODING=json OUTPUT_ENCODING=json HTTP_ADDR=127.0.0.1:$http REASONS_TOP_K=$k HTTP_PPROF=true \
       "$bin/streamscore" run >"$bin/run.log" 2>&1 &
     ss=$!
-    (sleep 0.3; curl -s -o "$bin/cpu.prof" "http://127.0.0.1:$http/debug/pprof/profile?seconds=$PROFILE") &
+    # the profile starts 0.3 s after the service is ready (models loaded)
+    (for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$http/readyz" && break; sleep 0.05; done; sleep 0.3
+      curl -sf -o "$bin/cpu.prof" "http://127.0.0.1:$http/debug/pprof/profile?seconds=$PROFILE" || echo "no CPU profile" >&2) &
     prof=$!
     if ! out=$("$bin/watch" --url "http://127.0.0.1:$http/metrics" --brokers "$broker" --count "$N" --pid "$ss"); then
       echo "streamscore did not finish:" >&2; cat "$bin/run.log" >&2; exit 1
     fi
     cpu=$(awk -v t="$tck" '{printf "%.6f", ($14 + $15) / t}' "/proc/$ss/stat")
     curl -s "http://127.0.0.1:$http/metrics" > "$bin/metrics"
-    wait $prof
+    wait $prof || true
     share=$(go tool pprof -top -nodecount 100000 "$bin/streamscore" "$bin/cpu.prof" 2>/dev/null |
       awk '/outcome\.\(\*Batch\)\.explainRoute$/ {s = $5} END {print s == "" ? "0%" : s}')
     kill -TERM $ss; wait $ss || true
