@@ -200,10 +200,9 @@ type tensorReader struct {
 var tensorReaders = sync.Pool{New: func() any { return new(tensorReader) }}
 
 // tensorData reads an input tensor's data in one pass over raw: numbers
-// (null = missing) in row-major order, either flat or in arrays nested at
-// most as deep as the tensor's rank (len(shape)), the protocol's two forms;
-// an array may mix numbers and arrays, and nested arrays are not checked
-// against the shape, only the count of numbers is. It returns the first
+// (null = missing) in row-major order, either flat or in arrays nested as
+// the tensor's shape (each array at depth d holding shape[d-1] values),
+// the protocol's two forms, not a mix of them. It returns the first
 // want numbers and how many numbers raw holds (those past want are
 // counted, not kept). raw is a value encoding/json has already validated.
 func tensorData(raw []byte, shape []int, want int) ([]float64, int, error) {
@@ -229,25 +228,55 @@ func tensorData(raw []byte, shape []int, want int) ([]float64, int, error) {
 		dec.Reset(&t.buf)
 	}()
 	count := 0
-	add := func(v float64) {
+	// The form is the first value's: a number makes the data flat (every
+	// value a number), an array nested (every array at depth d < rank
+	// holds shape[d-1] arrays, every array at depth rank shape[rank-1]
+	// numbers), so that no row is cut from another's numbers.
+	const undecided, flat, nested = 0, 1, 2
+	form := undecided
+	number := func(v float64) error {
+		d := dec.StackDepth() // the depth of the array the number is in
+		if form == undecided {
+			form = flat
+		}
+		if form == nested && d < len(shape) {
+			return fmt.Errorf("element %s is a number where shape %v wants an array", where(dec, d), shape)
+		}
 		if count < want {
 			out = append(out, v)
 		}
 		count++
+		return nil
 	}
 	for {
 		switch dec.PeekKind() {
 		case '[':
-			if dec.StackDepth() >= len(shape) {
+			d := dec.StackDepth()
+			if d >= len(shape) {
 				if _, err := dec.ReadToken(); err != nil {
 					return nil, 0, err
 				}
 				return nil, 0, fmt.Errorf("element %s is an array, nested deeper than the %d dimensions of shape %v", where(dec, len(shape)), len(shape), shape)
 			}
+			if d > 0 && form == undecided {
+				form = nested
+			}
 			if _, err := dec.ReadToken(); err != nil {
 				return nil, 0, err
 			}
+			if form == flat {
+				return nil, 0, fmt.Errorf("element %s is an array in flat data (the data is flat or nested as its shape, not both)", where(dec, d))
+			}
 		case ']':
+			if d := dec.StackDepth(); form == nested {
+				if _, n := dec.StackIndex(d); n != int64(shape[d-1]) {
+					what := "data"
+					if d > 1 {
+						what = "element " + where(dec, d-1)
+					}
+					return nil, 0, fmt.Errorf("%s has %d values, want %d for shape %v", what, n, shape[d-1], shape)
+				}
+			}
 			if _, err := dec.ReadToken(); err != nil {
 				return nil, 0, err
 			}
@@ -258,7 +287,9 @@ func tensorData(raw []byte, shape []int, want int) ([]float64, int, error) {
 			if _, err := dec.ReadToken(); err != nil {
 				return nil, 0, err
 			}
-			add(math.NaN())
+			if err := number(math.NaN()); err != nil {
+				return nil, 0, err
+			}
 		case '0':
 			tok, err := dec.ReadToken()
 			if err != nil {
@@ -268,7 +299,9 @@ func tensorData(raw []byte, shape []int, want int) ([]float64, int, error) {
 			if err != nil { // out of range
 				return nil, 0, fmt.Errorf("element %s is %s, out of the range of a float64", where(dec, dec.StackDepth()), tok.String())
 			}
-			add(v)
+			if err := number(v); err != nil {
+				return nil, 0, err
+			}
 		case 0: // the decoder's error
 			_, err := dec.ReadToken()
 			return nil, 0, err
