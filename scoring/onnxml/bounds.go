@@ -100,3 +100,18 @@ func declaredCount(v int64, limit int) (int, bool) {
 	}
 	return int(v), true
 }
+
+// targetsAttr reads a regressor's count of targets, attribute attr of nd
+// (def when absent): at least 1 and at most maxTargets; op names the
+// operator in the error.
+func targetsAttr(nd *nodeProto, attr string, def int64, op string) (int, error) {
+	v := attrInt(nd, attr, def)
+	if v < 1 {
+		return 0, fmt.Errorf("%s %s %d, want at least 1", op, attr, v)
+	}
+	nt, ok := declaredCount(v, maxTargets)
+	if !ok {
+		return 0, fmt.Errorf("%w: %s %s %d (at most %d)", ErrUnsupported, op, attr, v, maxTargets)
+	}
+	return nt, nil
+}

@@ -156,13 +156,9 @@ func buildLinearRegressor(m *Model, nd *nodeProto, in []int, x slotInfo) (built,
 	if x.dt != dtFloat {
 		return built{}, fmt.Errorf("%w: LinearRegressor on %s input (onnxruntime runs it on float only)", ErrUnsupported, typeName(x.dt))
 	}
-	v := attrInt(nd, "targets", 1)
-	if v < 1 {
-		return built{}, fmt.Errorf("targets %d", v)
-	}
-	nt, ok := declaredCount(v, maxTargets)
-	if !ok {
-		return built{}, fmt.Errorf("%w: LinearRegressor targets %d (at most %d)", ErrUnsupported, v, maxTargets)
+	nt, err := targetsAttr(nd, "targets", 1, "LinearRegressor")
+	if err != nil {
+		return built{}, err
 	}
 	coef, _, _ := attrFloats(nd, "coefficients")
 	icpt, _, _ := attrFloats(nd, "intercepts")

@@ -484,13 +484,9 @@ func buildTreeRegressor(m *Model, nd *nodeProto, in []int) (built, error) {
 		"target_weights_as_tensor", "n_targets", "aggregate_function")...); err != nil {
 		return built{}, err
 	}
-	v := attrInt(nd, "n_targets", 1)
-	if v < 1 {
-		return built{}, fmt.Errorf("n_targets %d", v)
-	}
-	nt, ok := declaredCount(v, maxTargets)
-	if !ok {
-		return built{}, fmt.Errorf("%w: n_targets %d (at most %d)", ErrUnsupported, v, maxTargets)
+	nt, err := targetsAttr(nd, "n_targets", 1, "TreeEnsembleRegressor")
+	if err != nil {
+		return built{}, err
 	}
 	agg, err := parseAggregate(attrString(nd, "aggregate_function", "SUM"))
 	if err != nil {

@@ -59,13 +59,9 @@ func buildTreeEnsembleV5(m *Model, nd *nodeProto, in []int) (built, error) {
 	if len(x.dims) > 1 {
 		return built{}, fmt.Errorf("%w: TreeEnsemble of a rank-%d tensor", ErrUnsupported, len(x.dims)+1)
 	}
-	v := attrInt(nd, "n_targets", 0)
-	if v < 1 {
-		return built{}, fmt.Errorf("n_targets must be positive, got %d", v)
-	}
-	nt, ok := declaredCount(v, maxTargets)
-	if !ok {
-		return built{}, fmt.Errorf("%w: n_targets %d (at most %d)", ErrUnsupported, v, maxTargets)
+	nt, err := targetsAttr(nd, "n_targets", 0, "TreeEnsemble")
+	if err != nil {
+		return built{}, err
 	}
 	var agg int
 	switch a := attrInt(nd, "aggregate_function", 1); a {
