@@ -566,14 +566,7 @@ func (m *Model) Predict(x, out []float32) error {
 		return err
 	}
 	if n > m.chunkRows {
-		nf, no := len(m.info.Features), m.info.Outputs()
-		for lo := 0; lo < n; lo += m.chunkRows {
-			hi := min(n, lo+m.chunkRows)
-			if err := m.Predict(x[lo*nf:hi*nf], out[lo*no:hi*no]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return predictChunks(m, x, out, n, m.Predict)
 	}
 	fr := m.pool.Get().(*frame)
 	defer m.pool.Put(fr)
@@ -604,14 +597,7 @@ func (m *Model) Predict64(x []float64, out []float32) error {
 	}
 	n := len(x) / nf
 	if n > m.chunkRows {
-		no := m.info.Outputs()
-		for lo := 0; lo < n; lo += m.chunkRows {
-			hi := min(n, lo+m.chunkRows)
-			if err := m.Predict64(x[lo*nf:hi*nf], out[lo*no:hi*no]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return predictChunks(m, x, out, n, m.Predict64)
 	}
 	fr := m.pool.Get().(*frame)
 	defer m.pool.Put(fr)
@@ -630,6 +616,20 @@ func (m *Model) Predict64(x []float64, out []float32) error {
 		}
 	})
 	m.run(fr, n, out)
+	return nil
+}
+
+// predictChunks scores the n rows of x with predict in chunks of at most
+// m.chunkRows rows, so that a frame holds at most frameValues values
+// however large the batch.
+func predictChunks[T float32 | float64](m *Model, x []T, out []float32, n int, predict func([]T, []float32) error) error {
+	nf, no := len(m.info.Features), m.info.Outputs()
+	for lo := 0; lo < n; lo += m.chunkRows {
+		hi := min(n, lo+m.chunkRows)
+		if err := predict(x[lo*nf:hi*nf], out[lo*no:hi*no]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
