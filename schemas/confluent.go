@@ -173,9 +173,7 @@ func (d *confluentDecoder) writer(id int) *writerCodec {
 	case s.Type != sr.TypeAvro:
 		wc.err = fmt.Errorf("a %s schema, not Avro", s.Type)
 	default:
-		if wc.codec, err = goavro.NewCodec(s.Schema); err != nil {
-			wc.err = fmt.Errorf("not a valid Avro schema: %w", err)
-		} else if wc.err = zeroSizeItems(s.Schema); wc.err == nil {
+		if wc.codec, wc.err = registryCodec(s.Schema); wc.err == nil {
 			wc.err = d.resolve(wc.codec)
 		}
 	}
@@ -184,6 +182,19 @@ func (d *confluentDecoder) writer(id int) *writerCodec {
 	}
 	d.store(id, wc)
 	return wc
+}
+
+// registryCodec compiles a writer schema from the registry, refusing one
+// with arrays or maps of items that take no bytes (zeroSizeItems).
+func registryCodec(schema string) (*goavro.Codec, error) {
+	c, err := goavro.NewCodec(schema)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid Avro schema: %w", err)
+	}
+	if err := zeroSizeItems(schema); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // registryUnavailable tells a registry that did not answer (no connection,
@@ -323,11 +334,8 @@ func (d *confluentPredictionDecoder) Decode(value []byte) (Prediction, error) {
 		if err != nil {
 			return Prediction{}, err
 		}
-		codec, err := goavro.NewCodec(s.Schema)
+		codec, err := registryCodec(s.Schema)
 		if err != nil {
-			return Prediction{}, err
-		}
-		if err := zeroSizeItems(s.Schema); err != nil {
 			return Prediction{}, fmt.Errorf("schema id %d: %w", id, err)
 		}
 		c = avroPrediction{codec}
