@@ -24,6 +24,16 @@ var ErrCannotExplain = errors.New("the model cannot explain its scores")
 // ErrCannotExplain.
 const MaxExplainDepth = 256
 
+// CheckExplainDepth is the error, wrapping ErrCannotExplain, of an
+// explainer given tree number tree of the given depth when the depth
+// passes MaxExplainDepth; nil otherwise.
+func CheckExplainDepth(tree, depth int) error {
+	if depth <= MaxExplainDepth {
+		return nil
+	}
+	return fmt.Errorf("%w: tree %d is %d deep, deeper than the %d TreeSHAP takes (its working memory grows with the square of the depth)", ErrCannotExplain, tree, depth, MaxExplainDepth)
+}
+
 // ErrNoFeatureRow is wrapped by Scorer.Explain for a result whose features
 // could not be extracted (Result.Stage "features"): it has no input row to
 // explain.

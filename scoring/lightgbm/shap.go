@@ -115,8 +115,8 @@ func newExplainer(m *Model) (*explainer, error) {
 			return nil, fmt.Errorf("%w: tree %d: %w", scoring.ErrCannotExplain, t, err)
 		}
 		mean, depth := m.meanDepth(tr.nodeOff)
-		if depth > scoring.MaxExplainDepth {
-			return nil, fmt.Errorf("%w: tree %d is %d deep, deeper than the %d TreeSHAP takes (its working memory grows with the square of the depth)", scoring.ErrCannotExplain, t, depth, scoring.MaxExplainDepth)
+		if err := scoring.CheckExplainDepth(t, depth); err != nil {
+			return nil, err
 		}
 		e.bias[tr.class] += mean
 		e.maxDepth = max(e.maxDepth, depth)

@@ -176,8 +176,8 @@ func newExplainer(m *Model) (*explainer, error) {
 		}
 		st.mean = m.nodeMean(root)
 		st.depth = m.depth(root)
-		if st.depth > scoring.MaxExplainDepth {
-			return nil, fmt.Errorf("%w: tree %d is %d deep, deeper than the %d TreeSHAP takes (its working memory grows with the square of the depth)", scoring.ErrCannotExplain, t, st.depth, scoring.MaxExplainDepth)
+		if err := scoring.CheckExplainDepth(t, st.depth); err != nil {
+			return nil, err
 		}
 		e.maxNodes = max(e.maxNodes, int(st.size))
 		e.maxDepth = max(e.maxDepth, st.depth)
