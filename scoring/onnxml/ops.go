@@ -116,7 +116,7 @@ func buildNode(m *Model, nd *nodeProto, in []int) (built, error) {
 		if err := need(2); err != nil {
 			return built{}, err
 		}
-		return buildAdd(m, nd, in, x)
+		return buildAdd(m, nd, in)
 	case "Sigmoid":
 		if err := checkAttrs(nd); err != nil {
 			return built{}, err
@@ -385,41 +385,69 @@ func buildMatMul(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) {
 	return b, nil
 }
 
-// Add of the batch and a constant row (or scalar), in the input's type.
-func buildAdd(m *Model, nd *nodeProto, in []int, x slotInfo) (built, error) {
-	if len(x.dims) > 1 {
-		return built{}, fmt.Errorf("%w: Add of a rank-%d tensor", ErrUnsupported, len(x.dims)+1)
-	}
+// Add of the batch [n, k] and a constant that numpy broadcasts over its
+// rows (a scalar, or one value or k as [1], [k], [1, 1] or [1, k]), in the
+// batch's type; the constant may be either input (converters emit both
+// orders, and addition is commutative).
+func buildAdd(m *Model, nd *nodeProto, in []int) (built, error) {
 	if err := checkAttrs(nd); err != nil {
 		return built{}, err
 	}
-	if m.slots[in[0]].konst != nil { // constant + batch
+	if m.slots[in[0]].konst != nil { // constant + batch: the batch's shape is what is checked
 		in = []int{in[1], in[0]}
-		x = m.slots[in[0]]
+	}
+	x := m.slots[in[0]]
+	if len(x.dims) > 1 {
+		return built{}, fmt.Errorf("%w: Add of a rank-%d tensor", ErrUnsupported, len(x.dims)+1)
 	}
 	c, err := constant(m, in[1], "one input of Add")
 	if err != nil {
 		return built{}, err
 	}
-	size := len(c.f32) + len(c.f64) + len(c.i64)
-	if size != 1 && size != x.cols {
-		return built{}, fmt.Errorf("cannot broadcast %d values over %d columns", size, x.cols)
+	if c.dt != x.dt {
+		return built{}, fmt.Errorf("Add of %s and %s (its inputs must have one element type)", typeName(x.dt), typeName(c.dt))
 	}
+	switch cd := m.slots[in[1]].dims; {
+	case len(cd) > 0 && cd[len(cd)-1] != 1 && cd[len(cd)-1] != x.cols:
+		return built{}, fmt.Errorf("cannot broadcast shape %v over %d columns", cd, x.cols)
+	case !broadcastsOverRows(cd, x.cols):
+		return built{}, fmt.Errorf("%w: Add of a constant of shape %v and a batch of %d columns (only a constant of shape [], [1], [%d], [1, 1] or [1, %d] is broadcast over the rows)",
+			ErrUnsupported, cd, x.cols, x.cols, x.cols)
+	}
+	size := len(c.f32) + len(c.f64) + len(c.i64)
 	b := built{outs: []outSpec{newOut(x.dt, x.cols)}}
 	b.make = func(out []int) step {
 		return func(fr *frame, n int) {
 			xv, yv := &fr.vals[in[0]], fr.out(out[0], n)
 			for i := 0; i < n*x.cols; i++ {
 				j := i % x.cols % size
-				if x.dt == dtDouble {
-					yv.f64[i] = xv.f64[i] + c.at64(j)
-				} else {
-					yv.f32[i] = xv.f32[i] + c.at32(j)
+				switch x.dt {
+				case dtDouble:
+					yv.f64[i] = xv.f64[i] + c.f64[j]
+				case dtInt64:
+					yv.i64[i] = xv.i64[i] + c.i64[j] // exact; wraps around on overflow
+				default:
+					yv.f32[i] = xv.f32[i] + c.f32[j]
 				}
 			}
 		}
 	}
 	return b, nil
+}
+
+// broadcastsOverRows reports whether a constant of shape dims, broadcast
+// with a batch [N, cols] as numpy does, gives [N, cols] with the constant
+// repeated on every row: rank at most 2, the last dimension 1 or cols,
+// any other 1.
+func broadcastsOverRows(dims []int, cols int) bool {
+	if len(dims) == 0 {
+		return true
+	}
+	if len(dims) > 2 || len(dims) == 2 && dims[0] != 1 {
+		return false
+	}
+	last := dims[len(dims)-1]
+	return last == 1 || last == cols
 }
 
 func elementwise(in []int, x slotInfo, f64 func(float64) float64, f32 func(float32) float32) built {

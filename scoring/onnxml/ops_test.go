@@ -288,3 +288,96 @@ func TestConcurrentPredict(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// An elementwise Add of the batch [N, 2] and a constant broadcasts the
+// constant over the rows as numpy does, whichever input the constant is
+// (skl2onnx and other converters emit both orders), in the batch's type.
+func TestAddBroadcastsAConstantEitherSide(t *testing.T) {
+	shapes := []struct {
+		name string
+		dims []int64
+		vals []float64
+	}{
+		{"scalar", nil, []float64{10}},
+		{"[1]", []int64{1}, []float64{10}},
+		{"[2]", []int64{2}, []float64{10, 20}},
+		{"[1,1]", []int64{1, 1}, []float64{10}},
+		{"[1,2]", []int64{1, 2}, []float64{10, 20}},
+	}
+	x := []float64{1, 2, 3, -4}
+	for _, dt := range []int32{dtFloat, dtDouble, dtInt64} {
+		for _, sh := range shapes {
+			for _, first := range []bool{true, false} {
+				name := typeName(dt) + " " + sh.name + " + batch"
+				in := []string{"C", "b"}
+				if !first {
+					name, in = typeName(dt)+" batch + "+sh.name, []string{"b", "C"}
+				}
+				t.Run(name, func(t *testing.T) {
+					c := tInit{"C", dt, sh.dims, sh.vals}
+					var data []byte
+					if dt == dtInt64 { // the int64 input itself, cast to float, then the scores
+						in[0], in[1] = strings.Replace(in[0], "b", "X", 1), strings.Replace(in[1], "b", "X", 1)
+						data = encModel([]tNode{{op: "Add", in: in, out: []string{"S"}},
+							{op: "Cast", in: []string{"S"}, out: []string{"Sf"}, attrs: []tAttr{aInt("to", dtFloat)}},
+							{op: "MatMul", in: []string{"Sf", "I"}, out: []string{"Y"}}},
+							[]tIO{{"X", dtInt64, 2}}, []tIO{{"Y", dtFloat, 2}}, c, tInit{"I", dtFloat, []int64{2, 2}, []float64{1, 0, 0, 1}})
+					} else { // scores: X times the identity, plus the constant
+						data = encModel([]tNode{{op: "MatMul", in: []string{"X", "I"}, out: []string{"b"}},
+							{op: "Add", in: in, out: []string{"Y"}}},
+							[]tIO{{"X", dt, 2}}, []tIO{{"Y", dt, 2}}, c, tInit{"I", dt, []int64{2, 2}, []float64{1, 0, 0, 1}})
+					}
+					m, err := Parse(data, "add")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if info := m.Info(); info.Output != scoring.Regression || info.Targets != 2 {
+						t.Fatalf("info %+v", info)
+					}
+					got := make([]float32, 4)
+					if err := m.Predict64(x, got); err != nil {
+						t.Fatal(err)
+					}
+					for i := range got {
+						if want := float32(x[i] + sh.vals[i%2%len(sh.vals)]); got[i] != want {
+							t.Errorf("output %d: %v, want %v (all %v)", i, got[i], want, got)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// A constant that numpy would not broadcast over the rows of the batch
+// [N, 2] as one row is refused, in either order: a column [2, 1] or rows
+// [2, 2] (numpy broadcasts them for a batch of 1 or 2 rows only, to a
+// [2, 2] result), a rank-3 shape (a rank-3 result), a last dimension
+// neither 1 nor 2 (no batch broadcasts), another element type.
+func TestAddRefusesOtherBroadcasts(t *testing.T) {
+	tests := []struct {
+		name string
+		c    tInit
+		want string
+	}{
+		{"column [2,1]", tInit{"C", dtFloat, []int64{2, 1}, []float64{10, 20}}, "[2 1]"},
+		{"rank 3 [1,1,2]", tInit{"C", dtFloat, []int64{1, 1, 2}, []float64{10, 20}}, "[1 1 2]"},
+		{"[3]", tInit{"C", dtFloat, []int64{3}, []float64{1, 2, 3}}, "cannot broadcast shape [3]"},
+		{"[2,2]", tInit{"C", dtFloat, []int64{2, 2}, []float64{1, 2, 3, 4}}, "[2 2]"},
+		{"double constant, float batch", tInit{"C", dtDouble, []int64{2}, []float64{1, 2}}, "double"},
+	}
+	for _, tt := range tests {
+		for _, in := range [][]string{{"C", "b"}, {"b", "C"}} {
+			t.Run(tt.name+" "+in[0]+"+"+in[1], func(t *testing.T) {
+				data := encModel([]tNode{{op: "MatMul", in: []string{"X", "I"}, out: []string{"b"}},
+					{op: "Add", in: in, out: []string{"Y"}}},
+					[]tIO{{"X", dtFloat, 2}}, []tIO{{"Y", dtFloat, 2}}, tt.c, tInit{"I", dtFloat, []int64{2, 2}, []float64{1, 0, 0, 1}})
+				_, err := Parse(data, "add")
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("err = %v, want a refusal naming %s", err, tt.want)
+
+				}
+			})
+		}
+	}
+}
