@@ -72,20 +72,46 @@ func oneHot(k int) []byte {
 	}, []tIO{{"X", dtFloat, 1}}, []tIO{{"Y", dtFloat, 1}})
 }
 
+// stringKeys is the k categories c0, c1, ….
+func stringKeys(k int) []string {
+	keys := make([]string, k)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("c%d", i)
+	}
+	return keys
+}
+
+// indexes is 0, 1, …, k−1.
+func indexes(k int) []int64 {
+	vals := make([]int64, k)
+	for i := range vals {
+		vals[i] = int64(i)
+	}
+	return vals
+}
+
 // stringLabels is a LabelEncoder over a [N, cols] string input with k
 // keys (value = index), cast to float, then a tree.
 func stringLabels(cols, k int) []byte {
-	keys := make([]string, k)
-	vals := make([]int64, k)
-	for i := range keys {
-		keys[i], vals[i] = fmt.Sprintf("c%d", i), int64(i)
-	}
 	return encModel([]tNode{
-		{op: "LabelEncoder", domain: ml, in: []string{"S"}, out: []string{"codes"},
-			attrs: []tAttr{aStrings("keys_strings", keys...), aInts("values_int64s", vals...)}},
+		{op: "LabelEncoder", domain: ml, name: "labels", in: []string{"S"}, out: []string{"codes"},
+			attrs: []tAttr{aStrings("keys_strings", stringKeys(k)...), aInts("values_int64s", indexes(k)...)}},
 		{op: "Cast", in: []string{"codes"}, out: []string{"X"}, attrs: []tAttr{aInt("to", dtFloat)}},
 		sumTree("X", 2),
 	}, []tIO{{"S", dtString, int64(cols)}}, []tIO{{"Y", dtFloat, 1}})
+}
+
+// encoderStack is LabelEncoders enc0, enc1, … of the given keys (value =
+// index) over one string column; the first one's codes, cast to float,
+// feed a tree.
+func encoderStack(keys ...[]string) []byte {
+	var nodes []tNode
+	for i, k := range keys {
+		nodes = append(nodes, tNode{op: "LabelEncoder", domain: ml, name: fmt.Sprintf("enc%d", i), in: []string{"S"}, out: []string{fmt.Sprintf("codes%d", i)},
+			attrs: []tAttr{aStrings("keys_strings", k...), aInts("values_int64s", indexes(len(k))...)}})
+	}
+	nodes = append(nodes, tNode{op: "Cast", in: []string{"codes0"}, out: []string{"X"}, attrs: []tAttr{aInt("to", dtFloat)}}, sumTree("X", 1))
+	return encModel(nodes, []tIO{{"S", dtString, 1}}, []tIO{{"Y", dtFloat, 1}})
 }
 
 func featureVectorizer(dims ...int64) []byte {
@@ -128,7 +154,7 @@ func TestDeclaredSizesAreRefused(t *testing.T) {
 		{"FeatureVectorizer inputdimensions summing past the bound", featureVectorizer(maxTensorValues, 1), "inputdimensions[1] = 1"},
 		// 24 doublings reach 2^24 columns; the tensors together pass 2^22
 		// values per row first
-		{"OneHotEncoder chain", oneHotChain(24), "the graph's tensors pass 4194304 values per row together"},
+		{"OneHotEncoder chain", oneHotChain(24), `node "" (OneHotEncoder): output "oh20": unsupported ONNX model: 2097152 values per row, which bring the graph's tensors to 6291453 values per row together (at most 4194304)`},
 		// 2·(2^32+1)(2^32−1)(2^32+1)(2^32−1) wraps around to 2, the input's
 		// width (every dimension is exact in the test writer's float64)
 		{"Reshape whose product wraps", encModel([]tNode{
@@ -136,7 +162,22 @@ func TestDeclaredSizesAreRefused(t *testing.T) {
 		}, []tIO{{"X", dtFloat, 2}}, []tIO{{"Y", dtFloat, 1}},
 			tInit{"shape", dtInt64, []int64{6}, []float64{-1, 2, 1<<32 + 1, 1<<32 - 1, 1<<32 + 1, 1<<32 - 1}}), "Reshape to"},
 		// 1,024 columns × 1,025 categories pass 2^20 entries
-		{"string columns × categories", stringLabels(1024, 1025), "keys_strings: 1025 categories over 1024 string columns"},
+		{"string columns × categories", stringLabels(1024, 1025),
+			`node "labels" (LabelEncoder): unsupported ONNX model: keys_strings: 1025 categories over 1024 string columns bring the string columns' category entries, counted per column, to at least 1049600 (at most 1048576)`},
+		// 1,024 categories, then 1,024 encoders of one of them: each has a
+		// code table of the list's 1,024 entries
+		{"code tables of one column's list", encoderStack(append([][]string{stringKeys(1024)}, slices.Repeat([][]string{{"c0"}}, 1024)...)...),
+			`node "enc1024" (LabelEncoder): unsupported ONNX model: keys_strings: 1 categories over 1 string columns bring the entries of the encoders' code tables to at least 1049600 (at most 1048576)`},
+		// 1,024 encoders of one category, then one of 1,024 more: the list
+		// has 1,025 entries once the graph is compiled, and so has every
+		// encoder's code table
+		{"code tables of a list that grew", encoderStack(append(slices.Repeat([][]string{{"a"}}, 1024), stringKeys(1024))...),
+			`node "enc1023" (LabelEncoder): unsupported ONNX model: keys_strings: its code table of 1025 entries (the categories of its columns' list) brings the string encoders' code tables to 1049600 entries (at most 1048576)`},
+		// 65 copies of 2^16 columns side by side
+		{"Concat past the bound", encModel([]tNode{
+			{op: "Concat", name: "wide", in: slices.Repeat([]string{"X"}, 65), out: []string{"C"}, attrs: []tAttr{aInt("axis", 1)}}, leafRegressor("C", 1),
+		}, []tIO{{"X", dtFloat, maxColumns}}, []tIO{{"Y", dtFloat, 1}}),
+			`node "wide" (Concat): unsupported ONNX model: Concat along axis 1: input 64 ("X") brings that dimension to 4259840 (at most 4194304)`},
 		{"initializer shape larger than its data", encModel([]tNode{
 			{op: "Reshape", in: []string{"X", "shape"}, out: []string{"R"}}, leafRegressor("R", 1),
 		}, []tIO{{"X", dtFloat, 2}}, []tIO{{"Y", dtFloat, 1}},
@@ -388,7 +429,8 @@ func TestGraphWidthsTogetherAreBounded(t *testing.T) {
 			[]tIO{{"A", dtFloat, maxColumns - 1}, {"B", dtFloat, 1}}, []tIO{{"Y", dtFloat, 1}}), ""},
 		// the input and 63 casts of 2^16 columns hold 2^22 values per row,
 		// and the tree's output one more
-		{"tensors together past the bound", castChain(maxColumns, 63), "pass 4194304 values per row together"},
+		{"tensors together past the bound", castChain(maxColumns, 63),
+			`node "" (TreeEnsembleRegressor): output "Y": unsupported ONNX model: 1 values per row, which bring the graph's tensors to 4194305 values per row together (at most 4194304)`},
 		{"tensors together under the bound", castChain(maxColumns, 62), ""},
 	}
 	for _, tt := range tests {

@@ -98,6 +98,7 @@ type tNode struct {
 	op, domain string
 	in, out    []string
 	attrs      []tAttr
+	name       string
 }
 
 func encNode(n tNode) []byte {
@@ -109,6 +110,10 @@ func encNode(n tNode) []byte {
 	for _, s := range n.out {
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendString(b, s)
+	}
+	if n.name != "" {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendString(b, n.name)
 	}
 	b = protowire.AppendTag(b, 4, protowire.BytesType)
 	b = protowire.AppendString(b, n.op)

@@ -41,15 +41,17 @@ type codeReg struct {
 	t     codeTable
 	src   []int // the model feature of each column
 	index func(string) (int32, bool)
+	// the encoder and its category attribute, for errors
+	node, op, attr string
 }
 
-// stringCodes registers an encoder's categories (attribute attr) for every
+// stringCodes registers an encoder's categories (attribute attr of nd) for every
 // column of the string value x and returns the tables, filled once the
 // graph is compiled (codeTables). index gives the encoder's index of a
 // category (ok false: none). The category entries the model would then
 // hold, counted per column, are bounded by maxCategoryEntries: they are
 // counted before anything is added.
-func (m *Model) stringCodes(x slotInfo, attr string, cats []string, index func(string) (int32, bool)) (codeTable, error) {
+func (m *Model) stringCodes(nd *nodeProto, x slotInfo, attr string, cats []string, index func(string) (int32, bool)) (codeTable, error) {
 	// the distinct features the encoder reads, per list
 	seen := make(map[int]bool, len(x.src))
 	reads := map[*catList]int{}
@@ -88,9 +90,14 @@ func (m *Model) stringCodes(x slotInfo, attr string, cats []string, index func(s
 		// added and reads[l] are at most the file's size and maxColumns
 		total += added * reads[l]
 		tables += len(l.list) + added
-		if total > maxCategoryEntries || tables > maxCategoryEntries {
-			return nil, fmt.Errorf("%w: %s: %d categories over %d string columns make more than %d category entries (counted per column and per encoder)",
-				ErrUnsupported, attr, len(uniq), len(seen), maxCategoryEntries)
+		// (the error is wrapped with the node's name and operator)
+		if total > maxCategoryEntries {
+			return nil, fmt.Errorf("%w: %s: %d categories over %d string columns bring the string columns' category entries, counted per column, to at least %d (at most %d)",
+				ErrUnsupported, attr, len(uniq), len(seen), total, maxCategoryEntries)
+		}
+		if tables > maxCategoryEntries {
+			return nil, fmt.Errorf("%w: %s: %d categories over %d string columns bring the entries of the encoders' code tables to at least %d (at most %d)",
+				ErrUnsupported, attr, len(uniq), len(seen), tables, maxCategoryEntries)
 		}
 	}
 	m.catEntries, m.tableEntries = total, tables
@@ -115,7 +122,7 @@ func (m *Model) stringCodes(x slotInfo, attr string, cats []string, index func(s
 		}
 	}
 	t := make(codeTable, x.cols)
-	m.codeRegs = append(m.codeRegs, codeReg{t: t, src: x.src, index: index})
+	m.codeRegs = append(m.codeRegs, codeReg{t: t, src: x.src, index: index, node: nd.name, op: nd.opType, attr: attr})
 	return t, nil
 }
 
@@ -129,7 +136,8 @@ func (m *Model) codeTables() error {
 			if l := m.catOf[f]; !seen[l] {
 				seen[l] = true
 				if entries += len(l.list); entries > maxCategoryEntries {
-					return fmt.Errorf("%w: the string encoders' code tables would hold more than %d entries", ErrUnsupported, maxCategoryEntries)
+					return fmt.Errorf("node %q (%s): %w: %s: its code table of %d entries (the categories of its columns' list) brings the string encoders' code tables to %d entries (at most %d)",
+						r.node, r.op, ErrUnsupported, r.attr, len(l.list), entries, maxCategoryEntries)
 				}
 			}
 		}
@@ -202,7 +210,7 @@ func buildOneHotEncoder(m *Model, nd *nodeProto, in []int, x slotInfo) (built, e
 			last[s] = int32(i)
 		}
 		var err error
-		if table, err = m.stringCodes(x, attr, strs, func(s string) (int32, bool) { i, ok := last[s]; return i, ok }); err != nil {
+		if table, err = m.stringCodes(nd, x, attr, strs, func(s string) (int32, bool) { i, ok := last[s]; return i, ok }); err != nil {
 			return built{}, err
 		}
 	case x.dt != dtString && len(ints) > 0:
@@ -303,7 +311,7 @@ func buildLabelEncoder(m *Model, nd *nodeProto, in []int, x slotInfo) (built, er
 			attr = "classes_strings"
 		}
 		var err error
-		if table, err = m.stringCodes(x, attr, skeys, func(s string) (int32, bool) { i, ok := index[s]; return i, ok }); err != nil {
+		if table, err = m.stringCodes(nd, x, attr, skeys, func(s string) (int32, bool) { i, ok := index[s]; return i, ok }); err != nil {
 			return built{}, err
 		}
 	case x.dt == dtInt64 && ikeys != nil:

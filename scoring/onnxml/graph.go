@@ -406,7 +406,8 @@ func (m *Model) compile(g *graphProto, width int) error {
 			}
 			// rowValues is at most maxRowValues and cols maxColumns: no overflow
 			if m.rowValues+o.cols > maxRowValues {
-				return fmt.Errorf("node %q (%s): output %q: %w: the graph's tensors pass %d values per row together", nd.name, nd.opType, nd.outputs[k], ErrUnsupported, maxRowValues)
+				return fmt.Errorf("node %q (%s): output %q: %w: %d values per row, which bring the graph's tensors to %d values per row together (at most %d)",
+					nd.name, nd.opType, nd.outputs[k], ErrUnsupported, o.cols, m.rowValues+o.cols, maxRowValues)
 			}
 			si := slotInfo{dt: o.dt, cols: o.cols, dims: o.dims, role: max(inRole, o.role), src: o.src}
 			if b.role != roleFeature {

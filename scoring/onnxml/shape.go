@@ -47,7 +47,7 @@ func buildConcat(m *Model, nd *nodeProto, in []int) (built, error) {
 	dt := first.dt
 	dims := append([]int(nil), first.dims...)
 	dims[p] = 0
-	for _, s := range in {
+	for i, s := range in {
 		si := m.slots[s]
 		if si.dt != dt || si.konst != nil {
 			return built{}, fmt.Errorf("%w: Concat of mixed types (%s, %s) or of constants", ErrUnsupported, typeName(dt), typeName(si.dt))
@@ -62,7 +62,7 @@ func buildConcat(m *Model, nd *nodeProto, in []int) (built, error) {
 		}
 		// every dimension of an input is at most maxTensorValues: no overflow
 		if dims[p] += si.dims[p]; dims[p] > maxTensorValues {
-			return built{}, fmt.Errorf("%w: Concat of more than %d columns along axis %d", ErrUnsupported, maxTensorValues, axis)
+			return built{}, fmt.Errorf("%w: Concat along axis %d: input %d (%q) brings that dimension to %d (at most %d)", ErrUnsupported, axis, i, nd.inputs[i], dims[p], maxTensorValues)
 		}
 	}
 	total, ok := prodBounded(dims, maxTensorValues)
