@@ -250,7 +250,7 @@ func TestStringColumnsShareCategoryLists(t *testing.T) {
 		{cols: []int{0, 1, 2, 3}, cats: []string{"f"}, vals: []int64{50}},
 	}
 	var nodes []tNode
-	var inits []tInit
+	var inits []tTensor
 	var parts []string
 	for i, e := range encs {
 		in := "S"

@@ -206,20 +206,49 @@ type tIO struct {
 	cols int64
 }
 
+// An initializer the test writer encodes: a tInit, or a tInts.
+type tTensor interface{ encode() []byte }
+
 type tInit struct {
 	name string
 	dt   int32
 	dims []int64
-	vals []float64
+	vals []float64 // int64 values too, so exact up to 2^53 only
 }
 
-func encModel(nodes []tNode, inputs, outputs []tIO, inits ...tInit) []byte {
+func (in tInit) encode() []byte { return encTensor(in.name, in.dt, in.dims, in.vals) }
+
+// tInts is an int64 initializer, written exactly.
+type tInts struct {
+	name       string
+	dims, vals []int64
+}
+
+func (in tInts) encode() []byte {
+	var b []byte
+	for _, d := range in.dims {
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(d))
+	}
+	b = protowire.AppendTag(b, 2, protowire.VarintType)
+	b = protowire.AppendVarint(b, dtInt64)
+	b = protowire.AppendTag(b, 8, protowire.BytesType)
+	b = protowire.AppendString(b, in.name)
+	var raw []byte
+	for _, x := range in.vals {
+		raw = protowire.AppendFixed64(raw, uint64(x))
+	}
+	b = protowire.AppendTag(b, 9, protowire.BytesType)
+	return protowire.AppendBytes(b, raw)
+}
+
+func encModel(nodes []tNode, inputs, outputs []tIO, inits ...tTensor) []byte {
 	return encModelBatch(nodes, inputs, outputs, 0, inits...)
 }
 
 // encModelBatch is encModel with the inputs' batch dimension fixed at
 // batch (0: symbolic).
-func encModelBatch(nodes []tNode, inputs, outputs []tIO, batch int64, inits ...tInit) []byte {
+func encModelBatch(nodes []tNode, inputs, outputs []tIO, batch int64, inits ...tTensor) []byte {
 	var g []byte
 	for _, n := range nodes {
 		g = protowire.AppendTag(g, 1, protowire.BytesType)
@@ -227,7 +256,7 @@ func encModelBatch(nodes []tNode, inputs, outputs []tIO, batch int64, inits ...t
 	}
 	for _, in := range inits {
 		g = protowire.AppendTag(g, 5, protowire.BytesType)
-		g = protowire.AppendBytes(g, encTensor(in.name, in.dt, in.dims, in.vals))
+		g = protowire.AppendBytes(g, in.encode())
 	}
 	for _, in := range inputs {
 		g = protowire.AppendTag(g, 11, protowire.BytesType)

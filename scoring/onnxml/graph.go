@@ -241,11 +241,36 @@ func (m *Model) addSlot(names map[string]int, name string, s slotInfo) int {
 	return len(m.slots) - 1
 }
 
+// constValue reads an initializer's values in its element type (float,
+// double or int64); int64 values are read exactly (a float64 holds
+// integers exactly only up to 2^53).
+func constValue(t *tensorProto) (*value, error) {
+	switch t.dataType {
+	case dtInt64:
+		is, err := tensorInts(t)
+		if err != nil {
+			return nil, err
+		}
+		return &value{dt: dtInt64, i64: is}, nil
+	case dtFloat:
+		xs, err := t.float64s()
+		if err != nil {
+			return nil, err
+		}
+		return &value{dt: dtFloat, f32: toF32(xs)}, nil
+	}
+	xs, err := t.float64s()
+	if err != nil {
+		return nil, err
+	}
+	return &value{dt: dtDouble, f64: xs}, nil
+}
+
 func (m *Model) compile(g *graphProto, width int) error {
 	names := map[string]int{}
 	for i := range g.initializer {
 		t := &g.initializer[i]
-		xs, err := t.float64s()
+		v, err := constValue(t)
 		if err != nil {
 			return fmt.Errorf("%w: initializer %q: %v", ErrUnsupported, t.name, err)
 		}
@@ -260,23 +285,11 @@ func (m *Model) compile(g *graphProto, width int) error {
 			}
 			cols = dims[len(dims)-1]
 		}
+		v.cols = cols
 		// the declared shape must hold exactly the values the file stores
-		if p, ok := prodBounded(dims, math.MaxInt); !ok || p != len(xs) {
-			return fmt.Errorf("%w: initializer %q has dimensions %v but %d values", ErrUnsupported, t.name, t.dims, len(xs))
-		}
-		v := &value{dt: dtDouble, cols: cols, f64: xs}
-		if t.dataType == dtFloat {
-			v.dt, v.f64 = dtFloat, nil
-			v.f32 = make([]float32, len(xs))
-			for k, x := range xs {
-				v.f32[k] = float32(x)
-			}
-		} else if t.dataType == dtInt64 {
-			v.dt, v.f64 = dtInt64, nil
-			v.i64 = make([]int64, len(xs))
-			for k, x := range xs {
-				v.i64[k] = int64(x)
-			}
+		n := len(v.f32) + len(v.f64) + len(v.i64)
+		if p, ok := prodBounded(dims, math.MaxInt); !ok || p != n {
+			return fmt.Errorf("%w: initializer %q has dimensions %v but %d values", ErrUnsupported, t.name, t.dims, n)
 		}
 		m.addSlot(names, t.name, slotInfo{dt: v.dt, cols: cols, dims: dims, konst: v})
 	}

@@ -3,6 +3,7 @@ package onnxml
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -380,4 +381,53 @@ func TestAddRefusesOtherBroadcasts(t *testing.T) {
 			})
 		}
 	}
+}
+
+// An int64 initializer holds its values exactly: past 2^53 a float64 does
+// not (2^62+1 read as 2^62, 2^53+1 as 2^53, 2^63−1 as 2^63, which is no
+// int64).
+func TestInt64InitializersAreExact(t *testing.T) {
+	t.Run("Add", func(t *testing.T) {
+		// (x + [2^62+1, 3]) + [−2^62, 0] = x + [1, 3]
+		data := encModel([]tNode{
+			{op: "Add", in: []string{"X", "C1"}, out: []string{"S1"}},
+			{op: "Add", in: []string{"C2", "S1"}, out: []string{"S2"}},
+			{op: "Cast", in: []string{"S2"}, out: []string{"Sf"}, attrs: []tAttr{aInt("to", dtFloat)}},
+			{op: "MatMul", in: []string{"Sf", "I"}, out: []string{"Y"}},
+		}, []tIO{{"X", dtInt64, 2}}, []tIO{{"Y", dtFloat, 2}},
+			tInts{"C1", []int64{1, 2}, []int64{1<<62 + 1, 3}}, tInts{"C2", []int64{2}, []int64{-1 << 62, 0}},
+			tInit{"I", dtFloat, []int64{2, 2}, []float64{1, 0, 0, 1}})
+		_, got := predict(t, data, []float32{5, -7, 0, 2}, 2)
+		if want := []float32{6, -4, 1, 5}; !slices.Equal(got, want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+	refusals := []struct {
+		name string
+		node tNode
+		c    tInts
+		want string
+	}{
+		{"Reshape dimension 2^53+1", tNode{op: "Reshape", in: []string{"X", "K"}, out: []string{"R"}},
+			tInts{"K", []int64{2}, []int64{-1, 1<<53 + 1}}, "dimension 9007199254740993 is more than"},
+		{"ArrayFeatureExtractor index 2^63−1", tNode{op: "ArrayFeatureExtractor", domain: ml, in: []string{"X", "K"}, out: []string{"R"}},
+			tInts{"K", []int64{1}, []int64{math.MaxInt64}}, "index 9223372036854775807 is out of range"},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(encModel([]tNode{tt.node, leafRegressor("R", 1)}, []tIO{{"X", dtFloat, 2}}, []tIO{{"Y", dtFloat, 1}}, tt.c), "x")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to name %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("raw data", func(t *testing.T) {
+		raw := []byte{1, 0, 0, 0, 0, 0, 0, 0x80, 2, 0, 0, 0, 0, 0, 0, 0}
+		if xs, err := tensorInts(&tensorProto{dataType: dtInt64, raw: raw}); err != nil || !slices.Equal(xs, []int64{math.MinInt64 + 1, 2}) {
+			t.Errorf("tensorInts of int64 raw data: %v, %v", xs, err)
+		}
+		if xs, err := (&tensorProto{dataType: dtInt64, raw: raw[:15]}).float64s(); !errors.Is(err, errTruncated) {
+			t.Errorf("15 bytes of int64 raw data: %v, %v, want %v", xs, err, errTruncated)
+		}
+	})
 }

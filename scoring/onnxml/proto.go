@@ -409,12 +409,9 @@ func (t *tensorProto) float64s() ([]float64, error) {
 		}
 		return t.doubles, nil
 	case dtInt64:
-		xs := t.int64s
-		if t.raw != nil {
-			xs = make([]int64, len(t.raw)/8)
-			for i := range xs {
-				xs[i] = int64(uint64(leU32(t.raw[8*i:])) | uint64(leU32(t.raw[8*i+4:]))<<32)
-			}
+		xs, err := tensorInts(t)
+		if err != nil {
+			return nil, err
 		}
 		out := make([]float64, len(xs))
 		for i, x := range xs {

@@ -38,6 +38,16 @@ func tensorInts(t *tensorProto) ([]int64, error) {
 		}
 		return out, nil
 	case dtInt64:
+		if t.raw != nil {
+			if len(t.raw)%8 != 0 {
+				return nil, errTruncated
+			}
+			out := make([]int64, len(t.raw)/8)
+			for i := range out {
+				out[i] = int64(uint64(leU32(t.raw[8*i:])) | uint64(leU32(t.raw[8*i+4:]))<<32)
+			}
+			return out, nil
+		}
 		return t.int64s, nil
 	}
 	return nil, fmt.Errorf("tensor %q has element type %s, want an integer type", t.name, typeName(t.dataType))
