@@ -3,6 +3,7 @@ package xgboost
 import (
 	"math"
 	"math/bits"
+	"slices"
 	"unsafe"
 )
 
@@ -74,10 +75,20 @@ import (
 // of cover 0), or when the model's tables would exceed maxTableEntries.
 
 const (
-	maxTableBits    = 12      // index bits of a group at most
-	maxGroupSplits  = 3       // splits in a group at most
-	maxTableEntries = 1 << 22 // 16 MiB of values per model
+	maxTableBits   = 12 // index bits of a group at most
+	maxGroupSplits = 3  // splits in a group at most
 )
+
+// maxTableEntries caps a model's table values: 64 MiB of them. The trees
+// are laid out in order while they fit; a tree that would pass the cap
+// takes the classic algorithm (and a smaller one after it may still fit).
+// Deep trees make large tables (a leaf's group holds 2^(its path's
+// distinct features) values per feature): on a model of 150 trees of
+// depth 9 (17 features) the tables take 28 MB for every tree and explain
+// about 15 times as many rows per second as with the 16 MiB cap before,
+// under which half the trees took the classic algorithm. A variable for
+// the tests.
+var maxTableEntries = 1 << 24
 
 // tableNode is one split above the groups: the split as the complete
 // layout holds it (key(split) − 1 and the slot of the expanded row, see
@@ -117,7 +128,8 @@ func (e *explainer) buildTables() {
 			continue
 		}
 		b.reset(m, st)
-		if !b.walk(st.root) || len(e.tables)+len(b.tables) > maxTableEntries {
+		b.budget = maxTableEntries - len(e.tables)
+		if !b.walk(st.root) {
 			continue
 		}
 		base, fbase := int32(len(e.tables)), int32(len(e.feat))
@@ -129,6 +141,9 @@ func (e *explainer) buildTables() {
 		}
 		st.inner, st.leaves, st.numeric = b.inner, b.leaves, b.numeric
 	}
+	if cap(e.tables)-len(e.tables) > len(e.tables)/8 {
+		e.tables = slices.Clone(e.tables) // up to 64 MiB: no append slack kept
+	}
 }
 
 // tableBuilder walks one tree, depth first, with the distinct features of
@@ -136,6 +151,7 @@ func (e *explainer) buildTables() {
 type tableBuilder struct {
 	m       *Model
 	st      *shapTree
+	budget  int // table values the tree may add (what the model's cap leaves)
 	feats   []int32
 	z       []float64
 	inner   []tableNode
@@ -325,6 +341,9 @@ func (b *tableBuilder) group(g int32) bool {
 		return false
 	}
 	n := 1 << bitsN
+	if len(b.tables)+n*nv > b.budget {
+		return false // over the model's cap: not worth computing
+	}
 	b.acc = grown(b.acc, n*nv)
 	clear(b.acc)
 	w := float64(b.st.weight)

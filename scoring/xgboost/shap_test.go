@@ -608,3 +608,65 @@ func TestExplainRefusesDeepTrees(t *testing.T) {
 		})
 	}
 }
+
+// TestTableCap: the tables of a model stay within maxTableEntries; trees
+// beyond it take the classic algorithm, a smaller tree after them may
+// still fit, and whatever the cap, the contributions agree with the
+// classic algorithm's.
+func TestTableCap(t *testing.T) {
+	full := func() *explainer {
+		m, err := Load(filepath.Join("testdata", "xgb_fraud.json"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := m.explainer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	defer func(v int) { maxTableEntries = v }(maxTableEntries)
+	all := full()
+	total, tabled := len(all.tables), 0
+	for _, st := range all.trees {
+		if st.leaves != nil {
+			tabled++
+		}
+	}
+	if tabled < 10 {
+		t.Fatalf("xgb_fraud: %d trees with tables under the default cap; want them all", tabled)
+	}
+	x := trickyRows(all.m, 100, 5)
+	n := len(x) / all.m.nfeat
+	ref := make([]float32, n*(all.m.nfeat+1))
+	if err := all.explainClassic(x, ref); err != nil {
+		t.Fatal(err)
+	}
+	prev := -1
+	for _, capV := range []int{0, total / 7, total / 2, total - 1, total} {
+		maxTableEntries = capV
+		e := full()
+		if len(e.tables) > capV {
+			t.Fatalf("cap %d: %d table values", capV, len(e.tables))
+		}
+		k := 0
+		for _, st := range e.trees {
+			if st.leaves != nil {
+				k++
+			}
+		}
+		if k < prev || capV == 0 && k != 0 || capV == total && k != tabled || capV < total && k == tabled {
+			t.Fatalf("cap %d: %d of %d trees with tables (%d under the smaller cap before)", capV, k, tabled, prev)
+		}
+		prev = k
+		got := make([]float32, len(ref))
+		if err := e.Explain(x, got); err != nil {
+			t.Fatal(err)
+		}
+		for i := range got {
+			if d := math.Abs(float64(got[i] - ref[i])); d > 1e-5*math.Max(1, math.Abs(float64(ref[i]))) {
+				t.Fatalf("cap %d, value %d: served %v, classic %v", capV, i, got[i], ref[i])
+			}
+		}
+	}
+}
