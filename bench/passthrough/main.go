@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -62,7 +63,11 @@ func run(brokers, from, to, group string, count int64, timeout time.Duration) er
 		case <-done:
 			elapsed := time.Duration(last.Load() - first.UnixNano())
 			_ = cl.CommitMarkedOffsets(context.Background())
-			fmt.Printf("passthrough: %d records in %.2fs = %.0f records/s\n", count, elapsed.Seconds(), float64(count)/elapsed.Seconds())
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			fmt.Printf("passthrough: %d records in %.2fs = %.0f records/s, %.2f us CPU/record\n", count, elapsed.Seconds(),
+				float64(count)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(count))
 			return nil
 		case <-ctx.Done():
 			return fmt.Errorf("%d of %d records after %v", acked.Load(), count, timeout)
