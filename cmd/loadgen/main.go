@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -82,6 +83,7 @@ func run() error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	brokers := fs.String("brokers", envOr("KAFKA_BROKERS", "localhost:9092"), "Kafka brokers (default $KAFKA_BROKERS or localhost:9092)")
 	rate := fs.Float64("rate", 1000, "events per second (0: as fast as possible)")
+	eventRate := fs.Float64("event-rate", 0, "with --count: date the events as a history of this many events per second of event time, the last one now, however fast they are produced (0: each event at its production time)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: no limit)")
 	count := fs.Int64("count", 0, "stop after this many events (0: no limit)")
 	encoding := fs.String("encoding", "avro", "avro or json")
@@ -107,6 +109,9 @@ func run() error {
 	if err != nil {
 		return usageError{fmt.Errorf("--encoding: %w", err)}
 	}
+	if !(*eventRate >= 0) || math.IsInf(*eventRate, 0) || *eventRate > 0 && *count <= 0 {
+		return usageError{fmt.Errorf("--event-rate %v: want 0, or events per second > 0 with --count", *eventRate)}
+	}
 	codec, err := producer.ParseCompression(*compression)
 	if err != nil {
 		return usageError{fmt.Errorf("--compression: %w", err)}
@@ -124,7 +129,7 @@ func run() error {
 	defer stop()
 	res, err := loadgen.Run(ctx, cl, loadgen.Options{
 		Encoding: enc, TransactionsTopic: *txTopic, ActivityTopic: *actTopic, ActivityShare: *actShare,
-		Rate: *rate, Count: *count, Duration: *duration, Names: names, Seed: *seed, Customers: *customers,
+		Rate: *rate, Count: *count, Duration: *duration, Names: names, Seed: *seed, Customers: *customers, EventRate: *eventRate,
 	}, nil)
 	fmt.Printf("sent %d events in %v (%.0f events/s), %d failed\n", res.Sent, res.Elapsed.Round(time.Millisecond),
 		float64(res.Sent)/res.Elapsed.Seconds(), res.Failed)

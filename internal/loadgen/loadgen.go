@@ -28,6 +28,13 @@ type Options struct {
 	// Now is the clock that dates each event when it is produced
 	// (default time.Now): an event's time is its production time.
 	Now func() time.Time
+	// EventRate, when > 0, dates the events instead as a history that
+	// happened at this many events per second of event time, the last one
+	// at the clock's time when the run starts: a backlog with the pace of
+	// a real stream (or of the training log, whose --log-rate it mirrors),
+	// however fast it is produced. It needs Count, and replaces Now's
+	// reading per event.
+	EventRate float64
 }
 
 // Result counts what a run produced.
@@ -68,11 +75,19 @@ func Run(ctx context.Context, cl *kgo.Client, o Options, live *Counter) (Result,
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	var n int64
+	if o.EventRate > 0 {
+		if o.Count <= 0 {
+			return Result{}, fmt.Errorf("loadgen: an event rate (%v events/s) needs a count of events", o.EventRate)
+		}
+		step := float64(time.Second) / o.EventRate
+		first := o.Now().Add(-time.Duration(float64(o.Count-1) * step))
+		o.Now = func() time.Time { return first.Add(time.Duration(float64(n) * step)) }
+	}
 	g := synth.New(o.Seed, o.Customers, o.Names)
 	g.ActivityShare = o.ActivityShare
 	start := time.Now()
 	var ev schemas.Event
-	var n int64
 	var firstErr atomic.Value
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil {

@@ -56,3 +56,44 @@ func TestEventTimesAreProductionTimes(t *testing.T) {
 		t.Errorf("read %v events, want %d of both kinds", kinds, n)
 	}
 }
+
+// With an event rate the events are a history at that pace, the last one
+// at the start of the run, whatever the production speed.
+func TestEventRateDatesAHistory(t *testing.T) {
+	addrs := testkafka.Cluster(t, testkafka.Topic{Name: "transactions", Partitions: 1})
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	cl := testkafka.Client(t, addrs)
+	const n = 200
+	if _, err := Run(context.Background(), cl, Options{Encoding: schemas.JSON, TransactionsTopic: "transactions", Count: n, EventRate: 0.5,
+		Names: schemas.DefaultFieldNames, Seed: 7, Customers: 50, Now: func() time.Time { return now }}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rd := testkafka.Client(t, addrs, kgo.ConsumeTopics("transactions"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(recs) < n && ctx.Err() == nil {
+		recs = append(recs, rd.PollFetches(ctx).Records()...)
+	}
+	if len(recs) != n {
+		t.Fatalf("read %d of %d events", len(recs), n)
+	}
+	dec, err := schemas.NewDecoder(schemas.JSON, schemas.Transaction, schemas.DefaultFieldNames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs { // one partition: in production order
+		var ev schemas.Event
+		if err := dec.Decode(r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		want := now.Add(-time.Duration(n-1-i) * 2 * time.Second)
+		if !ev.Time.Equal(want) {
+			t.Fatalf("event %d at %v, want %v", i, ev.Time.UTC(), want)
+		}
+	}
+	if _, err := Run(context.Background(), cl, Options{Encoding: schemas.JSON, TransactionsTopic: "transactions", EventRate: 1,
+		Duration: time.Second, Names: schemas.DefaultFieldNames}, nil); err == nil {
+		t.Error("an event rate without a count ran")
+	}
+}
