@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -83,6 +85,15 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		o.IdleEnd = 10 * time.Second
 	}
 	cfg := o.Config
+	rec, err := recordOutput(o)
+	if err != nil {
+		return Summary{}, err
+	}
+	if o.Resume != nil && o.Resume.Output != nil {
+		if err := o.Resume.Output.conflict(rec); err != nil {
+			return Summary{}, fmt.Errorf("cannot resume: %w", err)
+		}
+	}
 	topics := cfg.Topics()
 	conn, err := kafkaconn.ForConfig(cfg, "streamscore-backfill")
 	if err != nil {
@@ -111,6 +122,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			return Summary{}, err
 		}
 		state.To = o.To
+	}
+	state.Output, state.MaxRate, state.Inputs = rec, o.MaxRate, nil
+	inputs, _ := cfg.Inputs()
+	for _, in := range inputs {
+		state.Inputs = append(state.Inputs, in.Topic+":"+string(in.Type))
 	}
 	if o.afterSnapshot != nil {
 		o.afterSnapshot()
@@ -312,6 +328,30 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	return sum, nil
 }
 
+// recordOutput is what the run writes and how, for its resume file.
+func recordOutput(o Options) (*Output, error) {
+	rec := &Output{WithFeatures: o.WithFeatures}
+	var scorers []*scoring.Scorer
+	for _, r := range o.Models.Routes() {
+		s := r.Scorer()
+		scorers = append(scorers, s)
+		rec.Models = append(rec.Models, s.Info().Name+" "+s.Info().Version)
+	}
+	slices.Sort(rec.Models)
+	if o.OutputFile == "" {
+		rec.Topic, rec.Encoding = o.OutputTopic, o.Config.OutputEncoding
+		return rec, nil
+	}
+	var err error
+	if rec.File, err = filepath.Abs(o.OutputFile); err != nil {
+		return nil, fmt.Errorf("--output-file %s: %w", o.OutputFile, err)
+	}
+	if rec.Columns, err = batchscore.FileColumns(scorers, o.WithFeatures); err != nil {
+		return nil, fmt.Errorf("--output-file %s: %w", o.OutputFile, err)
+	}
+	return rec, nil
+}
+
 // snapshot takes, per partition, the offset for from and the end offset.
 func snapshot(ctx context.Context, adm *kadm.Client, topics []string, from time.Time, warmFor time.Duration, cfg config.Config) (*State, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -397,6 +437,10 @@ func newOutput(o Options, conn []kgo.Opt, enc schemas.PredictionEncoder) (*outpu
 		f, err := batchscore.CreateFile(o.OutputFile, scorers, o.WithFeatures, o.Resume != nil)
 		if err != nil {
 			return nil, fmt.Errorf("--output-file %s: %w", o.OutputFile, err)
+		}
+		if err := f.CheckHeader(sourceColumns()); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cannot resume: %w", err)
 		}
 		out.file = f
 		return out, nil
@@ -585,6 +629,16 @@ func (k *fileSink) write(fn func(*batchscore.FileWriter) error) {
 	}
 	k.out.fileMu.Unlock()
 	k.out.done()
+}
+
+// sourceColumns are the names of a prediction's sourceCells: the first
+// columns of a file's header.
+func sourceColumns() []string {
+	var names []string
+	for _, c := range sourceCells(&kgo.Record{}, &schemas.Event{}) {
+		names = append(names, c.Name)
+	}
+	return names
 }
 
 func sourceCells(r *kgo.Record, ev *schemas.Event) []batchscore.Cell {

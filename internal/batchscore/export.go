@@ -2,8 +2,14 @@ package batchscore
 
 import (
 	"bufio"
+	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/streamscore/streamscore/scoring"
 )
@@ -25,14 +31,26 @@ type FileWriter struct {
 	w       writer
 	rej     *rejectWriter
 	cells   []cell
+	header  []string // resuming a CSV file: the header it has
 	Written int
 	Rejects int
+}
+
+// FileColumns are the columns CreateFile's writer writes after the cells
+// of each row.
+func FileColumns(scorers []*scoring.Scorer, withFeatures bool) ([]string, error) {
+	lay, err := newLayout(scorers, withFeatures, false, false)
+	if err != nil {
+		return nil, err
+	}
+	return lay.cols, nil
 }
 
 // CreateFile opens path for writing rows scored by scorers (the models in
 // service: the columns are the union of theirs), with every model input
 // when withFeatures is set; appending when resume is set, in which case a
-// CSV header is not repeated.
+// CSV header is not repeated (CheckHeader compares it with the columns
+// the writer writes).
 func CreateFile(path string, scorers []*scoring.Scorer, withFeatures, resume bool) (*FileWriter, error) {
 	k, err := kind(path)
 	if err != nil {
@@ -41,6 +59,12 @@ func CreateFile(path string, scorers []*scoring.Scorer, withFeatures, resume boo
 	lay, err := newLayout(scorers, withFeatures, false, false)
 	if err != nil {
 		return nil, err
+	}
+	var header []string
+	if resume && k == "csv" {
+		if header, err = readHeader(path); err != nil {
+			return nil, err
+		}
 	}
 	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
 	if resume {
@@ -58,16 +82,54 @@ func CreateFile(path string, scorers []*scoring.Scorer, withFeatures, resume boo
 	fw := &FileWriter{path: path, lay: lay, f: f, rf: rf, rej: &rejectWriter{w: bufio.NewWriterSize(rf, 1<<16)}}
 	if k == "csv" {
 		cw := newCSVWriter(f, lay.cols)
-		if resume {
-			if st, err := f.Stat(); err == nil && st.Size() > 0 {
-				cw.headerDone = true
-			}
+		if header != nil {
+			cw.headerDone = true
+			fw.header = header
 		}
 		fw.w = cw
 	} else {
 		fw.w = newJSONLWriter(f, lay.cols)
 	}
 	return fw, nil
+}
+
+// readHeader is the first record of the CSV file at path, nil when the
+// file does not exist or is empty.
+func readHeader(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReader(f))
+	r.FieldsPerRecord = -1
+	h, err := r.Read()
+	if err == io.EOF {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the header of %s: %w", path, err)
+	}
+	return h, nil
+}
+
+// CheckHeader reports whether the CSV file being appended to has the
+// header this writer would write for rows whose cells are named kept: an
+// error naming both otherwise, as rows under another header corrupt the
+// file. A new, empty or JSONL file passes.
+func (fw *FileWriter) CheckHeader(kept []string) error {
+	if fw.header == nil {
+		return nil
+	}
+	want := append(slices.Clip(kept), fw.lay.cols...)
+	if slices.Equal(fw.header, want) {
+		return nil
+	}
+	return fmt.Errorf("%s has the header %s, the rows to append have the columns %s (written with or without --with-features, or with other models?): not appending to it",
+		fw.path, strings.Join(fw.header, ","), strings.Join(want, ","))
 }
 
 func (fw *FileWriter) toCells(cells []Cell) []cell {
