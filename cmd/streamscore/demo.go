@@ -15,7 +15,7 @@ import (
 func demoCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	port := fs.Int("port", 9092, "port of the embedded broker on 127.0.0.1")
-	rate := fs.Float64("rate", 2000, "synthetic transactions per second")
+	rate := fs.Float64("rate", 2000, "synthetic events per second, transactions and activity events together (30% activity)")
 	duration := fs.Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
 	encoding := fs.String("encoding", "json", "input and output encoding: json or avro")
 	httpAddr := fs.String("http", "", "address of the HTTP API: metrics, health, /v1/predict (default: $HTTP_ADDR, else :8080)")

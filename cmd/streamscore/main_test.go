@@ -62,7 +62,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"backfill", "--help"}, []string{"usage: streamscore backfill", "-from string", "-resume string", "KAFKA_BROKERS"}},
 		{[]string{"model", "--help"}, []string{"usage: streamscore model inspect FILE", "-features string"}},
 		{[]string{"model", "inspect", "--help"}, []string{"usage: streamscore model inspect FILE", "-format string"}},
-		{[]string{"demo", "--help"}, []string{"usage: streamscore demo", "-duration duration", "-rate float", "HTTP_ADDR"}},
+		{[]string{"demo", "--help"}, []string{"usage: streamscore demo", "-duration duration", "-rate float", "events per second, transactions and activity events together", "HTTP_ADDR"}},
 		{[]string{"version", "--help"}, []string{"usage: streamscore version"}},
 		{[]string{"--help"}, []string{"usage: streamscore <command>", "--help"}},
 	} {

@@ -30,7 +30,7 @@ import (
 // Options configure a demo run.
 type Options struct {
 	Port     int           // broker port on 127.0.0.1 (9092; 0 picks a free one)
-	Rate     float64       // events per second
+	Rate     float64       // events per second, both kinds (30% activity events)
 	Duration time.Duration // 0: until ctx ends
 	Encoding schemas.Encoding
 	Out      io.Writer // the live report
@@ -204,11 +204,8 @@ func report(ctx context.Context, w io.Writer, st *pipeline.Stats, sent *loadgen.
 		}
 		h := st.Latency.Snapshot()
 		d := h.Sub(lastHist)
-		pred := st.Predictions.Load() + st.DeadLetters.Load()
-		snt := sent.Sent.Load()
-		fmt.Fprintf(w, "%5.0fs  produced %7d/s  scored %7d/s  total %9d  dead letters %d  latency p50 %-8v p99 %-8v\n",
-			time.Since(start).Seconds(), snt-lastSent, pred-lastPred, st.Predictions.Load(), st.DeadLetters.Load(),
-			ms(d.Quantile(0.5)), ms(d.Quantile(0.99)))
+		pred, snt := st.Predictions.Load(), sent.Sent.Load()
+		fmt.Fprintln(w, reportLine(time.Since(start), snt-lastSent, pred-lastPred, pred, st.DeadLetters.Load(), d.Quantile(0.5), d.Quantile(0.99)))
 		lastHist, lastPred, lastSent = h, pred, snt
 		if n%5 == 0 {
 			for _, line := range s.latest() {
@@ -216,6 +213,14 @@ func report(ctx context.Context, w io.Writer, st *pipeline.Stats, sent *loadgen.
 			}
 		}
 	}
+}
+
+// reportLine is a second's report: the events (of both kinds) produced
+// and scored in that second, the predictions and dead letters so far,
+// and the second's latency quantiles.
+func reportLine(at time.Duration, produced, scored, predictions, deadLetters int64, p50, p99 time.Duration) string {
+	return fmt.Sprintf("%5.0fs  produced %7d events/s  scored %7d events/s  predictions %9d  dead letters %d  latency p50 %-8v p99 %-8v",
+		at.Seconds(), produced, scored, predictions, deadLetters, ms(p50), ms(p99))
 }
 
 func ms(d time.Duration) string { return d.Round(100 * time.Microsecond).String() }
