@@ -61,7 +61,7 @@ func New() *Metrics {
 	m.DeadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_dead_letters_total",
 		Help: "Dead letters acknowledged by the broker, by the stage that failed (decode, features, score, produce)."}, []string{"stage"})
 	m.Batches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_batches_total",
-		Help: "Micro-batches closed, by trigger (size, interval, revoke, shutdown)."}, []string{"trigger"})
+		Help: "Micro-batches closed, by trigger (size, interval, revoke, shutdown, transaction: an exactly-once transaction ending)."}, []string{"trigger"})
 	m.BatchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streamscore_batch_size_records",
 		Help: "Records per closed micro-batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 15)})
 	m.ScoringSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "streamscore_scoring_seconds",
@@ -92,7 +92,7 @@ func New() *Metrics {
 	m.Explained = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_explained_predictions_total",
 		Help: "Predictions given feature contributions (reasons, or every contribution for explain=true)."}, []string{"model"})
 	m.FeatureMissing = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streamscore_feature_missing_total",
-		Help: "Records scored with this model input missing (absent or null without a default, or an unseen category): a misspelt or dropped field shows here."}, []string{"model", "feature"})
+		Help: "Records scored with this model input missing, without a default: a field absent or null, an unseen category, or an aggregate with no value (mean, min, max, last or since_last over no events in its window, or history the entity state dropped); a misspelt or dropped field shows here."}, []string{"model", "feature"})
 	for _, c := range []prometheus.Collector{m.Consumed, m.Predictions, m.DeadLetters, m.Batches, m.BatchSize, m.ScoringSeconds,
 		m.EndToEnd, m.Lag, m.ModelInfo, m.Reloads, m.Scores, m.HTTPRequests, m.HTTPSeconds, m.InFlight, m.FetchPaused, m.FetchPauses,
 		m.FeatureMissing, m.ExplainSeconds, m.Explained} {
