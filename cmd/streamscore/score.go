@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/streamscore/streamscore/internal/batchscore"
 	"github.com/streamscore/streamscore/internal/config"
@@ -224,7 +225,7 @@ func modelsByKind(path string, policy scoring.Policy) (map[schemas.EventType]*sc
 
 func modelCmd(_ context.Context, args []string) error {
 	const synopsis = "streamscore model inspect FILE [--features F] [--format auto] [--name N]"
-	about := "Prints a model's name, version, format, output kind, features, tree and node counts (and an ONNX graph's operators); with --features, the event fields the features file reads."
+	about := "Prints a model's name, version, format, output kind, features, tree and node counts (and an ONNX graph's operators); with --features, the event fields the features file reads and, per event kind, the fields its aggregates read of the entity's earlier events."
 	fs := flag.NewFlagSet("model inspect", flag.ContinueOnError)
 	var mf modelFlags
 	mf.register(fs)
@@ -255,9 +256,51 @@ func modelCmd(_ context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("features file: %s (reads %s)\n", mf.features, strings.Join(s.Plan().Sources(), ", "))
+		fmt.Print(describeFeatures(mf.features, s.Plan()))
 	}
 	return nil
+}
+
+// describeFeatures is what a features file reads: the scored event's
+// fields, then per event kind the fields its aggregates read of the
+// entity's earlier events (none for a kind only counted or timed).
+func describeFeatures(path string, p *scoring.Plan) string {
+	var b strings.Builder
+	fields := strings.Join(p.Sources(), ", ")
+	if fields == "" {
+		fields = "none"
+	}
+	fmt.Fprintf(&b, "features file: %s\n  event fields: %s\n", path, fields)
+	spec := entity.NewSpec(p.Aggregates())
+	if len(spec.Aggregates()) == 0 {
+		return b.String()
+	}
+	fmt.Fprintf(&b, "  aggregates:   %d, over the entity's earlier events (windows up to %s), reading\n", len(spec.Aggregates()), shortDuration(spec.Longest()))
+	kinds := spec.Kinds()
+	width := 0
+	for _, k := range kinds {
+		width = max(width, len(k))
+	}
+	for _, k := range kinds {
+		fields := strings.Join(spec.Fields(k), ", ")
+		if fields == "" {
+			fields = "no field (counts and times only)"
+		}
+		fmt.Fprintf(&b, "    %-*s %s\n", width+len(" events:"), string(k)+" events:", fields)
+	}
+	return b.String()
+}
+
+// shortDuration is d without Go's trailing zero units (168h, not 168h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // envOr is the variable's value, or def when it is unset or empty.
