@@ -459,7 +459,10 @@ func (b *Batch) entities(recs []*Record) {
 		if r.Probe {
 			continue
 		}
-		if b.state.Observe(&r.Event, in.Kind, entity.Pos{Stream: in.stream, Offset: r.Offset}) {
+		// a replayed record (StateOnly) was never scored, so it is not
+		// late: a rebuild replays each partition in turn, an entity's
+		// activity after its later transactions
+		if b.state.Observe(&r.Event, in.Kind, entity.Pos{Stream: in.stream, Offset: r.Offset}) && !r.StateOnly {
 			b.Late++
 		}
 	}
