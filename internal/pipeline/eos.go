@@ -464,7 +464,7 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 			return fmt.Errorf("shutdown: the transaction in progress (%d records) did not end within SHUTDOWN_TIMEOUT=%v (%w); its records stay uncommitted and will be read again",
 				n, e.p.cfg.ShutdownTimeout, err)
 		}
-		return fmt.Errorf("end transaction: %w", err)
+		return endError(e.p.cfg, n, err)
 	}
 	if !committed {
 		e.abortBackoff(ctx, n, produceErr, t)
@@ -488,6 +488,22 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 	e.p.stats.Labels.Add(int64(e.labels))
 	e.p.obs.BatchDone(time.Now())
 	return nil
+}
+
+// endError is the error that stops the run when a transaction of n
+// records could not end: fenced by another producer of the transactional
+// id, or ended without an answer from the brokers (franz-go's End returns
+// no retryable error), so that whether it committed is unknown here. Its
+// records were not acknowledged in this process: a new start fences this
+// producer, reads the committed offsets from the brokers and rebuilds the
+// entity state, and exactly-once holds across it.
+func endError(cfg config.Config, n int, err error) error {
+	id := TransactionalID(cfg)
+	switch {
+	case errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch):
+		return fmt.Errorf("end transaction: another producer with transactional id %q took over (a newer instance, or a second one with the same KAFKA_TRANSACTIONAL_ID, or KAFKA_GROUP_INSTANCE_ID and host name): %w", id, err)
+	}
+	return fmt.Errorf("end transaction of %d records (transactional id %q): the brokers did not confirm it, so whether it committed is unknown; stopping: started again, streamscore resumes from the committed offsets, exactly once: %w", n, id, err)
 }
 
 // push hands one fetched partition's records to its lane in transaction t.
