@@ -95,7 +95,7 @@ func newAtLeastOnce(ctx context.Context, p *Pipeline, prodConn, consConn []kgo.O
 	}
 	if entities {
 		a.rb = newRebuilder(p, a.lanes, p.rebuildConn, false)
-		p.obs.WatchEntities(entityFigures(a.lanes, a.rb))
+		p.watchEntities(entityFigures(a.lanes, a.rb))
 	}
 	if a.lrb, err = newLabelRebuilder(p, a.lanes, false); err != nil {
 		prod.Close()
@@ -287,7 +287,7 @@ func (a *atLeastOnce) setPaused(on bool) {
 
 // FetchPaused reports whether backpressure has paused fetching now.
 func (p *Pipeline) FetchPaused() bool {
-	a, ok := p.runner.(*atLeastOnce)
+	a, ok := p.current().(*atLeastOnce)
 	return ok && a.paused.Load()
 }
 

@@ -138,6 +138,7 @@ type exactlyOnce struct {
 	aborts   int                // consecutive aborted transactions, for backoff
 	labels   int                // label records of the transaction
 	consumed map[string]prometheus.Counter
+	closed   bool // close finished in time: a new session may replace this one
 }
 
 // txnRef is what a record carries in a transaction; for a dead letter
@@ -281,7 +282,7 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 	e.lanes = lanes
 	if e.entities {
 		e.rb = newRebuilder(p, e.lanes, p.rebuildConn, true)
-		p.obs.WatchEntities(entityFigures(e.lanes, e.rb))
+		p.watchEntities(entityFigures(e.lanes, e.rb))
 	}
 	if e.lrb, err = newLabelRebuilder(p, e.lanes, true); err != nil {
 		opened() // a revoke callback during Close must not wait
@@ -503,8 +504,14 @@ func endError(cfg config.Config, n int, err error) error {
 	case errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch):
 		return fmt.Errorf("end transaction: another producer with transactional id %q took over (a newer instance, or a second one with the same KAFKA_TRANSACTIONAL_ID, or KAFKA_GROUP_INSTANCE_ID and host name): %w", id, err)
 	}
-	return fmt.Errorf("end transaction of %d records (transactional id %q): the brokers did not confirm it, so whether it committed is unknown; stopping: started again, streamscore resumes from the committed offsets, exactly once: %w", n, id, err)
+	return fmt.Errorf("%w: end transaction of %d records (transactional id %q): the brokers did not confirm it, so whether it committed is unknown here: %w", errEndUnconfirmed, n, id, err)
 }
+
+// errEndUnconfirmed marks a transaction whose end the brokers did not
+// confirm: the run stops, and Pipeline.Run starts a new session, which
+// learns from the brokers what was committed, as a restarted process
+// does.
+var errEndUnconfirmed = errors.New("transaction end unconfirmed")
 
 // push hands one fetched partition's records to its lane in transaction t.
 func (e *exactlyOnce) push(part kgo.FetchTopicPartition, t *txn, n *int) {
@@ -625,6 +632,7 @@ func (e *exactlyOnce) close() {
 	}()
 	select {
 	case <-done:
+		e.closed = true
 	case <-ctx.Done():
 		e.p.log.Warn("the Kafka client did not close within SHUTDOWN_TIMEOUT; exiting without it")
 	}

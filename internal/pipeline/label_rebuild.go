@@ -133,7 +133,7 @@ func newLabelRebuilder(p *Pipeline, lanes labelLanes, readCommitted bool) (*labe
 	for _, t := range cfg.Topics() {
 		lr.inputs[t] = true
 	}
-	p.obs.WatchLabelRebuild(lr.figures)
+	p.watchLabelRebuild(lr.figures)
 	return lr, nil
 }
 

@@ -30,7 +30,7 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 	}()
 	for {
 		ctx, cancel := context.WithTimeout(stopped, min(3*time.Second, p.ping))
-		err := p.runner.client().Ping(ctx)
+		err := p.current().client().Ping(ctx)
 		cancel()
 		if stopped.Err() != nil {
 			return
@@ -59,13 +59,13 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 // the stalls it finds.
 func (p *Pipeline) checkProgress(parent context.Context) {
 	var started, ended string
-	if p.runner.assigned() == 0 || p.runner.rebuilding() > 0 {
+	if p.current().assigned() == 0 || p.current().rebuilding() > 0 {
 		ended = p.progress.disarm()
 	} else {
 		ctx, cancel := context.WithTimeout(parent, min(3*time.Second, p.ping))
-		cl := p.runner.client()
+		cl := p.current().client()
 		started, ended = p.progress.check(ctx, brokerOffsets{cl: cl, group: p.cfg.GroupID}, p.watch.consumed(),
-			p.runner.owns, pausedNow(cl), p.ping)
+			p.current().owns, pausedNow(cl), p.ping)
 		cancel()
 	}
 	if started != "" {
@@ -82,7 +82,7 @@ func (p *Pipeline) checkProgress(parent context.Context) {
 func (p *Pipeline) recheckTopics(parent context.Context) {
 	ctx, cancel := context.WithTimeout(parent, min(3*time.Second, p.ping))
 	defer cancel()
-	details, err := kadm.NewClient(p.runner.client()).ListTopics(ctx, p.topics...)
+	details, err := kadm.NewClient(p.current().client()).ListTopics(ctx, p.topics...)
 	if err != nil {
 		return // the next ping tells whether the brokers answer
 	}
@@ -135,13 +135,13 @@ func (p *Pipeline) Ready() (bool, string) {
 	if msg := p.health.unready(); msg != "" {
 		return false, msg
 	}
-	if p.runner.assigned() == 0 {
+	if p.current().assigned() == 0 {
 		return false, "no partitions assigned (yet, or more members than partitions)"
 	}
 	if msg := p.progress.stalled(); msg != "" {
 		return false, msg
 	}
-	if n := p.runner.rebuilding(); n > 0 {
+	if n := p.current().rebuilding(); n > 0 {
 		return false, fmt.Sprintf("rebuilding the entity state of newly assigned partitions (%d rebuilds in progress); their records wait", n)
 	}
 	return true, "ok"

@@ -106,7 +106,18 @@ type Pipeline struct {
 	progress *progress              // whether owned partitions are read (readiness)
 	topics   []string               // every topic read or written, for the metadata check
 	written  []string               // the output and dead-letter topics
+	// runner is the delivery mode; exactly-once replaces it after a
+	// transaction the brokers did not confirm (Run), so other goroutines
+	// read it through current
 	runner   runner
+	runnerMu sync.RWMutex
+	// eosConn connects a replacement exactly-once session's client
+	eosConn func() []kgo.Opt
+	// the lanes' entity and label-rebuild figures of the current runner,
+	// registered as metrics once
+	entityFigs             atomic.Pointer[func() metrics.EntityFigures]
+	labelFigs              atomic.Pointer[func() metrics.LabelRebuildFigures]
+	entityOnce, labelsOnce sync.Once
 	// rebuildConn connects the clients that read history back for the
 	// entity state (no metrics hooks: they come and go).
 	rebuildConn []kgo.Opt
@@ -313,7 +324,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 	}
 	p.rebuildConn = append(append(append([]kgo.Opt{}, base...), kgo.ClientID("streamscore-rebuild")), o.extra...)
 	if cfg.Delivery == "exactly-once" {
-		p.runner, err = newExactlyOnce(ctx, p, conn("eos"))
+		p.eosConn = func() []kgo.Opt { return conn("eos") }
+		p.runner, err = newExactlyOnce(ctx, p, p.eosConn())
 	} else {
 		p.runner, err = newAtLeastOnce(ctx, p, conn("producer"), conn("consumer"))
 	}
@@ -585,7 +597,68 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	published := make(chan struct{})
 	go func() { defer close(published); p.watch.run(stopWatch) }()
 	defer func() { close(stopWatch); <-watched; <-pinged; <-published }()
-	return p.runner.run(ctx)
+	for {
+		err := p.current().run(ctx)
+		if !errors.Is(err, errEndUnconfirmed) || ctx.Err() != nil {
+			return err
+		}
+		if old, ok := p.current().(*exactlyOnce); !ok || !old.closed {
+			return err // its client is still open: a second one would share its metrics and member
+		}
+		p.log.Warn("exactly-once: the brokers did not confirm a transaction's end; the session starts again as a new process would (fence, committed offsets, entity-state rebuild)", "err", err)
+		if err := p.restartExactlyOnce(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// current is the delivery mode in service.
+func (p *Pipeline) current() runner {
+	p.runnerMu.RLock()
+	defer p.runnerMu.RUnlock()
+	return p.runner
+}
+
+// restartExactlyOnce replaces the exactly-once runner, whose session was
+// closed after a transaction the brokers did not confirm, with a new one:
+// its producer fences the old one (aborting the transaction if it is
+// still open), its member reads the committed offsets and its lanes
+// rebuild the entity state, as after a restart of the process. While the
+// brokers do not answer it tries again, 1 s apart up to 10 s. It returns
+// nil when ctx ends first (nothing is in flight).
+func (p *Pipeline) restartExactlyOnce(ctx context.Context) error {
+	wait := time.Second
+	for {
+		e, err := newExactlyOnce(ctx, p, p.eosConn())
+		if err == nil {
+			p.runnerMu.Lock()
+			p.runner = e
+			p.runnerMu.Unlock()
+			return nil
+		}
+		p.log.Warn("exactly-once: the new session did not start; trying again", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// watchEntities makes fn the source of the entity-state metrics (the
+// current runner's lanes), registering them on the first call.
+func (p *Pipeline) watchEntities(fn func() metrics.EntityFigures) {
+	p.entityFigs.Store(&fn)
+	p.entityOnce.Do(func() { p.obs.WatchEntities(func() metrics.EntityFigures { return (*p.entityFigs.Load())() }) })
+}
+
+// watchLabelRebuild is watchEntities for the label-rebuild metrics.
+func (p *Pipeline) watchLabelRebuild(fn func() metrics.LabelRebuildFigures) {
+	p.labelFigs.Store(&fn)
+	p.labelsOnce.Do(func() {
+		p.obs.WatchLabelRebuild(func() metrics.LabelRebuildFigures { return (*p.labelFigs.Load())() })
+	})
 }
 
 // routeName labels a route in metrics: its topics.
