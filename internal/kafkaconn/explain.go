@@ -33,5 +33,10 @@ func Explain(err error, cfg config.Config) error {
 		return fmt.Errorf("Kafka authentication failed for KAFKA_SASL_USERNAME=%q with KAFKA_SASL_MECHANISM=%s: the brokers closed the connection during authentication (check the user, password and mechanism): %w",
 			cfg.SASLUsername, cfg.SASLMechanism, err)
 	}
-	return fmt.Errorf("cannot reach the Kafka brokers %v: %w", cfg.Brokers, err)
+	return fmt.Errorf("%w %v: %w", ErrUnreachable, cfg.Brokers, err)
 }
+
+// ErrUnreachable is wrapped by Explain's error for brokers that did not
+// answer (no TLS or authentication failure recognised): what may heal by
+// itself.
+var ErrUnreachable = errors.New("cannot reach the Kafka brokers")

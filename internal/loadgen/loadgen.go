@@ -32,7 +32,10 @@ type Options struct {
 	// happened at this many events per second of event time, the last one
 	// at the clock's time when the run starts: a backlog with the pace of
 	// a real stream (or of the training log, whose --log-rate it mirrors),
-	// however fast it is produced. It needs Count, and replaces Now's
+	// however fast it is produced. The records' Kafka timestamps stay their
+	// production times: an entity-state rebuild and a backfill, which find
+	// their ranges by timestamp, see the history as produced just now. It
+	// needs Count (at most 100 years of event time), and replaces Now's
 	// reading per event.
 	EventRate float64
 }
@@ -79,6 +82,9 @@ func Run(ctx context.Context, cl *kgo.Client, o Options, live *Counter) (Result,
 	if o.EventRate > 0 {
 		if o.Count <= 0 {
 			return Result{}, fmt.Errorf("loadgen: an event rate (%v events/s) needs a count of events", o.EventRate)
+		}
+		if span := float64(o.Count) / o.EventRate; span > 100*365*86400 {
+			return Result{}, fmt.Errorf("loadgen: %d events at %v events/s span %.0f years of event time (at most 100)", o.Count, o.EventRate, span/(365*86400))
 		}
 		step := float64(time.Second) / o.EventRate
 		first := o.Now().Add(-time.Duration(float64(o.Count-1) * step))

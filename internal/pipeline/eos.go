@@ -500,9 +500,14 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 // entity state, and exactly-once holds across it.
 func endError(cfg config.Config, n int, err error) error {
 	id := TransactionalID(cfg)
+	var ke *kerr.Error
 	switch {
 	case errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch):
 		return fmt.Errorf("end transaction: another producer with transactional id %q took over (a newer instance, or a second one with the same KAFKA_TRANSACTIONAL_ID, or KAFKA_GROUP_INSTANCE_ID and host name): %w", id, err)
+	case errors.As(err, &ke) && !ke.Retriable:
+		// the brokers answered: an authorization failure, an invalid
+		// transaction state — not healed by a new session
+		return fmt.Errorf("end transaction of %d records (transactional id %q): %w", n, id, err)
 	}
 	return fmt.Errorf("%w: end transaction of %d records (transactional id %q): the brokers did not confirm it, so whether it committed is unknown here: %w", errEndUnconfirmed, n, id, err)
 }

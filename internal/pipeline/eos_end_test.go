@@ -19,8 +19,9 @@ import (
 
 // TestEndError: a transaction that cannot end stops the run with an error
 // that keeps its cause and says what happened: fenced by another producer
-// of the id (the end of the run), or unconfirmed by the brokers
-// (errEndUnconfirmed: Run starts a new session).
+// of the id, or refused by the brokers (both the end of the run), or
+// unconfirmed (a transport error or a retriable code: errEndUnconfirmed,
+// Run starts a new session).
 func TestEndError(t *testing.T) {
 	cfg := config.Config{GroupID: "g", GroupInstanceID: "i"}
 	for _, tt := range []struct {
@@ -30,10 +31,12 @@ func TestEndError(t *testing.T) {
 		{kerr.ProducerFenced, `another producer with transactional id "g-i" took over`},
 		{kerr.InvalidProducerEpoch, "took over"},
 		{errors.New("unable to dial: connection refused"), "end transaction of 7 records (transactional id \"g-i\"): the brokers did not confirm it"},
+		{kerr.CoordinatorNotAvailable, "the brokers did not confirm it"},
+		{kerr.TransactionalIDAuthorizationFailed, "end transaction of 7 records (transactional id \"g-i\"): TRANSACTIONAL_ID_AUTHORIZATION_FAILED"},
 	} {
 		err := endError(cfg, 7, tt.err)
-		fenced := strings.Contains(tt.want, "took over")
-		if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.want) || errors.Is(err, errEndUnconfirmed) == fenced {
+		unconfirmed := strings.Contains(tt.want, "did not confirm")
+		if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.want) || errors.Is(err, errEndUnconfirmed) != unconfirmed {
 			t.Errorf("endError(%v) = %v; want it to wrap the cause and say %q", tt.err, err, tt.want)
 		}
 	}
@@ -69,6 +72,7 @@ func TestExactlyOnceRestartsAfterUnconfirmedEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	first := p.current()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	committed := kgo.FetchIsolationLevel(kgo.ReadCommitted())
@@ -81,8 +85,8 @@ func TestExactlyOnceRestartsAfterUnconfirmedEnd(t *testing.T) {
 	if failed.Load() < 8 {
 		t.Fatalf("only %d EndTxn requests failed: the end was never unconfirmed", failed.Load())
 	}
-	if _, ok := p.current().(*exactlyOnce); !ok || p.current() == nil {
-		t.Fatal("no exactly-once runner after the restart")
+	if e, ok := p.current().(*exactlyOnce); !ok || e == first {
+		t.Fatal("the exactly-once session was not replaced")
 	}
 	cancel()
 	select {

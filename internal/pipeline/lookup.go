@@ -55,6 +55,7 @@ func (l *entityLookup) Score(ctx context.Context, topic string, recs []*outcome.
 	}
 	byPart := map[int32][]*outcome.Record{}
 	var mis *httpapi.MisdirectedError
+	rn := l.p.current() // one runner for the whole request (a new exactly-once session may replace it)
 	for _, r := range recs {
 		if r.Dead() {
 			continue
@@ -62,7 +63,7 @@ func (l *entityLookup) Score(ctx context.Context, topic string, recs []*outcome.
 		p := l.hash([]byte(r.Event.Entity), n)
 		// the lane holds partition p of every input topic: ownership of
 		// the request's topic is ownership of the entity's state
-		if !l.p.current().owns(lane.Partition{Topic: topic, Partition: p}) {
+		if !rn.owns(lane.Partition{Topic: topic, Partition: p}) {
 			if mis == nil {
 				mis = &httpapi.MisdirectedError{Topic: topic}
 			}
@@ -78,7 +79,7 @@ func (l *entityLookup) Score(ctx context.Context, topic string, recs []*outcome.
 		return mis
 	}
 	for p, rs := range byPart {
-		err := l.p.current().probe(ctx, lane.Partition{Topic: topic, Partition: p}, rs, ex)
+		err := rn.probe(ctx, lane.Partition{Topic: topic, Partition: p}, rs, ex)
 		if errors.Is(err, lane.ErrRebuilding) {
 			return fmt.Errorf("%w: partition %d of %s is being rebuilt", httpapi.ErrStateNotReady, p, topic)
 		}

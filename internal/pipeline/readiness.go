@@ -59,13 +59,14 @@ func (p *Pipeline) pingBroker(stop <-chan struct{}) {
 // the stalls it finds.
 func (p *Pipeline) checkProgress(parent context.Context) {
 	var started, ended string
-	if p.current().assigned() == 0 || p.current().rebuilding() > 0 {
+	rn := p.current()
+	if rn.assigned() == 0 || rn.rebuilding() > 0 {
 		ended = p.progress.disarm()
 	} else {
 		ctx, cancel := context.WithTimeout(parent, min(3*time.Second, p.ping))
-		cl := p.current().client()
+		cl := rn.client()
 		started, ended = p.progress.check(ctx, brokerOffsets{cl: cl, group: p.cfg.GroupID}, p.watch.consumed(),
-			p.current().owns, pausedNow(cl), p.ping)
+			rn.owns, pausedNow(cl), p.ping)
 		cancel()
 	}
 	if started != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -117,6 +119,8 @@ type Pipeline struct {
 	// registered as metrics once
 	entityFigs             atomic.Pointer[func() metrics.EntityFigures]
 	labelFigs              atomic.Pointer[func() metrics.LabelRebuildFigures]
+	entityBase             atomic.Pointer[metrics.EntityFigures] // the counters of the runners replaced
+	labelBase              atomic.Pointer[metrics.LabelRebuildFigures]
 	entityOnce, labelsOnce sync.Once
 	// rebuildConn connects the clients that read history back for the
 	// entity state (no metrics hooks: they come and go).
@@ -302,6 +306,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		return checkExplain(cfg.ReasonsTopK, s)
 	})
 	p := &Pipeline{cfg: cfg, log: o.log, models: set, core: core, reload: o.reload, ping: o.ping, predEnc: cods.enc, registry: cods.reg, obs: o.obs}
+	p.entityBase.Store(&metrics.EntityFigures{})
+	p.labelBase.Store(&metrics.LabelRebuildFigures{})
 	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
 	p.progress = newProgress()
 	p.written = append(append([]string{}, outTopics...), cfg.DLQTopic)
@@ -419,7 +425,11 @@ func (p *Pipeline) partitionCounts(ctx context.Context, cl *kgo.Client) (map[str
 // every input topic has the same partition count: a lane keeps the
 // history of partition p of every input topic.
 func (p *Pipeline) checkCoPartitioned(counts map[string]int) error {
-	p.partitions = counts
+	if p.partitions == nil {
+		p.partitions = counts
+	} else if !maps.Equal(p.partitions, counts) { // a new exactly-once session: the lookups read the map meanwhile
+		return fmt.Errorf("the topics' partition counts changed while running (%v, now %v): restart streamscore", p.partitions, counts)
+	}
 	topics := p.cfg.Topics()
 	if l := p.cfg.LabelsTopic; l != "" {
 		// lane p joins partition p of the labels to the predictions of
@@ -597,6 +607,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	published := make(chan struct{})
 	go func() { defer close(published); p.watch.run(stopWatch) }()
 	defer func() { close(stopWatch); <-watched; <-pinged; <-published }()
+	restarts, committedAt := 0, p.stats.Consumed.Load()
 	for {
 		err := p.current().run(ctx)
 		if !errors.Is(err, errEndUnconfirmed) || ctx.Err() != nil {
@@ -605,12 +616,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if old, ok := p.current().(*exactlyOnce); !ok || !old.closed {
 			return err // its client is still open: a second one would share its metrics and member
 		}
-		p.log.Warn("exactly-once: the brokers did not confirm a transaction's end; the session starts again as a new process would (fence, committed offsets, entity-state rebuild)", "err", err)
-		if err := p.restartExactlyOnce(ctx); err != nil {
-			return err
+		if c := p.stats.Consumed.Load(); c != committedAt { // a transaction committed since the last restart
+			restarts, committedAt = 0, c
+		}
+		if restarts++; restarts > maxRestarts {
+			return fmt.Errorf("exactly-once: %d sessions in a row ended without committing a transaction: %w", maxRestarts, err)
+		}
+		p.log.Warn("exactly-once: the brokers did not confirm a transaction's end; the session starts again as a new process would (fence, committed offsets, entity-state rebuild)",
+			"restart", restarts, "err", err)
+		p.health.report(restartCondition, "exactly-once session starting again after a transaction the brokers did not confirm", false)
+		err = p.restartExactlyOnce(ctx, restarts)
+		p.health.clear(restartCondition)
+		if err != nil || ctx.Err() != nil {
+			return err // a shutdown meanwhile: nothing is in flight
 		}
 	}
 }
+
+// maxRestarts bounds the exactly-once sessions started in a row without
+// a committed transaction between them: an end the brokers keep leaving
+// unconfirmed is then not a restart away from healing.
+const maxRestarts = 10
+
+// restartCondition is the readiness condition while a new exactly-once
+// session starts.
+const restartCondition = "client/session"
 
 // current is the delivery mode in service.
 func (p *Pipeline) current() runner {
@@ -623,10 +653,17 @@ func (p *Pipeline) current() runner {
 // closed after a transaction the brokers did not confirm, with a new one:
 // its producer fences the old one (aborting the transaction if it is
 // still open), its member reads the committed offsets and its lanes
-// rebuild the entity state, as after a restart of the process. While the
-// brokers do not answer it tries again, 1 s apart up to 10 s. It returns
-// nil when ctx ends first (nothing is in flight).
-func (p *Pipeline) restartExactlyOnce(ctx context.Context) error {
+// rebuild the entity state, as after a restart of the process. The
+// restart-th in a row waits 2^(restart-1)×100 ms first (up to 10 s); while
+// the brokers do not answer it tries again, 1 s apart up to 10 s. Another
+// failure (a topic deleted, partition counts changed) ends the run. It
+// returns nil when ctx ends first (nothing is in flight).
+func (p *Pipeline) restartExactlyOnce(ctx context.Context, restart int) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(min(100*time.Millisecond<<min(restart-1, 8), 10*time.Second)):
+	}
 	wait := time.Second
 	for {
 		e, err := newExactlyOnce(ctx, p, p.eosConn())
@@ -635,6 +672,12 @@ func (p *Pipeline) restartExactlyOnce(ctx context.Context) error {
 			p.runner = e
 			p.runnerMu.Unlock()
 			return nil
+		}
+		if !transient(err) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("exactly-once: a new session after a transaction the brokers did not confirm: %w", err)
 		}
 		p.log.Warn("exactly-once: the new session did not start; trying again", "in", wait, "err", err)
 		select {
@@ -646,18 +689,53 @@ func (p *Pipeline) restartExactlyOnce(ctx context.Context) error {
 	}
 }
 
+// transient reports whether a new session failed for what may heal by
+// itself: brokers that do not answer, a timeout, a retriable code (a
+// coordinator loading after a broker's restart).
+func transient(err error) bool {
+	var ke *kerr.Error
+	return errors.Is(err, kafkaconn.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ke) && ke.Retriable
+}
+
 // watchEntities makes fn the source of the entity-state metrics (the
 // current runner's lanes), registering them on the first call.
+// The counters of a replaced runner's figures carry on in the next one's
+// (the gauges are the current runner's).
 func (p *Pipeline) watchEntities(fn func() metrics.EntityFigures) {
+	if old := p.entityFigs.Load(); old != nil {
+		f := (*old)()
+		prev := *p.entityBase.Load()
+		base := metrics.EntityFigures{Late: prev.Late + f.Late, Evicted: prev.Evicted + f.Evicted, Replayed: prev.Replayed + f.Replayed,
+			RebuildSeconds: prev.RebuildSeconds + f.RebuildSeconds}
+		p.entityBase.Store(&base)
+	}
 	p.entityFigs.Store(&fn)
-	p.entityOnce.Do(func() { p.obs.WatchEntities(func() metrics.EntityFigures { return (*p.entityFigs.Load())() }) })
+	p.entityOnce.Do(func() {
+		p.obs.WatchEntities(func() metrics.EntityFigures {
+			f, b := (*p.entityFigs.Load())(), p.entityBase.Load()
+			f.Late, f.Evicted, f.Replayed, f.RebuildSeconds = f.Late+b.Late, f.Evicted+b.Evicted, f.Replayed+b.Replayed, f.RebuildSeconds+b.RebuildSeconds
+			return f
+		})
+	})
 }
 
 // watchLabelRebuild is watchEntities for the label-rebuild metrics.
 func (p *Pipeline) watchLabelRebuild(fn func() metrics.LabelRebuildFigures) {
+	if old := p.labelFigs.Load(); old != nil {
+		f := (*old)()
+		prev := *p.labelBase.Load()
+		base := metrics.LabelRebuildFigures{Predictions: prev.Predictions + f.Predictions, Labels: prev.Labels + f.Labels,
+			Failed: prev.Failed + f.Failed, Dropped: prev.Dropped + f.Dropped, Seconds: prev.Seconds + f.Seconds}
+		p.labelBase.Store(&base)
+	}
 	p.labelFigs.Store(&fn)
 	p.labelsOnce.Do(func() {
-		p.obs.WatchLabelRebuild(func() metrics.LabelRebuildFigures { return (*p.labelFigs.Load())() })
+		p.obs.WatchLabelRebuild(func() metrics.LabelRebuildFigures {
+			f, b := (*p.labelFigs.Load())(), p.labelBase.Load()
+			f.Predictions, f.Labels, f.Failed, f.Dropped, f.Seconds = f.Predictions+b.Predictions, f.Labels+b.Labels, f.Failed+b.Failed,
+				f.Dropped+b.Dropped, f.Seconds+b.Seconds
+			return f
+		})
 	})
 }
 
