@@ -190,14 +190,14 @@ func TestBackfillToTopic(t *testing.T) {
 	}
 }
 
-func TestBackfillResumeExactlyOnce(t *testing.T) {
-	addrs := cluster(t)
-	want := seed(t, addrs, "c", 210)
-	o := options(t, addrs)
-	o.OutputFile = filepath.Join(t.TempDir(), "out.csv")
+// interruptAt runs o and interrupts it once n records are read, then
+// writes its resume file and reads it back.
+func interruptAt(t *testing.T, o Options, n int64) (sum Summary, st *State, statePath string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	o.afterBatch = func(n int64) {
-		if n >= 60 {
+	defer cancel()
+	o.afterBatch = func(read int64) {
+		if read >= n {
 			cancel()
 		}
 	}
@@ -205,14 +205,22 @@ func TestBackfillResumeExactlyOnce(t *testing.T) {
 	if !errors.Is(err, ErrInterrupted) || sum.State == nil || sum.State.Remaining() == 0 {
 		t.Fatalf("interrupt: %v, %+v", err, sum)
 	}
-	statePath := filepath.Join(t.TempDir(), "resume.json")
+	statePath = filepath.Join(t.TempDir(), "resume.json")
 	if err := sum.State.Write(statePath); err != nil {
 		t.Fatal(err)
 	}
-	st, err := ReadState(statePath)
-	if err != nil {
+	if st, err = ReadState(statePath); err != nil {
 		t.Fatal(err)
 	}
+	return sum, st, statePath
+}
+
+func TestBackfillResumeExactlyOnce(t *testing.T) {
+	addrs := cluster(t)
+	want := seed(t, addrs, "c", 210)
+	o := options(t, addrs)
+	o.OutputFile = filepath.Join(t.TempDir(), "out.csv")
+	sum, st, _ := interruptAt(t, o, 60)
 	o.afterBatch, o.Resume, o.From, o.To = nil, st, st.From, st.To
 	sum2, err := Run(context.Background(), o)
 	if err != nil {

@@ -3,7 +3,6 @@ package backfill
 import (
 	"context"
 	"encoding/csv"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,24 +23,7 @@ func TestBackfillResumeKeepsOutputOptions(t *testing.T) {
 	o := options(t, addrs)
 	o.OutputFile = filepath.Join(t.TempDir(), "out.csv")
 	o.WithFeatures, o.MaxRate = true, 1e6
-	ctx, cancel := context.WithCancel(context.Background())
-	o.afterBatch = func(n int64) {
-		if n >= 60 {
-			cancel()
-		}
-	}
-	sum, err := Run(ctx, o)
-	if !errors.Is(err, ErrInterrupted) || sum.State == nil || sum.State.Remaining() == 0 {
-		t.Fatalf("interrupt: %v, %+v", err, sum)
-	}
-	statePath := filepath.Join(t.TempDir(), "resume.json")
-	if err := sum.State.Write(statePath); err != nil {
-		t.Fatal(err)
-	}
-	st, err := ReadState(statePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st, statePath := interruptAt(t, o, 60)
 	abs, _ := filepath.Abs(o.OutputFile)
 	if st.Version != stateVersion || st.Output == nil || !st.Output.WithFeatures || st.Output.File != abs || st.MaxRate != 1e6 ||
 		!slices.Contains(st.Output.Columns, "amount") || len(st.Output.Models) != 1 || !slices.Equal(st.Inputs, []string{"transactions:transaction"}) {
@@ -66,7 +48,7 @@ func TestBackfillResumeKeepsOutputOptions(t *testing.T) {
 		return err
 	}
 
-	err = resume(func(r *Options) { r.WithFeatures = false })
+	err := resume(func(r *Options) { r.WithFeatures = false })
 	if err == nil || !strings.Contains(err.Error(), "resume with --with-features") {
 		t.Fatalf("resume without --with-features: %v", err)
 	}
