@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamscore/streamscore/internal/config"
+	"github.com/streamscore/streamscore/internal/metrics"
 	"github.com/streamscore/streamscore/internal/testkafka"
 	"github.com/streamscore/streamscore/schemas"
 )
@@ -104,5 +105,28 @@ func TestExactlyOnceRestartsAfterUnconfirmedEnd(t *testing.T) {
 	checkEventIDs(t, predictionCounts(t, preds), ids, true)
 	if extra := testkafka.ReadN(t, addrs, "predictions", events+1, 2*time.Second, committed); len(extra) != events {
 		t.Fatalf("%d committed predictions for %d events", len(extra), events)
+	}
+}
+
+// TestCarriedFigures: across a change of source (a new exactly-once
+// session's lanes), the counters carry on and the gauges are the new
+// source's; the metrics are registered once.
+func TestCarriedFigures(t *testing.T) {
+	var c carried[metrics.EntityFigures]
+	c.add = addEntityFigures
+	registered := 0
+	var read func() metrics.EntityFigures
+	register := func(fn func() metrics.EntityFigures) { registered++; read = fn }
+	c.set(func() metrics.EntityFigures {
+		return metrics.EntityFigures{Bytes: 100, Late: 3, Replayed: 10, RebuildSeconds: 1.5}
+	}, register)
+	if f := read(); f.Bytes != 100 || f.Late != 3 || f.Replayed != 10 {
+		t.Fatalf("first source: %+v", f)
+	}
+	c.set(func() metrics.EntityFigures { return metrics.EntityFigures{Bytes: 7, Late: 1, Evicted: 2} }, register)
+	c.set(func() metrics.EntityFigures { return metrics.EntityFigures{Bytes: 9, Entities: 4, Late: 5} }, register)
+	want := metrics.EntityFigures{Bytes: 9, Entities: 4, Late: 3 + 1 + 5, Evicted: 2, Replayed: 10, RebuildSeconds: 1.5}
+	if f := read(); f != want || registered != 1 {
+		t.Fatalf("after two changes: %+v (registered %d times), want %+v", f, registered, want)
 	}
 }

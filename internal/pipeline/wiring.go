@@ -117,11 +117,8 @@ type Pipeline struct {
 	eosConn func() []kgo.Opt
 	// the lanes' entity and label-rebuild figures of the current runner,
 	// registered as metrics once
-	entityFigs             atomic.Pointer[func() metrics.EntityFigures]
-	labelFigs              atomic.Pointer[func() metrics.LabelRebuildFigures]
-	entityBase             atomic.Pointer[metrics.EntityFigures] // the counters of the runners replaced
-	labelBase              atomic.Pointer[metrics.LabelRebuildFigures]
-	entityOnce, labelsOnce sync.Once
+	entityFigs carried[metrics.EntityFigures]
+	labelFigs  carried[metrics.LabelRebuildFigures]
 	// rebuildConn connects the clients that read history back for the
 	// entity state (no metrics hooks: they come and go).
 	rebuildConn []kgo.Opt
@@ -306,8 +303,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*Pipeline, err
 		return checkExplain(cfg.ReasonsTopK, s)
 	})
 	p := &Pipeline{cfg: cfg, log: o.log, models: set, core: core, reload: o.reload, ping: o.ping, predEnc: cods.enc, registry: cods.reg, obs: o.obs}
-	p.entityBase.Store(&metrics.EntityFigures{})
-	p.labelBase.Store(&metrics.LabelRebuildFigures{})
+	p.entityFigs.add, p.labelFigs.add = addEntityFigures, addLabelFigures
 	p.health = newHealth(o.log, max(3*o.ping, 2*time.Second))
 	p.progress = newProgress()
 	p.written = append(append([]string{}, outTopics...), cfg.DLQTopic)
@@ -698,45 +694,59 @@ func transient(err error) bool {
 }
 
 // watchEntities makes fn the source of the entity-state metrics (the
-// current runner's lanes), registering them on the first call.
-// The counters of a replaced runner's figures carry on in the next one's
-// (the gauges are the current runner's).
+// current runner's lanes), registering them on the first call; the
+// counters of a replaced runner carry on in the next one's.
 func (p *Pipeline) watchEntities(fn func() metrics.EntityFigures) {
-	if old := p.entityFigs.Load(); old != nil {
-		f := (*old)()
-		prev := *p.entityBase.Load()
-		base := metrics.EntityFigures{Late: prev.Late + f.Late, Evicted: prev.Evicted + f.Evicted, Replayed: prev.Replayed + f.Replayed,
-			RebuildSeconds: prev.RebuildSeconds + f.RebuildSeconds}
-		p.entityBase.Store(&base)
-	}
-	p.entityFigs.Store(&fn)
-	p.entityOnce.Do(func() {
-		p.obs.WatchEntities(func() metrics.EntityFigures {
-			f, b := (*p.entityFigs.Load())(), p.entityBase.Load()
-			f.Late, f.Evicted, f.Replayed, f.RebuildSeconds = f.Late+b.Late, f.Evicted+b.Evicted, f.Replayed+b.Replayed, f.RebuildSeconds+b.RebuildSeconds
-			return f
-		})
-	})
+	p.entityFigs.set(fn, p.obs.WatchEntities)
 }
 
 // watchLabelRebuild is watchEntities for the label-rebuild metrics.
 func (p *Pipeline) watchLabelRebuild(fn func() metrics.LabelRebuildFigures) {
-	if old := p.labelFigs.Load(); old != nil {
-		f := (*old)()
-		prev := *p.labelBase.Load()
-		base := metrics.LabelRebuildFigures{Predictions: prev.Predictions + f.Predictions, Labels: prev.Labels + f.Labels,
-			Failed: prev.Failed + f.Failed, Dropped: prev.Dropped + f.Dropped, Seconds: prev.Seconds + f.Seconds}
-		p.labelBase.Store(&base)
+	p.labelFigs.set(fn, p.obs.WatchLabelRebuild)
+}
+
+// carried is the source of a set of figures read at every scrape from
+// the current runner, whose counters carry on across runners: add(a, b)
+// is b's gauges with a's counters added to b's.
+type carried[F any] struct {
+	fn   atomic.Pointer[func() F]
+	base atomic.Pointer[F] // add of the replaced runners' last figures (nil: none)
+	once sync.Once
+	add  func(a, b F) F
+}
+
+// set makes fn the source, registering read with register on the first
+// call.
+func (c *carried[F]) set(fn func() F, register func(func() F)) {
+	if old := c.fn.Load(); old != nil {
+		base := c.add(c.baseline(), (*old)())
+		c.base.Store(&base)
 	}
-	p.labelFigs.Store(&fn)
-	p.labelsOnce.Do(func() {
-		p.obs.WatchLabelRebuild(func() metrics.LabelRebuildFigures {
-			f, b := (*p.labelFigs.Load())(), p.labelBase.Load()
-			f.Predictions, f.Labels, f.Failed, f.Dropped, f.Seconds = f.Predictions+b.Predictions, f.Labels+b.Labels, f.Failed+b.Failed,
-				f.Dropped+b.Dropped, f.Seconds+b.Seconds
-			return f
-		})
-	})
+	c.fn.Store(&fn)
+	c.once.Do(func() { register(c.read) })
+}
+
+func (c *carried[F]) baseline() F {
+	if b := c.base.Load(); b != nil {
+		return *b
+	}
+	var zero F
+	return zero
+}
+
+func (c *carried[F]) read() F { return c.add(c.baseline(), (*c.fn.Load())()) }
+
+// addEntityFigures is b with a's counters added (carried.add).
+func addEntityFigures(a, b metrics.EntityFigures) metrics.EntityFigures {
+	b.Late, b.Evicted, b.Replayed, b.RebuildSeconds = a.Late+b.Late, a.Evicted+b.Evicted, a.Replayed+b.Replayed, a.RebuildSeconds+b.RebuildSeconds
+	return b
+}
+
+// addLabelFigures is b with a's counters added (carried.add).
+func addLabelFigures(a, b metrics.LabelRebuildFigures) metrics.LabelRebuildFigures {
+	b.Predictions, b.Labels, b.Failed, b.Dropped, b.Seconds = a.Predictions+b.Predictions, a.Labels+b.Labels, a.Failed+b.Failed,
+		a.Dropped+b.Dropped, a.Seconds+b.Seconds
+	return b
 }
 
 // routeName labels a route in metrics: its topics.
