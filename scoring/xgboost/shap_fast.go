@@ -85,7 +85,7 @@ const (
 // Deep trees make large tables (a leaf's group holds 2^(its path's
 // distinct features) values per feature): on a model of 150 trees of
 // depth 9 (17 features) the tables take 28 MB for every tree and explain
-// about 15 times as many rows per second as with the 16 MiB cap before,
+// about 13 times as many rows per second as with the 16 MiB cap before,
 // under which half the trees took the classic algorithm. A variable for
 // the tests.
 var maxTableEntries = 1 << 24
