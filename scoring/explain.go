@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -134,14 +135,15 @@ type Reason struct {
 // and x the row's F feature values. Equal absolute contributions are
 // ordered by feature index, lower first, so the result is deterministic; a
 // feature whose contribution is 0 (or NaN) is no reason and is left out,
-// so fewer than k may be returned. With cap(dst)-len(dst) ≥ k it does not
-// allocate.
+// so fewer than k may be returned. It allocates once at most: not at all
+// when cap(dst)-len(dst) ≥ k.
 func TopReasons(dst []Reason, contrib, x []float32, k int) []Reason {
 	f := len(contrib) - 1
 	if f > len(x) {
 		f = len(x)
 	}
 	start := len(dst)
+	dst = slices.Grow(dst, max(0, min(k, f))) // one allocation at most
 	for i := 0; i < f; i++ {
 		a := abs32(contrib[i])
 		if !(a > 0) {

@@ -3,11 +3,13 @@ package lane
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/streamscore/streamscore/internal/outcome"
 	"github.com/streamscore/streamscore/internal/synth"
 	"github.com/streamscore/streamscore/models"
 	"github.com/streamscore/streamscore/schemas"
@@ -17,15 +19,19 @@ import (
 // encodingSink encodes every prediction into a reused buffer, as the
 // producer's sender does, and counts outcomes.
 type encodingSink struct {
-	enc  schemas.PredictionEncoder
-	buf  []byte
-	done *sync.WaitGroup
+	enc     schemas.PredictionEncoder
+	buf     []byte
+	done    *sync.WaitGroup
+	flagged *atomic.Int64 // counts predictions of label 1, when set
 }
 
 func (k *encodingSink) Prediction(_ *Item[int64], pred *schemas.Prediction, _ string) {
 	var err error
 	if k.buf, err = k.enc.Append(k.buf[:0], pred); err != nil {
 		panic(err)
+	}
+	if k.flagged != nil && pred.Label == 1 {
+		k.flagged.Add(1)
 	}
 	k.done.Done()
 }
@@ -150,10 +156,29 @@ func BenchmarkRecordPath(b *testing.B) {
 // state. Unlike BenchmarkRecordPath, whose 500 records stay in the cache,
 // every record here is read from memory once and the history grows over
 // the run, as in a catch-up of `run`. An op is one catch-up on a fresh
-// lane; it reports ns/event and allocs/event.
+// lane; it reports ns/event and allocs/event. "reasons" explains the
+// flagged predictions (REASONS_TOP_K=3, REASONS_FOR=flagged) and reports
+// the share flagged: against "plain" in the same run, what reason codes
+// cost the lane.
 func BenchmarkCatchUp(b *testing.B) {
+	for _, tt := range []struct {
+		name    string
+		explain outcome.Explain
+	}{{"plain", outcome.Explain{}}, {"reasons", outcome.Explain{For: outcome.ExplainFlagged, TopK: 3}}} {
+		b.Run(tt.name, func(b *testing.B) { catchUp(b, tt.explain) })
+	}
+}
+
+func catchUp(b *testing.B, explain outcome.Explain) {
 	const total, per = 100_000, 500
 	core := fraudCore(b, schemas.JSON, true, nil)
+	if explain.For != outcome.ExplainNone {
+		for _, r := range core.Models().Routes() { // the tables, built once, before the clock
+			if _, err := r.Scorer().Explainer(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	evEnc, _ := schemas.NewEventEncoder(schemas.JSON, schemas.Transaction, schemas.DefaultFieldNames)
 	predEnc, _ := schemas.NewPredictionEncoder(schemas.JSON)
 	gen := synth.New(1, 10_000, schemas.DefaultFieldNames)
@@ -170,12 +195,13 @@ func BenchmarkCatchUp(b *testing.B) {
 		recs[i] = &kgo.Record{Topic: "transactions", Offset: int64(i), Value: v}
 	}
 	refs := make([]int64, per)
+	var flagged atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		var done sync.WaitGroup
-		s, err := NewSet(Config{Core: core, MaxSize: per, Interval: time.Hour}, func(int32) Sink[int64] {
-			return &encodingSink{enc: predEnc, done: &done}
+		s, err := NewSet(Config{Core: core, MaxSize: per, Interval: time.Hour, Explain: explain}, func(int32) Sink[int64] {
+			return &encodingSink{enc: predEnc, done: &done, flagged: &flagged}
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -191,4 +217,5 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*total), "ns/event")
+	b.ReportMetric(100*float64(flagged.Load())/float64(b.N*total), "%flagged")
 }

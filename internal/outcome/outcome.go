@@ -259,8 +259,9 @@ func (r *Record) Dead() bool { return r.Stage != "" }
 // Reset clears the outcome for reuse, keeping the event's storage.
 func (r *Record) Reset() {
 	ev, feats, sa := r.Event, r.Features[:0], r.shadowAggs[:0]
+	reasons, contrib := r.Reasons[:0], r.Contributions[:0]
 	ev.Reset()
-	*r = Record{Event: ev, Features: feats, shadowAggs: sa}
+	*r = Record{Event: ev, Features: feats, shadowAggs: sa, Reasons: reasons, Contributions: contrib}
 }
 
 // fail makes the outcome a dead letter.

@@ -27,3 +27,20 @@ func TestAggregateOfAKindNoInputCarries(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestResetKeepsReasonStorage: a reused record keeps the room of its
+// reasons and contributions (a lane's next flagged prediction in it
+// allocates none), emptied.
+func TestResetKeepsReasonStorage(t *testing.T) {
+	var r Record
+	r.Reasons = append(r.Reasons, scoring.Reason{Feature: 1}, scoring.Reason{Feature: 2})
+	r.Contributions = append(r.Contributions, 1, 2, 3)
+	rc, cc := cap(r.Reasons), cap(r.Contributions)
+	r.Reset()
+	if len(r.Reasons) != 0 || len(r.Contributions) != 0 {
+		t.Fatalf("after Reset: %d reasons, %d contributions, want none", len(r.Reasons), len(r.Contributions))
+	}
+	if cap(r.Reasons) != rc || cap(r.Contributions) != cc {
+		t.Errorf("after Reset: room for %d reasons and %d contributions, want %d and %d", cap(r.Reasons), cap(r.Contributions), rc, cc)
+	}
+}
