@@ -4,5 +4,7 @@
 // "listening: 127.0.0.1:P[,...]". SIGINT or SIGTERM stops it cleanly.
 // --tls-cert/--tls-key serve TLS; --sasl user:pass requires SASL (PLAIN,
 // SCRAM-SHA-256 and SCRAM-SHA-512) so that the secure paths can be tried
-// locally.
+// locally. With --data-dir, a start after an unclean stop (kill -9) first
+// writes abort markers for the transactions the stop left open (see
+// internal/devbroker/crashtxn.go) and says so on stderr.
 package main

@@ -59,6 +59,7 @@ flags:
 		os.Exit(2)
 	}
 	o := devbroker.Options{Port: *port, Brokers: *brokers, Topics: ts, DataDir: *dataDir, Users: map[string]string{}}
+	o.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "devkafka: "+format+"\n", args...) }
 	for _, u := range users {
 		user, pass, err := devbroker.ParseUser(u)
 		if err != nil {

@@ -58,6 +58,8 @@ type Options struct {
 	// Users get SASL credentials for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512;
 	// setting any enables (and requires) SASL.
 	Users map[string]string
+	// Logf, when set, reports what Start repaired in DataDir.
+	Logf func(format string, args ...any)
 }
 
 // ParseUser reads "user:password" (the password may contain ':').
@@ -88,6 +90,13 @@ func Start(o Options) (*kfake.Cluster, []string, error) {
 		opts = append(opts, kfake.SeedTopics(t.Partitions, t.Name))
 	}
 	if o.DataDir != "" {
+		n, err := closeCrashedTxns(o)
+		if err != nil {
+			return nil, nil, fmt.Errorf("abort the transactions an unclean stop left open in %s: %w", o.DataDir, err)
+		}
+		if n > 0 && o.Logf != nil {
+			o.Logf("wrote abort markers for %d partition(s) of transactions the last unclean stop left open", n)
+		}
 		opts = append(opts, kfake.DataDir(o.DataDir))
 	}
 	if o.TLS != nil {
