@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -31,26 +30,13 @@ func TestExactlyOnceAbortsDuringRebuild(t *testing.T) {
 	first, second := len(log)/3, 2*len(log)/3
 	cfg, sc := entityConfig(t, addrs, "exactly-once")
 	committed := kgo.FetchIsolationLevel(kgo.ReadCommitted())
-	run := func(l *slog.Logger) (p *Pipeline, stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		p, err := New(ctx, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithScorer(sc), WithLogger(l))
-		if err != nil {
-			cancel()
-			t.Fatal(err)
+	run := func(l *slog.Logger) (*Pipeline, func()) {
+		p, stop := start(t, cfg, l, WithScorer(sc))
+		return p, func() {
+			if err := stop(); err != nil {
+				t.Errorf("drain: %v", err)
+			}
 		}
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		var once sync.Once
-		stop = func() {
-			once.Do(func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("drain: %v", err)
-				}
-			})
-		}
-		t.Cleanup(stop)
-		return p, stop
 	}
 
 	// The first instance commits the first third: the second has history

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,26 +27,30 @@ import (
 
 // startReady runs a pipeline with a fast broker ping and waits until it is
 // ready; stop cancels it and returns Run's error.
-func startReady(t *testing.T, cfg config.Config, log *slog.Logger) (*Pipeline, func() error) {
+func startReady(t *testing.T, cfg config.Config, log *slog.Logger, opts ...Option) (*Pipeline, func() error) {
 	t.Helper()
-	p, stop := start(t, cfg, log)
+	p, stop := start(t, cfg, log, opts...)
 	waitFor(t, func() bool { ok, _ := p.Ready(); return ok }, "ready")
 	return p, stop
 }
 
-// start runs a pipeline with a fast broker ping; stop cancels it and
-// returns Run's error.
-func start(t *testing.T, cfg config.Config, log *slog.Logger) (*Pipeline, func() error) {
+// start runs a pipeline with a fast broker ping (and opts); stop cancels
+// it and returns Run's error, the same error on every call. The test's
+// cleanup stops it too, when the test ended without.
+func start(t *testing.T, cfg config.Config, log *slog.Logger, opts ...Option) (*Pipeline, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p, err := New(ctx, cfg, WithKafkaOptions(testkafka.ClientOpts()...), WithPingInterval(100*time.Millisecond), WithLogger(log))
+	opts = append([]Option{WithKafkaOptions(testkafka.ClientOpts()...), WithPingInterval(100 * time.Millisecond), WithLogger(log)}, opts...)
+	p, err := New(ctx, cfg, opts...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	return p, func() error { cancel(); return <-done }
+	stop := sync.OnceValue(func() error { cancel(); return <-done })
+	t.Cleanup(func() { _ = stop() })
+	return p, stop
 }
 
 func waitReason(t *testing.T, p *Pipeline, want string) {
