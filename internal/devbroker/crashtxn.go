@@ -1,13 +1,12 @@
 package devbroker
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
+	"hash/crc32"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,15 +57,8 @@ type openTxn struct {
 	epoch int16
 }
 
-// record-batch header offsets (Kafka RecordBatch v2)
+// RecordBatch attribute bits (Kafka RecordBatch v2).
 const (
-	rbLengthEnd  = 12 // baseOffset int64, batchLength int32
-	rbMagic      = 16
-	rbAttributes = 21
-	rbProducerID = 43
-	rbEpoch      = 51
-	rbHeaderLen  = 61
-
 	attrTransactional = 0x10
 	attrControl       = 0x20
 )
@@ -142,35 +134,39 @@ func scanPartition(dir string) (map[int64]int16, error) {
 	return open, nil
 }
 
+// scanSegment reads one segment file as kfake's replay does: RecordBatch
+// wire bytes back to back, each checked against its CRC-32C; the first
+// truncated, malformed or corrupt batch ends the segment.
 func scanSegment(path string, open map[int64]int16) error {
-	f, err := os.Open(path)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
-	var h [rbHeaderLen]byte
-	for {
-		if _, err := io.ReadFull(r, h[:]); err != nil {
-			return nil // end of the segment, or a truncated tail
-		}
-		length := int64(binary.BigEndian.Uint32(h[8:rbLengthEnd]))
-		if h[rbMagic] != 2 || length < rbHeaderLen-rbLengthEnd || length > 1<<30 {
+	var rb kmsg.RecordBatch
+	for len(raw) >= 12 { // FirstOffset int64, Length int32
+		size := 12 + int64(binary.BigEndian.Uint32(raw[8:12]))
+		if size > int64(len(raw)) || size < 21 {
 			return nil
 		}
-		if _, err := r.Discard(int(length + rbLengthEnd - rbHeaderLen)); err != nil {
+		batch := raw[:size]
+		raw = raw[size:]
+		if binary.BigEndian.Uint32(batch[17:21]) != crc32.Checksum(batch[21:], castagnoli) {
 			return nil
 		}
-		attrs := binary.BigEndian.Uint16(h[rbAttributes:])
-		pid := int64(binary.BigEndian.Uint64(h[rbProducerID:]))
+		if err := rb.ReadFrom(batch); err != nil || rb.Magic != 2 {
+			return nil
+		}
 		switch {
-		case attrs&attrControl != 0:
-			delete(open, pid)
-		case attrs&attrTransactional != 0 && pid >= 0:
-			open[pid] = int16(binary.BigEndian.Uint16(h[rbEpoch:]))
+		case rb.Attributes&attrControl != 0:
+			delete(open, rb.ProducerID)
+		case rb.Attributes&attrTransactional != 0 && rb.ProducerID >= 0:
+			open[rb.ProducerID] = rb.ProducerEpoch
 		}
 	}
+	return nil
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // closeCrashedTxns writes an abort marker for each transaction that the
 // last unclean stop left without one (see the top of the file), and
