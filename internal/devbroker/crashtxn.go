@@ -3,16 +3,8 @@ package devbroker
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
-	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -39,9 +31,9 @@ import (
 // become visible as committed.
 //
 // closeCrashedTxns writes the missing abort markers before any client can
-// reach the broker: it finds the transactions left without a marker by
-// reading the record-batch headers in the segment files (RecordBatch wire
-// format: the attributes say transactional and control), loads the
+// reach the broker: it is given the transactions left without a marker,
+// which openTxns finds in the record-batch headers of the segment files
+// (the attributes say transactional and control; repair.go), loads the
 // directory in a private kfake on loopback ports no client knows, asks it
 // which of those it still holds open (a transaction kept across a clean
 // stop, which a client can still end), has it write an abort marker for the
@@ -57,124 +49,43 @@ type openTxn struct {
 	epoch int16
 }
 
-// RecordBatch attribute bits (Kafka RecordBatch v2).
-const (
-	attrTransactional = 0x10
-	attrControl       = 0x20
-)
+// openTxns follows, batch by batch in log order, the producers of each
+// partition whose last transactional batch is a data batch, with the epoch
+// of that batch.
+type openTxns map[partitionID]map[int64]int16
 
-// scanOpenTxns reads the segment files of every partition under dataDir.
-func scanOpenTxns(dataDir string) ([]openTxn, error) {
-	root := filepath.Join(dataDir, "partitions")
-	dirs, err := os.ReadDir(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+func (o openTxns) add(p partitionID, rb *kmsg.RecordBatch) {
+	switch {
+	case rb.Attributes&attrControl != 0:
+		delete(o[p], rb.ProducerID)
+	case rb.Attributes&attrTransactional != 0 && rb.ProducerID >= 0:
+		if o[p] == nil {
+			o[p] = map[int64]int16{}
+		}
+		o[p][rb.ProducerID] = rb.ProducerEpoch
 	}
-	if err != nil {
-		return nil, err
-	}
+}
+
+// list returns the open transactions sorted by partition and producer.
+func (o openTxns) list() []openTxn {
 	var out []openTxn
-	for _, d := range dirs {
-		if !d.IsDir() {
-			continue
-		}
-		i := strings.LastIndexByte(d.Name(), '-')
-		if i <= 0 {
-			continue
-		}
-		topic, err := url.PathUnescape(d.Name()[:i])
-		part, perr := strconv.ParseInt(d.Name()[i+1:], 10, 32)
-		if err != nil || perr != nil {
-			continue
-		}
-		open, err := scanPartition(filepath.Join(root, d.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("partition %s-%d: %w", topic, part, err)
-		}
-		for pid, epoch := range open {
-			out = append(out, openTxn{topic, int32(part), pid, epoch})
+	for p, pids := range o {
+		for pid, epoch := range pids {
+			out = append(out, openTxn{p.topic, p.part, pid, epoch})
 		}
 	}
 	slices.SortFunc(out, func(a, b openTxn) int {
-		if c := strings.Compare(a.topic, b.topic); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.part, b.part); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.pid, b.pid)
+		return cmp.Or(comparePartitions(partitionID{a.topic, a.part}, partitionID{b.topic, b.part}), cmp.Compare(a.pid, b.pid))
 	})
-	return out, nil
+	return out
 }
-
-// scanPartition returns the producers (with the epoch of their last
-// record) whose last transactional batch in the partition's segments is a
-// data batch. A truncated or malformed tail ends the scan, as it ends
-// kfake's replay.
-func scanPartition(dir string) (map[int64]int16, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var bases []int64
-	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), ".dat"); ok {
-			if b, err := strconv.ParseInt(name, 10, 64); err == nil {
-				bases = append(bases, b)
-			}
-		}
-	}
-	slices.Sort(bases)
-	open := map[int64]int16{}
-	for _, b := range bases {
-		if err := scanSegment(filepath.Join(dir, strconv.FormatInt(b, 10)+".dat"), open); err != nil {
-			return nil, err
-		}
-	}
-	return open, nil
-}
-
-// scanSegment reads one segment file as kfake's replay does: RecordBatch
-// wire bytes back to back, each checked against its CRC-32C; the first
-// truncated, malformed or corrupt batch ends the segment.
-func scanSegment(path string, open map[int64]int16) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var rb kmsg.RecordBatch
-	for len(raw) >= 12 { // FirstOffset int64, Length int32
-		size := 12 + int64(binary.BigEndian.Uint32(raw[8:12]))
-		if size > int64(len(raw)) || size < 21 {
-			return nil
-		}
-		batch := raw[:size]
-		raw = raw[size:]
-		if binary.BigEndian.Uint32(batch[17:21]) != crc32.Checksum(batch[21:], castagnoli) {
-			return nil
-		}
-		if err := rb.ReadFrom(batch); err != nil || rb.Magic != 2 {
-			return nil
-		}
-		switch {
-		case rb.Attributes&attrControl != 0:
-			delete(open, rb.ProducerID)
-		case rb.Attributes&attrTransactional != 0 && rb.ProducerID >= 0:
-			open[rb.ProducerID] = rb.ProducerEpoch
-		}
-	}
-	return nil
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // closeCrashedTxns writes an abort marker for each transaction that the
 // last unclean stop left without one (see the top of the file), and
-// returns how many partitions it wrote one to.
-func closeCrashedTxns(o Options) (int, error) {
-	open, err := scanOpenTxns(o.DataDir)
-	if err != nil || len(open) == 0 {
-		return 0, err
+// returns how many partitions it wrote one to. open is what scanLog found.
+func closeCrashedTxns(o Options, open []openTxn) (int, error) {
+	if len(open) == 0 {
+		return 0, nil
 	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(o.Brokers), kfake.Ports(make([]int, o.Brokers)...),
 		kfake.ClusterID("streamscore-dev"), kfake.DataDir(o.DataDir))

@@ -52,9 +52,13 @@ func TestScanSegment(t *testing.T) {
 			if err := os.WriteFile(path, seg, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got := map[int64]int16{}
-			if err := scanSegment(path, got); err != nil {
+			open, p := openTxns{}, partitionID{"out", 0}
+			if _, err := scanSegment(path, func(rb *kmsg.RecordBatch) { open.add(p, rb) }); err != nil {
 				t.Fatal(err)
+			}
+			got := open[p]
+			if got == nil {
+				got = map[int64]int16{}
 			}
 			if !maps.Equal(got, tt.want) {
 				t.Errorf("open transactions %v, want %v", got, tt.want)

@@ -90,12 +90,8 @@ func Start(o Options) (*kfake.Cluster, []string, error) {
 		opts = append(opts, kfake.SeedTopics(t.Partitions, t.Name))
 	}
 	if o.DataDir != "" {
-		n, err := closeCrashedTxns(o)
-		if err != nil {
-			return nil, nil, fmt.Errorf("abort the transactions an unclean stop left open in %s: %w", o.DataDir, err)
-		}
-		if n > 0 && o.Logf != nil {
-			o.Logf("wrote abort markers for %d partition(s) of transactions the last unclean stop left open", n)
+		if err := repairDataDir(o); err != nil {
+			return nil, nil, err
 		}
 		opts = append(opts, kfake.DataDir(o.DataDir))
 	}
