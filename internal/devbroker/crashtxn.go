@@ -37,8 +37,10 @@ import (
 // directory in a private kfake on loopback ports no client knows, asks it
 // which of those it still holds open (a transaction kept across a clean
 // stop, which a client can still end), has it write an abort marker for the
-// others with WriteTxnMarkers, and closes it cleanly. The broker then
-// starts as usual on the repaired directory.
+// others with WriteTxnMarkers, and closes it cleanly. That clean stop also
+// saves the sequence windows the private kfake loaded, so they are
+// repaired before it starts (crashseq.go). The broker then starts as usual
+// on the repaired directory.
 
 // openTxn is a producer whose transactional records in a partition are not
 // followed by a control batch of that producer.

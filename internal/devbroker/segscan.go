@@ -16,10 +16,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// The repairs at start (repair.go) read what kfake appended
-// before it died from its segment files: partitions/<topic>-<part>/<base>.dat
-// (the topic URL path-escaped), each holding RecordBatch wire bytes back to
-// back. scanLog reads them once and hands every batch to the repairs.
+// The repairs at start (crashtxn.go, crashseq.go; run by repair.go) read
+// what kfake appended before it died from its segment files:
+// partitions/<topic>-<part>/<base>.dat (the topic URL path-escaped), each
+// holding RecordBatch wire bytes back to back. scanLog reads them once and
+// hands every batch to the repairs.
 
 // partitionID names a partition.
 type partitionID struct {
