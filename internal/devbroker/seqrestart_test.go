@@ -173,6 +173,19 @@ func retryAfterCrash(t *testing.T, addrs []string, pid int64, epoch int16) {
 	wantOnce(t, counts, 1, 4)
 }
 
+// produceBeforeCrash has a new idempotent producer append records 0-4 to
+// partition 0 (two batches) and 0-3 to partition 1 (one batch), and
+// returns its id and epoch.
+func produceBeforeCrash(t *testing.T, addrs []string) (int64, int16) {
+	t.Helper()
+	cl := rawClient(t, addrs)
+	pid, epoch := initIdempotent(t, cl)
+	seqBatch{0, pid, epoch, 0, 3}.mustProduce(t, cl, 0)
+	seqBatch{0, pid, epoch, 3, 2}.mustProduce(t, cl, 3)
+	seqBatch{1, pid, epoch, 0, 4}.mustProduce(t, cl, 0)
+	return pid, epoch
+}
+
 // TestIdempotentRetryAfterCrash: the broker dies (kill -9) after it
 // appended an idempotent producer's batches; the producer retries the ones
 // whose answers it did not get. The restarted broker must answer them as
@@ -182,11 +195,7 @@ func TestIdempotentRetryAfterCrash(t *testing.T) {
 	base := t.TempDir()
 	d1, d2 := filepath.Join(base, "1"), filepath.Join(base, "2")
 	addrs := startOn(t, d1)
-	cl := rawClient(t, addrs)
-	pid, epoch := initIdempotent(t, cl)
-	seqBatch{0, pid, epoch, 0, 3}.mustProduce(t, cl, 0)
-	seqBatch{0, pid, epoch, 3, 2}.mustProduce(t, cl, 3)
-	seqBatch{1, pid, epoch, 0, 4}.mustProduce(t, cl, 0)
+	pid, epoch := produceBeforeCrash(t, addrs)
 	copyDir(t, d1, d2) // the kill -9
 	retryAfterCrash(t, startOn(t, d2), pid, epoch)
 }
@@ -197,20 +206,13 @@ func TestIdempotentRetryAfterCrash(t *testing.T) {
 func TestIdempotentRetryAfterCleanStopThenCrash(t *testing.T) {
 	base, port := t.TempDir(), freePort(t)
 	d1, d2 := filepath.Join(base, "1"), filepath.Join(base, "2")
-	c, addrs, err := Start(Options{Port: port, Topics: txnTestTopics, DataDir: d1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, addrs := startAt(t, port, d1)
 	cl := rawClient(t, addrs)
 	pid, epoch := initIdempotent(t, cl)
 	seqBatch{0, pid, epoch, 0, 3}.mustProduce(t, cl, 0)
 	seqBatch{1, pid, epoch, 0, 4}.mustProduce(t, cl, 0)
 	c.Close() // clean: seq_windows.json says partition 0 expects seq 3
-	c, _, err = Start(Options{Port: port, Topics: txnTestTopics, DataDir: d1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	startAt(t, port, d1)
 	seqBatch{0, pid, epoch, 3, 2}.mustProduce(t, cl, 3) // the same client, reconnected
 	copyDir(t, d1, d2)                                  // the kill -9
 	retryAfterCrash(t, startOn(t, d2), pid, epoch)
@@ -226,18 +228,14 @@ func TestIdempotentRetryAfterCrashWithOpenTxn(t *testing.T) {
 	base := t.TempDir()
 	d1, d2 := filepath.Join(base, "1"), filepath.Join(base, "2")
 	addrs := startOn(t, d1)
-	cl := rawClient(t, addrs)
-	pid, epoch := initIdempotent(t, cl)
-	seqBatch{0, pid, epoch, 0, 3}.mustProduce(t, cl, 0)
-	seqBatch{0, pid, epoch, 3, 2}.mustProduce(t, cl, 3)
-	seqBatch{1, pid, epoch, 0, 4}.mustProduce(t, cl, 0)
+	pid, epoch := produceBeforeCrash(t, addrs)
 	p := txnProducer(t, addrs)
 	produceTxn(t, p, 1001, 1, false) // open at the crash: record 1001 in partition 1
 	copyDir(t, d1, d2)               // the kill -9
 	p.Close()
 
 	addrs = startOn(t, d2)
-	cl = rawClient(t, addrs)
+	cl := rawClient(t, addrs)
 	seqBatch{0, pid, epoch, 3, 2}.mustProduce(t, cl, 3)
 	seqBatch{1, pid, epoch, 0, 4}.mustProduce(t, cl, 0)
 	seqBatch{0, pid, epoch, 5, 1}.mustProduce(t, cl, 5)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -52,12 +53,21 @@ var txnTestTopics = []Topic{{"out", 2}}
 
 func startOn(t *testing.T, dir string) []string {
 	t.Helper()
-	c, addrs, err := Start(Options{Topics: txnTestTopics, DataDir: dir})
+	_, addrs := startAt(t, 0, dir)
+	return addrs
+}
+
+// startAt starts the broker on dir at port (0: any), so that a client of
+// an earlier broker there reconnects to it; the cluster is closed at the
+// end of the test if the test has not closed it (Close is idempotent).
+func startAt(t *testing.T, port int, dir string) (*kfake.Cluster, []string) {
+	t.Helper()
+	c, addrs, err := Start(Options{Port: port, Topics: txnTestTopics, DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return addrs
+	return c, addrs
 }
 
 // txnProducer is a transactional producer with transactional id "scorer".
@@ -227,19 +237,12 @@ func freePort(t *testing.T) int {
 // after the restart; the repair at start must leave it alone.
 func TestCleanStopKeepsOpenTransaction(t *testing.T) {
 	dir, port := t.TempDir(), freePort(t)
-	c, addrs, err := Start(Options{Port: port, Topics: txnTestTopics, DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, addrs := startAt(t, port, dir)
 	p := txnProducer(t, addrs)
 	produceTxn(t, p, 0, 10, true)
 	produceTxn(t, p, 100, 10, false)
 	c.Close()
-	c, _, err = Start(Options{Port: port, Topics: txnTestTopics, DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	startAt(t, port, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
@@ -258,23 +261,16 @@ func TestCleanStopKeepsOpenTransaction(t *testing.T) {
 func TestOldClientEndsAfterCrash(t *testing.T) {
 	base, port := t.TempDir(), freePort(t)
 	d1, d2 := filepath.Join(base, "1"), filepath.Join(base, "2")
-	c, addrs, err := Start(Options{Port: port, Topics: txnTestTopics, DataDir: d1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, addrs := startAt(t, port, d1)
 	p := txnProducer(t, addrs)
 	produceTxn(t, p, 0, 10, true)
 	produceTxn(t, p, 100, 10, false)
 	copyDir(t, d1, d2)
 	c.Close()
-	c, _, err = Start(Options{Port: port, Topics: txnTestTopics, DataDir: d2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	startAt(t, port, d2)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err = p.EndTransaction(ctx, kgo.TryCommit)
+	err := p.EndTransaction(ctx, kgo.TryCommit)
 	rc := visible(t, addrs, true)
 	t.Logf("commit after the crash: %v; read_committed sees %d of 100-109", err, 10-len(missing(rc, 100, 10)))
 	if err == nil && len(missing(rc, 100, 10)) > 0 {
