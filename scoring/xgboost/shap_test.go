@@ -19,26 +19,31 @@ var contribCases = []struct {
 	model string
 	rows  string
 	ubj   bool
+	// cancels: some rows' contributions are so large against their margin
+	// that Explain takes the classic algorithm for them (explainer.cancels);
+	// on every other case no row does, so the served tables are what it tests.
+	cancels bool
 }{
-	{"xgb_fraud", "xgb_fraud_test", true},
-	{"xgb_fraud", "xgb_fraud_boundary", true},
-	{"xgb_reg", "xgb_reg_test", true},
-	{"xgb_multi", "xgb_multi_test", true},
-	{"cat_reg", "cat_reg_test", true},
-	{"cat_binary", "cat_binary_test", true},
-	{"dart_binary", "dart_binary_test", false},
-	{"dart_multi", "dart_multi_test", false},
-	{"linear_reg", "linear_reg_test", false},
-	{"linear_binary", "linear_binary_test", false},
-	{"linear_multi", "linear_multi_test", false},
-	{"linear_targets", "linear_targets_test", false},
-	{"multi_target", "multi_target_test", true},
-	{"multi_label", "multi_label_test", false},
-	{"hinge", "hinge_test", false},
-	{"cox", "cox_test", false},
-	{"shap_deep", "shap_deep_test", false},
-	{"../../../models/fraud", "bundled_fraud_test", false},
-	{"../../../models/takeover", "bundled_takeover_test", false},
+	{"xgb_fraud", "xgb_fraud_test", true, false},
+	{"xgb_fraud", "xgb_fraud_boundary", true, false},
+	{"xgb_reg", "xgb_reg_test", true, false},
+	{"xgb_multi", "xgb_multi_test", true, false},
+	{"cat_reg", "cat_reg_test", true, false},
+	{"cat_binary", "cat_binary_test", true, false},
+	{"dart_binary", "dart_binary_test", false, false},
+	{"dart_multi", "dart_multi_test", false, false},
+	{"linear_reg", "linear_reg_test", false, false},
+	{"linear_binary", "linear_binary_test", false, false},
+	{"linear_multi", "linear_multi_test", false, false},
+	{"linear_targets", "linear_targets_test", false, false},
+	{"multi_target", "multi_target_test", true, false},
+	{"multi_label", "multi_label_test", false, false},
+	{"hinge", "hinge_test", false, false},
+	{"cox", "cox_test", false, false},
+	{"shap_deep", "shap_deep_test", false, false},
+	{"shap_cancel", "shap_cancel_test", true, true},
+	{"../../../models/fraud", "bundled_fraud_test", false, false},
+	{"../../../models/takeover", "bundled_takeover_test", false, false},
 }
 
 // contribGolden is one case's reference: rows, XGBoost's contributions
@@ -77,6 +82,15 @@ func readContribs(t testing.TB, m *Model, rows string) contribGolden {
 	}
 	return cg
 }
+
+// cancelSlack widens the tolerance on shap_cancel, whose contributions
+// cancel (some rows' are over 10 times their margin): XGBoost's own float32
+// contributions there miss its margin by more than the tolerance on 22 of
+// the 1000 rows, so no algorithm that does not repeat its arithmetic can be
+// held to it. The rows explainer.cancels sends to the classic algorithm
+// (which repeats it) must match bit for bit; the others stay within
+// cancelSlack tolerances (worst 1.98 of one; 2.39 without the fallback).
+const cancelSlack = 2.5
 
 // contribTolerance is the goal: 1e-5 × max(1, |margin|).
 func contribTolerance(margin float32) float64 {
@@ -123,11 +137,19 @@ func TestContributionsAgainstXGBoost(t *testing.T) {
 				if err := e.explainClassic(want.x, classic); err != nil {
 					t.Fatal(err)
 				}
-				inexact, far, topDiff, worst := 0, 0, 0, 0.0
+				slack := 1.0
+				if tc.cancels {
+					slack = cancelSlack
+				}
+				inexact, far, topDiff, worst, cancelling := 0, 0, 0, 0.0, 0
 				for r := 0; r < want.n; r++ {
 					x := want.x[r*m.nfeat : (r+1)*m.nfeat]
+					cancel := e.cancels(classic[r*want.groups*cols : (r+1)*want.groups*cols])
+					if cancel {
+						cancelling++
+					}
 					for g := 0; g < want.groups; g++ {
-						tol := contribTolerance(want.margins[r*want.groups+g])
+						tol := slack * contribTolerance(want.margins[r*want.groups+g])
 						base := (r*want.groups + g) * cols
 						w := want.contribs[base : base+cols]
 						for j := 0; j < cols; j++ {
@@ -136,8 +158,11 @@ func TestContributionsAgainstXGBoost(t *testing.T) {
 									t.Errorf("classic row %d group %d column %d: %v, XGBoost %v", r, g, j, classic[base+j], w[j])
 								}
 							}
+							if cancel && math.Float32bits(fast[base+j]) != math.Float32bits(w[j]) {
+								t.Errorf("row %d cancels: column %d is %v, want XGBoost's %v bit for bit (the classic algorithm's)", r, j, fast[base+j], w[j])
+							}
 							d := math.Abs(float64(fast[base+j]) - float64(w[j]))
-							worst = math.Max(worst, d/tol)
+							worst = math.Max(worst, slack*d/tol)
 							if d > tol {
 								if far++; far <= 3 {
 									t.Errorf("row %d group %d column %d: %v, XGBoost %v (|diff| %.3g > %.3g)", r, g, j, fast[base+j], w[j], d, tol)
@@ -153,8 +178,11 @@ func TestContributionsAgainstXGBoost(t *testing.T) {
 				if float64(topDiff) > 0.001*float64(sets) {
 					t.Errorf("top-3 features differ on %d of %d rows × groups (goal ≤ 0.1%%)", topDiff, sets)
 				}
-				t.Logf("%d rows × %d groups: classic bit-exact except %d values; served within tolerance except %d (worst %.3f of it); top-3 differ on %d",
-					want.n, want.groups, inexact, far, worst, topDiff)
+				if (cancelling > 0) != tc.cancels {
+					t.Errorf("%d rows take the classic algorithm for contributions that cancel; want some: %v", cancelling, tc.cancels)
+				}
+				t.Logf("%d rows × %d groups: classic bit-exact except %d values; served within %g tolerance except %d (worst %.3f of one); top-3 differ on %d; %d rows cancel",
+					want.n, want.groups, inexact, slack, far, worst, topDiff, cancelling)
 			})
 		}
 	}

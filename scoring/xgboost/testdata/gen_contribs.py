@@ -21,7 +21,9 @@ gen_models.py draws them (NaN, split conditions, their neighbours).
 It also trains one model of its own, shap_deep (reg:squarederror, 16
 features, depth 14: paths with more distinct features than the served
 algorithm tabulates, which then takes the classic one), and writes
-shap_deep.json and shap_deep_test.csv as gen_models.py writes its models.
+shap_deep.json and shap_deep_test.csv as gen_models.py writes its models;
+and shap_cancel (pseudo-Huber regression at learning rate 1: contributions
+that cancel, some over 10 times their margin), JSON and UBJSON.
 Training is seeded; gen_contribs.log records the summary.
 """
 import csv
@@ -55,6 +57,7 @@ PAIRS = [
     ("hinge", ["hinge_test.csv"]),
     ("cox", ["cox_test.csv"]),
     ("shap_deep", ["shap_deep_test.csv"]),
+    ("shap_cancel", ["shap_cancel_test.csv"]),
     # the bundled models (models/), on rows of their own (gen_bundled_rows)
     ("../../../models/fraud", ["bundled_fraud_test.csv"]),
     ("../../../models/takeover", ["bundled_takeover_test.csv"]),
@@ -77,15 +80,7 @@ def gen_deep():
     names = [f"f{i}" for i in range(nf)]
     d = xgb.DMatrix(X, label=y, missing=np.nan, feature_names=names)
     b = xgb.train({"max_depth": 14, "eta": 0.3, "min_child_weight": 4, "seed": 15, "nthread": 1}, d, 4)
-    b.save_model(os.path.join(HERE, "shap_deep.json"))
-    Xt = numeric_rows(rng, 1000, nf, thresholds(b, nf))
-    dt = xgb.DMatrix(Xt, missing=np.nan, feature_names=names)
-    margin = b.predict(dt, output_margin=True).reshape(len(Xt), -1)
-    pred = b.predict(dt).reshape(len(Xt), -1)
-    with open(os.path.join(HERE, "shap_deep_test.csv"), "w") as f:
-        f.write(",".join(["row_id"] + names + ["margin_0", "pred_0"]) + "\n")
-        for i in range(len(Xt)):
-            f.write(",".join([str(i)] + [f32(v) for v in Xt[i]] + [f32(margin[i, 0]), f32(pred[i, 0])]) + "\n")
+    Xt = write_own(b, "shap_deep", rng, names)
     m = json.loads(b.save_raw("json"))
     trees = m["learner"]["gradient_booster"]["model"]["trees"]
     most = 0
@@ -100,6 +95,47 @@ def gen_deep():
             walk(t["right_children"][i], feats + [f])
         walk(0, [])
     LOG.append(f"shap_deep: reg:squarederror gbtree, {len(trees)} trees, at most {most} distinct features on a path, {len(Xt)} rows")
+
+
+def write_own(b, name, rng, names, ubj=False):
+    """Saves a model trained here (NAME.json, and NAME.ubj when ubj) and
+    writes NAME_test.csv: 1000 rows drawn as gen_models.py draws them, with
+    the model's margin and prediction. Returns the rows."""
+    b.save_model(os.path.join(HERE, name + ".json"))
+    if ubj:
+        b.save_model(os.path.join(HERE, name + ".ubj"))
+    Xt = numeric_rows(rng, 1000, len(names), thresholds(b, len(names)))
+    dt = xgb.DMatrix(Xt, missing=np.nan, feature_names=names)
+    margin = b.predict(dt, output_margin=True).reshape(len(Xt), -1)
+    pred = b.predict(dt).reshape(len(Xt), -1)
+    with open(os.path.join(HERE, name + "_test.csv"), "w") as f:
+        f.write(",".join(["row_id"] + names + ["margin_0", "pred_0"]) + "\n")
+        for i in range(len(Xt)):
+            f.write(",".join([str(i)] + [f32(v) for v in Xt[i]] + [f32(margin[i, 0]), f32(pred[i, 0])]) + "\n")
+    return Xt
+
+
+def gen_cancel():
+    """shap_cancel: a pseudo-Huber regression at learning rate 1 whose
+    trees' leaves are large and cancel, so that some rows' contributions are
+    more than 10 times their margin (and 1): closer to XGBoost's float32
+    rounding than its tolerance allows the served tables to be."""
+    rng = np.random.default_rng(3)
+    n, nf = 3000, 3
+    X = rng.normal(size=(n, nf)).astype(np.float32)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    x = np.nan_to_num(X)
+    y = x[:, 0] + 0.5 * x[:, -1] ** 2 + rng.normal(scale=0.3, size=n)
+    names = [f"f{i}" for i in range(nf)]
+    d = xgb.DMatrix(X, label=y, missing=np.nan, feature_names=names)
+    b = xgb.train({"objective": "reg:pseudohubererror", "eta": 1.0, "max_depth": 4, "tree_method": "exact",
+                   "seed": 3, "nthread": 1}, d, 20)
+    Xt = write_own(b, "shap_cancel", rng, names, ubj=True)
+    dt = xgb.DMatrix(Xt, missing=np.nan, feature_names=names)
+    c = b.predict(dt, pred_contribs=True)[:, :-1]
+    m = b.predict(dt, output_margin=True)
+    big = int((np.abs(c).max(1) > 10.5 * np.maximum(1, np.abs(m))).sum())
+    LOG.append(f"shap_cancel: reg:pseudohubererror gbtree, 20 trees, {len(Xt)} rows, {big} with a contribution over 10.5 x max(1, |margin|)")
 
 
 def gen_bundled_rows():
@@ -143,6 +179,7 @@ def write_contribs(name, rows_file):
 
 if __name__ == "__main__":
     gen_deep()
+    gen_cancel()
     gen_bundled_rows()
     for name, files in PAIRS:
         for rows_file in files:
