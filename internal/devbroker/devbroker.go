@@ -72,7 +72,9 @@ func ParseUser(s string) (user, pass string, err error) {
 }
 
 // Start starts the cluster on 127.0.0.1 and returns it with its addresses.
-func Start(o Options) (*kfake.Cluster, []string, error) {
+// The cluster runs a session watchdog for consumer groups (see
+// sessionWatch); Close stops it with the cluster.
+func Start(o Options) (*Cluster, []string, error) {
 	if o.Brokers < 1 {
 		o.Brokers = 1
 	}
@@ -110,14 +112,17 @@ func Start(o Options) (*kfake.Cluster, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("start broker on 127.0.0.1:%d: %w", o.Port, err)
 	}
+	var user, pass string
 	for u, p := range o.Users { // any one user can ask
+		user, pass = u, p
 		if err := advertiseSASLHandshakeV0(c, o.TLS != nil, u, p); err != nil {
 			c.Close()
 			return nil, nil, err
 		}
 		break
 	}
-	return c, c.ListenAddrs(), nil
+	w := watchSessions(c, o.TLS != nil, user, pass, time.Second)
+	return &Cluster{Cluster: c, watch: w}, c.ListenAddrs(), nil
 }
 
 // advertiseSASLHandshakeV0 makes kfake's ApiVersions answer list

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -60,7 +59,7 @@ func startOn(t *testing.T, dir string) []string {
 // startAt starts the broker on dir at port (0: any), so that a client of
 // an earlier broker there reconnects to it; the cluster is closed at the
 // end of the test if the test has not closed it (Close is idempotent).
-func startAt(t *testing.T, port int, dir string) (*kfake.Cluster, []string) {
+func startAt(t *testing.T, port int, dir string) (*Cluster, []string) {
 	t.Helper()
 	c, addrs, err := Start(Options{Port: port, Topics: txnTestTopics, DataDir: dir})
 	if err != nil {
