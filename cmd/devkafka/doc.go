@@ -5,6 +5,9 @@
 // --tls-cert/--tls-key serve TLS; --sasl user:pass requires SASL (PLAIN,
 // SCRAM-SHA-256 and SCRAM-SHA-512) so that the secure paths can be tried
 // locally. With --data-dir, a start after an unclean stop (kill -9) first
-// writes abort markers for the transactions the stop left open (see
-// internal/devbroker/crashtxn.go) and says so on stderr.
+// repairs what kfake would restore wrongly — abort markers for the
+// transactions the stop left open, the idempotent producers' sequence
+// windows (internal/devbroker/repair.go) — and says so on stderr. A session
+// watchdog removes consumer-group members silent past their session
+// timeout, as Kafka does (internal/devbroker/sessions.go).
 package main
