@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,15 +42,17 @@ func (c *Cluster) SessionExpiries() int64 { return c.watch.removed.Load() }
 //
 // The watchdog only observes requests (control functions that never handle
 // one) and notes, per group and member, when the member was last heard
-// from, when it last joined, and its session timeout. A member is expired
-// when it has been silent longer than its session timeout, counted at the
-// earliest from the group's last SyncGroup (the join that generation
-// completed restarted every session, as in Kafka), unless it joined after
-// that SyncGroup: such a member may be waiting in its JoinGroup, which is
-// no sign of death (a live member waiting there does not heartbeat), and
-// kfake's rebalance and sync deadlines handle it. An expired member is
-// checked against DescribeGroups; if it is still in its group, the
-// watchdog sends the LeaveGroup the dead client never will.
+// from, whether that was a JoinGroup or SyncGroup (the member may be
+// blocked in it, waiting for the broker's answer, and a live member waiting
+// there does not heartbeat), and its session and rebalance timeouts. A
+// member is expired when it has been silent longer than its session
+// timeout after a Heartbeat or OffsetCommit, or longer than its rebalance
+// timeout plus its session timeout after a JoinGroup or SyncGroup (a live
+// member's join or sync is answered within the rebalance timeout, or the
+// client gives up and sends a new one: the watchdog never takes a member
+// that is waiting for an answer for dead). An expired member is checked
+// against DescribeGroups; if it is still in its group, the watchdog sends
+// the LeaveGroup (by member id) the dead client never will.
 //
 // Members are removed in PreparingRebalance as well as in Stable groups:
 // a timer that kfake did arm for another dead member starts a rebalance,
@@ -57,6 +60,10 @@ func (c *Cluster) SessionExpiries() int64 { return c.watch.removed.Load() }
 // expiry) for the timerless member that will never rejoin; the live
 // member's JoinGroup can time out meanwhile and rejoin as a new member.
 // Kafka removes such a member at its session expiry, completing the join.
+// In CompletingRebalance kfake's own sync deadline removes who does not
+// sync. Only members that sent a JoinGroup with their member id are
+// tracked (the second join of a dynamic member; a static member's first
+// join is answered with its id and is tracked from its next join).
 type sessionWatch struct {
 	mu     sync.Mutex
 	groups map[string]*watchedGroup
@@ -71,18 +78,15 @@ type sessionWatch struct {
 }
 
 type watchedGroup struct {
-	// synced is when any member last sent SyncGroup: the generation it
-	// belongs to had completed its join, and Kafka restarts every
-	// member's session when a join completes.
-	synced  time.Time
 	members map[string]*watchedMember
 }
 
 type watchedMember struct {
-	heard    time.Time // last request of any observed kind
-	joined   time.Time // last JoinGroup
-	session  time.Duration
-	instance *string
+	heard     time.Time // last request of any observed kind
+	waiting   bool      // that request was a JoinGroup or SyncGroup
+	session   time.Duration
+	rebalance time.Duration
+	instance  *string
 }
 
 // observedKeys are the requests that tell the watchdog a member is alive.
@@ -136,11 +140,12 @@ func (w *sessionWatch) group(name string) *watchedGroup {
 	return g
 }
 
-// heard notes that member of g spoke at now; a member not yet seen in a
-// JoinGroup (whose session timeout is unknown) is not tracked.
-func (g *watchedGroup) heard(member string, now time.Time) {
+// heard notes that member of g spoke at now, waiting for the answer or
+// not; a member not yet seen in a JoinGroup (whose timeouts are unknown) is
+// not tracked.
+func (g *watchedGroup) heard(member string, now time.Time, waiting bool) {
 	if m := g.members[member]; m != nil {
-		m.heard = now
+		m.heard, m.waiting = now, waiting
 	}
 }
 
@@ -151,24 +156,24 @@ func (w *sessionWatch) observe(req kmsg.Request, now time.Time) {
 	case *kmsg.JoinGroupRequest:
 		if r.MemberID != "" {
 			w.group(r.Group).members[r.MemberID] = &watchedMember{
-				heard:    now,
-				joined:   now,
-				session:  time.Duration(r.SessionTimeoutMillis) * time.Millisecond,
-				instance: r.InstanceID,
+				heard:     now,
+				waiting:   true,
+				session:   time.Duration(r.SessionTimeoutMillis) * time.Millisecond,
+				rebalance: time.Duration(r.RebalanceTimeoutMillis) * time.Millisecond,
+				instance:  r.InstanceID,
 			}
 		}
 	case *kmsg.SyncGroupRequest:
 		if g := w.groups[r.Group]; g != nil {
-			g.synced = now
-			g.heard(r.MemberID, now)
+			g.heard(r.MemberID, now, true)
 		}
 	case *kmsg.HeartbeatRequest:
 		if g := w.groups[r.Group]; g != nil {
-			g.heard(r.MemberID, now)
+			g.heard(r.MemberID, now, false)
 		}
 	case *kmsg.OffsetCommitRequest:
 		if g := w.groups[r.Group]; g != nil {
-			g.heard(r.MemberID, now)
+			g.heard(r.MemberID, now, false)
 		}
 	case *kmsg.LeaveGroupRequest:
 		g := w.groups[r.Group]
@@ -204,7 +209,7 @@ func (w *sessionWatch) expired(now time.Time) map[string][]string {
 			continue
 		}
 		for id, m := range g.members {
-			if w.isExpired(g, m, now) {
+			if m.expired(now) {
 				if out == nil {
 					out = make(map[string][]string)
 				}
@@ -215,15 +220,14 @@ func (w *sessionWatch) expired(now time.Time) map[string][]string {
 	return out
 }
 
-func (w *sessionWatch) isExpired(g *watchedGroup, m *watchedMember, now time.Time) bool {
-	if !m.joined.Before(g.synced) {
-		return false // maybe waiting in its JoinGroup
+// expired reports whether m has been silent at now past what a live
+// member can be (see sessionWatch).
+func (m *watchedMember) expired(now time.Time) bool {
+	limit := m.session
+	if m.waiting {
+		limit += m.rebalance
 	}
-	last := m.heard
-	if g.synced.After(last) {
-		last = g.synced
-	}
-	return now.Sub(last) > m.session
+	return now.Sub(m.heard) > limit
 }
 
 func (w *sessionWatch) run() {
@@ -268,7 +272,7 @@ func (w *sessionWatch) run() {
 
 // liveState are the classic group states in which the watchdog removes
 // expired members.
-var liveState = map[string]bool{"Stable": true, "PreparingRebalance": true, "CompletingRebalance": true}
+var liveState = map[string]bool{"Stable": true, "PreparingRebalance": true}
 
 // expire removes the candidates that DescribeGroups shows still in their
 // group (Stable, or in a rebalance), and forgets those no longer there.
@@ -284,6 +288,12 @@ func (w *sessionWatch) expire(ctx context.Context, cl *kgo.Client, cand map[stri
 		return
 	}
 	for _, dg := range dresp.Groups {
+		if dg.ErrorCode == kerr.GroupIDNotFound.Code || dg.State == "Dead" {
+			w.mu.Lock()
+			delete(w.groups, dg.Group) // deleted: nobody left to remove
+			w.mu.Unlock()
+			continue
+		}
 		if dg.ErrorCode != 0 {
 			continue
 		}
@@ -303,9 +313,11 @@ func (w *sessionWatch) expire(ctx context.Context, cl *kgo.Client, cand map[stri
 			case m == nil:
 			case !in[id]:
 				delete(g.members, id) // kfake removed it itself
-			case liveState[dg.State] && w.isExpired(g, m, time.Now()):
+			case liveState[dg.State] && m.expired(time.Now()):
+				// by member id alone: kfake resolves an instance id to
+				// whichever member holds it now, maybe a new, live one
 				lm := kmsg.NewLeaveGroupRequestMember()
-				lm.MemberID, lm.InstanceID = id, m.instance
+				lm.MemberID = id
 				reason := "session timeout (devbroker session watchdog)"
 				lm.Reason = &reason
 				leave = append(leave, lm)

@@ -203,45 +203,52 @@ func killTwice(t *testing.T, addrs []string, ad *kadm.Client, group string) erro
 	}
 }
 
-// TestSessionWatchExpiry checks the expiry rule on observed requests: a
-// session counts from the member's last request or the group's last
-// SyncGroup, whichever is later, and a member that joined after that
-// SyncGroup (maybe waiting in its JoinGroup) never expires.
+// TestSessionWatchExpiry checks the expiry rule on observed requests
+// (session 3 s, rebalance 4 s): after a Heartbeat or OffsetCommit a member
+// may be silent for its session timeout; after a JoinGroup or SyncGroup,
+// which it may be blocked in, for its rebalance timeout plus its session
+// timeout; a LeaveGroup forgets it.
 func TestSessionWatchExpiry(t *testing.T) {
 	w := &sessionWatch{groups: make(map[string]*watchedGroup)}
 	t0 := time.Now()
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	join := func(id string, s float64) {
-		w.observe(&kmsg.JoinGroupRequest{Group: "g", MemberID: id, SessionTimeoutMillis: 3000}, at(s))
+		w.observe(&kmsg.JoinGroupRequest{Group: "g", MemberID: id, SessionTimeoutMillis: 3000, RebalanceTimeoutMillis: 4000}, at(s))
 	}
-	join("dead", 0)  // answered, never heard from again
-	join("live", 0)  // the leader: syncs, then heartbeats
-	join("later", 0) // joins again after the sync, still waiting
-	w.observe(&kmsg.SyncGroupRequest{Group: "g", MemberID: "live"}, at(1))
-	join("later", 2)
-	for s := 2.0; s <= 20; s++ {
-		w.observe(&kmsg.HeartbeatRequest{Group: "g", MemberID: "live"}, at(s))
+	join("beat", 0)    // syncs, heartbeats until 10 s, then dies
+	join("joining", 0) // blocked in its JoinGroup from 0 s
+	join("syncing", 0) // blocked in its SyncGroup from 1 s
+	join("commit", 0)  // syncs, commits at 2 s, then dies
+	join("anon", 0)
+	w.observe(&kmsg.SyncGroupRequest{Group: "g", MemberID: "beat"}, at(1))
+	w.observe(&kmsg.SyncGroupRequest{Group: "g", MemberID: "syncing"}, at(1))
+	w.observe(&kmsg.SyncGroupRequest{Group: "g", MemberID: "commit"}, at(1))
+	w.observe(&kmsg.OffsetCommitRequest{Group: "g", MemberID: "commit"}, at(2))
+	w.observe(&kmsg.HeartbeatRequest{Group: "g", MemberID: "unknown"}, at(2)) // never joined with its id: not tracked
+	for s := 2.0; s <= 10; s++ {
+		w.observe(&kmsg.HeartbeatRequest{Group: "g", MemberID: "beat"}, at(s))
 	}
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version, leave.Group = 3, "g"
+	leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "anon"}}
+	w.observe(leave, at(3))
 	for _, c := range []struct {
 		s    float64
 		want []string
 	}{
-		{3.9, nil},              // dead: 2.9 s since the sync
-		{4.1, []string{"dead"}}, // 3.1 s
-		{30, []string{"dead", "live"}},
+		{4.9, nil},
+		{5.1, []string{"commit"}},                        // 3.1 s after its commit
+		{6.9, []string{"commit"}},                        // joining: 6.9 s in its join, under 4 + 3
+		{7.1, []string{"commit", "joining"}},             // 7.1 s
+		{8.1, []string{"commit", "joining", "syncing"}},  // 7.1 s in its sync
+		{12.9, []string{"commit", "joining", "syncing"}}, // beat: 2.9 s after its last heartbeat
+		{13.1, []string{"beat", "commit", "joining", "syncing"}},
 	} {
 		got := w.expired(at(c.s))["g"]
 		slices.Sort(got)
 		if !slices.Equal(got, c.want) {
 			t.Errorf("at %vs: expired %v, want %v", c.s, got, c.want)
 		}
-	}
-	leave := kmsg.NewPtrLeaveGroupRequest()
-	leave.Version, leave.Group = 3, "g"
-	leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "dead"}}
-	w.observe(leave, at(30))
-	if got := w.expired(at(30))["g"]; !slices.Equal(got, []string{"live"}) {
-		t.Errorf("after dead left: expired %v, want [live]", got)
 	}
 }
 
@@ -277,9 +284,8 @@ func TestSessionWatchSASL(t *testing.T) {
 	c.watch.mu.Lock()
 	g := c.watch.groups["g"]
 	for _, m := range g.members {
-		m.heard, m.joined = m.heard.Add(-time.Hour), m.joined.Add(-time.Hour)
+		m.heard = m.heard.Add(-time.Hour)
 	}
-	g.synced = g.synced.Add(-time.Hour)
 	c.watch.mu.Unlock()
 	for c.SessionExpiries() == 0 {
 		if time.Now().After(deadline) {
