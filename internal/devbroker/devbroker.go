@@ -58,7 +58,8 @@ type Options struct {
 	// Users get SASL credentials for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512;
 	// setting any enables (and requires) SASL.
 	Users map[string]string
-	// Logf, when set, reports what Start repaired in DataDir.
+	// Logf, when set, reports what Start repaired in DataDir and the
+	// session watchdog's failures.
 	Logf func(format string, args ...any)
 }
 
@@ -121,7 +122,7 @@ func Start(o Options) (*Cluster, []string, error) {
 		}
 		break
 	}
-	w := watchSessions(c, o.TLS != nil, user, pass, time.Second)
+	w := watchSessions(c, o.TLS != nil, user, pass, time.Second, o.Logf)
 	return &Cluster{Cluster: c, watch: w}, c.ListenAddrs(), nil
 }
 

@@ -3,6 +3,7 @@ package devbroker
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,9 @@ type sessionWatch struct {
 	every     time.Duration
 	removed   atomic.Int64
 
+	logf    func(format string, args ...any) // nil: silent
+	lastErr string                           // the last failure reported (run's goroutine only)
+
 	quit     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
@@ -94,9 +98,10 @@ var observedKeys = []kmsg.Key{kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, km
 
 // watchSessions starts the watchdog on c. The client it uses to describe
 // groups and remove members connects only when a member looks expired.
-func watchSessions(c *kfake.Cluster, tlsOn bool, user, pass string, every time.Duration) *sessionWatch {
+func watchSessions(c *kfake.Cluster, tlsOn bool, user, pass string, every time.Duration, logf func(string, ...any)) *sessionWatch {
 	addrs := c.ListenAddrs()
 	w := &sessionWatch{
+		logf:   logf,
 		groups: make(map[string]*watchedGroup),
 		every:  every,
 		quit:   make(chan struct{}),
@@ -263,6 +268,7 @@ func (w *sessionWatch) run() {
 			var err error
 			if cl, err = w.newClient(); err != nil {
 				cl = nil
+				w.failed("create its client: %v", err)
 				continue
 			}
 		}
@@ -285,6 +291,7 @@ func (w *sessionWatch) expire(ctx context.Context, cl *kgo.Client, cand map[stri
 	}
 	dresp, err := dreq.RequestWith(ctx, cl)
 	if err != nil {
+		w.failed("describe groups: %v", err)
 		return
 	}
 	for _, dg := range dresp.Groups {
@@ -331,12 +338,27 @@ func (w *sessionWatch) expire(ctx context.Context, cl *kgo.Client, cand map[stri
 		lreq.Group, lreq.Members = dg.Group, leave
 		lresp, err := lreq.RequestWith(ctx, cl)
 		if err != nil {
+			w.failed("remove expired members of group %q: %v", dg.Group, err)
 			continue
 		}
 		for _, m := range lresp.Members {
-			if m.ErrorCode == 0 {
-				w.removed.Add(1)
+			if err := kerr.ErrorForCode(m.ErrorCode); err != nil {
+				w.failed("remove expired member %q of group %q: %v", m.MemberID, dg.Group, err)
+				continue
 			}
+			w.removed.Add(1)
 		}
 	}
+}
+
+// failed reports a failure of the watchdog's own requests, once until a
+// different one happens: it retries every tick, and a broker it cannot
+// reach must not flood the log.
+func (w *sessionWatch) failed(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if w.logf == nil || msg == w.lastErr {
+		return
+	}
+	w.lastErr = msg
+	w.logf("session watchdog: %s", msg)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -292,5 +293,41 @@ func TestSessionWatchSASL(t *testing.T) {
 			t.Fatal("the watchdog removed nobody")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSessionWatchReportsFailures: a watchdog that cannot reach the broker
+// says so, once, not at every tick.
+func TestSessionWatchReportsFailures(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	w := &sessionWatch{
+		groups: make(map[string]*watchedGroup),
+		every:  10 * time.Millisecond,
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		logf: func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, fmt.Sprintf(format, args...))
+		},
+		newClient: func() (*kgo.Client, error) { return nil, fmt.Errorf("no route to the broker") },
+	}
+	w.observe(&kmsg.JoinGroupRequest{Group: "g", MemberID: "m", SessionTimeoutMillis: 1}, time.Now().Add(-time.Hour))
+	go w.run()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(lines)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // about 20 more ticks
+	w.stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) != 1 || !strings.Contains(lines[0], "no route to the broker") {
+		t.Errorf("reported %q, want the failure once", lines)
 	}
 }
