@@ -45,8 +45,7 @@ import (
 // openTxn is a producer whose transactional records in a partition are not
 // followed by a control batch of that producer.
 type openTxn struct {
-	topic string
-	part  int32
+	partitionID
 	pid   int64
 	epoch int16
 }
@@ -73,11 +72,11 @@ func (o openTxns) list() []openTxn {
 	var out []openTxn
 	for p, pids := range o {
 		for pid, epoch := range pids {
-			out = append(out, openTxn{p.topic, p.part, pid, epoch})
+			out = append(out, openTxn{p, pid, epoch})
 		}
 	}
 	slices.SortFunc(out, func(a, b openTxn) int {
-		return cmp.Or(comparePartitions(partitionID{a.topic, a.part}, partitionID{b.topic, b.part}), cmp.Compare(a.pid, b.pid))
+		return cmp.Or(comparePartitions(a.partitionID, b.partitionID), cmp.Compare(a.pid, b.pid))
 	})
 	return out
 }
@@ -163,7 +162,7 @@ func heldOpen(ctx context.Context, cl *kgo.Client, open []openTxn) (map[openTxn]
 	idx := map[string]int{}
 	seen := map[openTxn]bool{}
 	for _, t := range open {
-		k := openTxn{topic: t.topic, part: t.part}
+		k := openTxn{partitionID: t.partitionID}
 		if seen[k] {
 			continue
 		}
@@ -189,13 +188,13 @@ func heldOpen(ctx context.Context, cl *kgo.Client, open []openTxn) (map[openTxn]
 				return nil, fmt.Errorf("describe producers of %s-%d: %w", rt.Topic, rp.Partition, err)
 			}
 			for _, ap := range rp.ActiveProducers {
-				active[openTxn{topic: rt.Topic, part: rp.Partition, pid: ap.ProducerID}] = true
+				active[openTxn{partitionID: partitionID{rt.Topic, rp.Partition}, pid: ap.ProducerID}] = true
 			}
 		}
 	}
 	held := map[openTxn]bool{}
 	for _, t := range open {
-		if active[openTxn{topic: t.topic, part: t.part, pid: t.pid}] {
+		if active[openTxn{partitionID: t.partitionID, pid: t.pid}] {
 			held[t] = true
 		}
 	}

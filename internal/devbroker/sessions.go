@@ -25,7 +25,7 @@ type Cluster struct {
 // Close stops the session watchdog and shuts down the cluster. It is
 // idempotent. (c.Cluster.Close alone would leave the watchdog running.)
 func (c *Cluster) Close() {
-	c.watch.stop()
+	c.watch.close()
 	c.Cluster.Close()
 }
 
@@ -76,9 +76,9 @@ type sessionWatch struct {
 	logf    func(format string, args ...any) // nil: silent
 	lastErr string                           // the last failure reported (run's goroutine only)
 
-	quit     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	ctx  context.Context // cancelled by stop: ends run and its requests
+	stop context.CancelFunc
+	done chan struct{} // closed when run has returned
 }
 
 type watchedGroup struct {
@@ -104,7 +104,6 @@ func watchSessions(c *kfake.Cluster, tlsOn bool, user, pass string, every time.D
 		logf:   logf,
 		groups: make(map[string]*watchedGroup),
 		every:  every,
-		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		newClient: func() (*kgo.Client, error) {
 			opts := []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ClientID("devbroker-session-watchdog")}
@@ -127,12 +126,14 @@ func watchSessions(c *kfake.Cluster, tlsOn bool, user, pass string, every time.D
 			return nil, nil, false
 		})
 	}
+	w.ctx, w.stop = context.WithCancel(context.Background())
 	go w.run()
 	return w
 }
 
-func (w *sessionWatch) stop() {
-	w.stopOnce.Do(func() { close(w.quit) })
+// close stops the watchdog and waits for it (idempotent).
+func (w *sessionWatch) close() {
+	w.stop()
 	<-w.done
 }
 
@@ -245,18 +246,9 @@ func (w *sessionWatch) run() {
 			cl.Close()
 		}
 	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-w.quit:
-		case <-w.done:
-		}
-		cancel()
-	}()
 	for {
 		select {
-		case <-w.quit:
+		case <-w.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -272,7 +264,7 @@ func (w *sessionWatch) run() {
 				continue
 			}
 		}
-		w.expire(ctx, cl, cand)
+		w.expire(w.ctx, cl, cand)
 	}
 }
 

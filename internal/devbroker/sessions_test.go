@@ -304,7 +304,6 @@ func TestSessionWatchReportsFailures(t *testing.T) {
 	w := &sessionWatch{
 		groups: make(map[string]*watchedGroup),
 		every:  10 * time.Millisecond,
-		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		logf: func(format string, args ...any) {
 			mu.Lock()
@@ -313,6 +312,7 @@ func TestSessionWatchReportsFailures(t *testing.T) {
 		},
 		newClient: func() (*kgo.Client, error) { return nil, fmt.Errorf("no route to the broker") },
 	}
+	w.ctx, w.stop = context.WithCancel(context.Background())
 	w.observe(&kmsg.JoinGroupRequest{Group: "g", MemberID: "m", SessionTimeoutMillis: 1}, time.Now().Add(-time.Hour))
 	go w.run()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -324,7 +324,7 @@ func TestSessionWatchReportsFailures(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // about 20 more ticks
-	w.stop()
+	w.close()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(lines) != 1 || !strings.Contains(lines[0], "no route to the broker") {
