@@ -178,6 +178,40 @@ func (e *entityMode[R]) drain(now time.Time, force bool) (wake time.Time) {
 // lane instead of every record in flight.
 func (e *entityMode[R]) decodeAhead() int { return 2 * e.l.cfg.MaxSize }
 
+// settle is drain when the lane cannot wait any more: its partitions are
+// revoked, or it stops. It feeds the window what is in event-time order
+// now, as drain does, and gives up (Sink.Abandon) the records of tps (all
+// when nil) still queued behind a partition the merge would wait for:
+// scored now, such a record could miss an earlier event of its entity
+// that is not fetched yet, and its prediction would carry features the
+// live stream and a replay never compute. Uncommitted, it is read again
+// by its partition's next owner (or the next run), which rebuilds the
+// state first. Queued records of other partitions are fed to the window
+// as drain(force) does.
+func (e *entityMode[R]) settle(now time.Time, tps map[partitionKey]bool) {
+	e.merge(now, false, nil)
+	given := 0
+	for k, q := range e.parts {
+		if tps != nil && !tps[k] {
+			continue
+		}
+		for i := len(q.items) - 1; i >= 0; i-- { // newest first (Sink.Abandon)
+			it := q.items[i]
+			q.items[i] = nil
+			e.l.sink.Abandon(it.Kafka, it.Ref)
+			e.l.recycle(it)
+		}
+		given += len(q.items)
+		e.queued -= len(q.items)
+		q.items = q.items[:0]
+	}
+	if given > 0 {
+		e.l.log().Info("records left to be read again: the event-time merge waited for a partition behind them",
+			"records", given)
+	}
+	e.merge(now, true, nil)
+}
+
 // drainAhead is drain while records of the backlog are still to be
 // decoded: a partition whose queue is empty but which has records in the
 // backlog is neither waited for nor taken for caught up, the merge stops

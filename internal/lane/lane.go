@@ -473,10 +473,17 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 			l.ent.drain(time.Now(), true)
 		}
 	}
+	// settle is drain at a revoke or a stop of at-least-once, which
+	// cannot wait (see entityMode.settle).
+	settle := func(tps map[partitionKey]bool) {
+		if l.ent != nil && !l.ent.isRebuilding() {
+			l.ent.settle(time.Now(), tps)
+		}
+	}
 	switch ctl.kind {
 	case ctlFlush:
 		l.abandon(before, ctl.tps)
-		drain()
+		settle(ctl.tps)
 		l.win.Close(window.Revoke)
 		l.w.reset()
 		if l.ent != nil { // the partitions' next owner rebuilds their state
@@ -506,7 +513,7 @@ func (l *Lane[R]) control(ctl *control, before int) (stop bool) {
 		l.win.Close(window.Transaction)
 	case ctlStop:
 		l.abandon(before, nil)
-		drain()
+		settle(nil)
 		l.win.Close(window.Shutdown)
 		stop = true
 	case ctlFinish: // reached in order: nothing before it waits

@@ -3,6 +3,8 @@ package lane
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -279,4 +281,61 @@ func TestRebuildReplayIsNotLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "late activity counted", func() bool { return len(rec.snapshot()) == 40 && s.EntityStats().Late > 0 })
+}
+
+// TestMergeGivesUpWhatItWouldWaitFor: a revoke or a stop cannot wait for
+// a partition that is behind, and scoring the records queued behind it
+// could leave an earlier event of their entities out of their features.
+// They are given up (read again by the next owner, after its rebuild);
+// the records the merge may take in order are still scored.
+func TestMergeGivesUpWhatItWouldWaitFor(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		activityEnd int64 // activity's end at its position 0
+		stop        bool
+		want        []string // outcomes in order: p(redicted) or a(bandoned), with the offset
+	}{
+		{"revoke, activity behind", 4, false, []string{"a2", "a1", "a0"}},
+		{"stop, activity behind", 4, true, []string{"a2", "a1", "a0"}},
+		{"revoke, activity caught up", 0, false, []string{"p0", "p1", "p2"}},
+		{"stop, activity caught up", 0, true, []string{"p0", "p1", "p2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			s, mk := mergeLane(t, 10, rec, nil, nil, "transactions")
+			act := Partition{Topic: "activity"}
+			if err := s.Assign([]Partition{act}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Position(act, 0, tt.activityEnd); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Push(mk("transactions", 0, 10, 11, 12)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Sync(context.Background()); tt.activityEnd > 0 && !errors.Is(err, ErrWaiting) {
+				t.Fatalf("Sync: %v, want ErrWaiting", err)
+			}
+			var err error
+			if tt.stop {
+				err = s.Stop(context.Background())
+			} else {
+				err = s.Flush(context.Background(), []Partition{{Topic: "transactions"}, act})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range rec.snapshot() {
+				kind := "p"
+				if o.abandoned {
+					kind = "a"
+				}
+				got = append(got, fmt.Sprintf("%s%d", kind, o.offset))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("outcomes %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
