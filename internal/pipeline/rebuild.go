@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,83 +35,58 @@ type rebuilder[R any] struct {
 	slack         time.Duration
 	readCommitted bool
 
-	mu      sync.Mutex
-	running map[lane.Partition]context.CancelFunc
-	active  atomic.Int64 // rebuilds in progress
-	took    atomic.Int64 // nanoseconds spent rebuilding, all rebuilds
+	runs   rebuildRuns
+	active atomic.Int64 // rebuilds in progress
+	took   atomic.Int64 // nanoseconds spent rebuilding, all rebuilds
 }
 
 func newRebuilder[R any](p *Pipeline, lanes *lane.Set[R], conn []kgo.Opt, readCommitted bool) *rebuilder[R] {
 	return &rebuilder[R]{p: p, lanes: lanes, conn: conn, group: p.cfg.GroupID, latest: p.cfg.StartOffset == "latest",
-		longest: p.core.Spec().Longest(), slack: p.cfg.EntityRebuildSlack, readCommitted: readCommitted,
-		running: map[lane.Partition]context.CancelFunc{}}
+		longest: p.core.Spec().Longest(), slack: p.cfg.EntityRebuildSlack, readCommitted: readCommitted}
 }
 
 // start begins rebuilding the given partitions' state: their lanes stop
-// scoring now, and a goroutine reads their history.
+// scoring now (a rebuild of them still running is cancelled), and a
+// goroutine reads their history.
 func (rb *rebuilder[R]) start(tps []lane.Partition) {
-	if err := rb.lanes.StartRebuild(tps); err != nil {
+	run, err := rb.runs.begin(tps, func() error { return rb.lanes.StartRebuild(tps) })
+	if err != nil {
 		rb.p.log.Error("cannot rebuild the entity state", "err", err)
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rb.mu.Lock()
-	for _, tp := range tps {
-		if old := rb.running[tp]; old != nil {
-			old()
-		}
-		rb.running[tp] = cancel
-	}
-	rb.mu.Unlock()
 	rb.active.Add(1)
 	go func() {
 		defer rb.active.Add(-1)
 		start := time.Now()
-		n, err := rb.replay(ctx, tps)
+		n, err := rb.replay(run, tps)
 		rb.took.Add(int64(time.Since(start)))
 		switch {
-		case ctx.Err() != nil: // revoked meanwhile: the lanes dropped the partitions
+		case run.ctx.Err() != nil: // revoked meanwhile: the lanes dropped the partitions
 		case err != nil:
 			rb.p.log.Error("entity state rebuild failed; the partitions' aggregates are built from their live records only", "partitions", tps, "err", err)
 		default:
 			rb.p.log.Info("entity state rebuilt", "partitions", len(tps), "records", n, "elapsed", time.Since(start).Round(time.Millisecond))
 		}
-		if ctx.Err() == nil {
-			_ = rb.lanes.EndRebuild(tps)
-		}
-		rb.mu.Lock()
-		for _, tp := range tps {
-			delete(rb.running, tp)
-		}
-		rb.mu.Unlock()
-		cancel()
+		rb.runs.end(run, func() error { return rb.lanes.EndRebuild(tps) })
 	}()
 }
 
 // stop cancels the rebuilds of partitions that are revoked or lost.
-func (rb *rebuilder[R]) stop(tps []lane.Partition) {
-	rb.mu.Lock()
-	defer rb.mu.Unlock()
-	for _, tp := range tps {
-		if c := rb.running[tp]; c != nil {
-			c()
-			delete(rb.running, tp)
-		}
-	}
-}
+func (rb *rebuilder[R]) stop(tps []lane.Partition) { rb.runs.stop(tps) }
 
 // rebuilding reports the rebuilds in progress, for readiness.
 func (rb *rebuilder[R]) rebuilding() int64 { return rb.active.Load() }
 
 // replay reads the partitions' history into their lanes' state.
-func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64, error) {
+func (rb *rebuilder[R]) replay(run *rebuildRun, tps []lane.Partition) (int64, error) {
+	ctx := run.ctx
 	cl, err := kgo.NewClient(rb.conn...)
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := rb.locate(ctx, adm, tps)
+	ends, err := rb.locate(run, adm, tps)
 	if err != nil {
 		return 0, err
 	}
@@ -145,7 +119,7 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 				lanePart = append(lanePart, tp)
 			}
 		}
-		if err := rb.lanes.DropBefore(lanePart, r); err != nil {
+		if err := rb.runs.send(run, func() error { return rb.lanes.DropBefore(lanePart, r) }); err != nil {
 			return 0, err
 		}
 		offs, err := adm.ListOffsetsAfterMilli(ctx, r.UnixMilli(), topicsOf(lanePart)...)
@@ -171,7 +145,9 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 	var n int64
 	err = readRanges(ctx, rb.conn, rb.readCommitted, ranges, func(tp lane.Partition, recs []*kgo.Record) {
 		n += int64(len(recs))
-		_ = rb.lanes.PushState(lane.Chunk[R]{Topic: tp.Topic, Partition: tp.Partition, Records: recs})
+		_ = rb.runs.send(run, func() error {
+			return rb.lanes.PushState(lane.Chunk[R]{Topic: tp.Topic, Partition: tp.Partition, Records: recs})
+		})
 	})
 	return n, err
 }
@@ -183,26 +159,25 @@ func (rb *rebuilder[R]) replay(ctx context.Context, tps []lane.Partition) (int64
 // which no partition has records or an error, and a fetch session does not
 // mention an unchanged partition again, so a partition that is empty when
 // it is assigned would otherwise be waited for up to ENTITY_MAX_IDLE.
-func (rb *rebuilder[R]) locate(ctx context.Context, adm *kadm.Client, tps []lane.Partition) (map[lane.Partition]int64, error) {
-	positions, ends, err := groupPositions(ctx, adm, rb.group, rb.latest, tps)
+func (rb *rebuilder[R]) locate(run *rebuildRun, adm *kadm.Client, tps []lane.Partition) (map[lane.Partition]int64, error) {
+	positions, ends, err := groupPositions(run.ctx, adm, rb.group, rb.latest, tps)
 	if err != nil {
 		return nil, err
 	}
-	// Under rb.mu, which stop holds while it cancels ctx, before the lanes
-	// drop revoked partitions: nothing of them reaches a lane after that.
-	rb.mu.Lock()
-	defer rb.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	err = rb.runs.send(run, func() error {
+		for tp, off := range positions {
+			end, ok := ends[tp]
+			if !ok {
+				end = -1
+			}
+			if err := rb.lanes.Position(tp, off, end); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	for tp, off := range positions {
-		end, ok := ends[tp]
-		if !ok {
-			end = -1
-		}
-		if err := rb.lanes.Position(tp, off, end); err != nil {
-			return nil, err
-		}
 	}
 	return positions, nil
 }
