@@ -7,6 +7,8 @@
 // takes a process-wide lock.
 //
 // Sources push chunks (one partition's records of a poll) and never block;
+// a poll's chunks are pushed together (PushAll), so that an event-time
+// merge sees every partition as one fetch did;
 // controls (Flush on revoke, Drop on loss, Barrier at the end of a
 // transaction, Stop at shutdown) are queued behind the chunks they concern.
 // A lane whose record waits for the schema registry holds its partitions

@@ -177,9 +177,9 @@ type queue[R any] struct {
 	wake chan struct{}
 }
 
-func (q *queue[R]) push(m msg[R]) {
+func (q *queue[R]) push(ms ...msg[R]) {
 	q.mu.Lock()
-	q.msgs = append(q.msgs, m)
+	q.msgs = append(q.msgs, ms...)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:

@@ -339,3 +339,37 @@ func TestMergeGivesUpWhatItWouldWaitFor(t *testing.T) {
 		})
 	}
 }
+
+// TestPushAllHandsAPollOverAtOnce: the chunks of one poll reach their
+// lane together. Each poll brings an activity record and a transaction of
+// 5 s later; the lane knows activity as caught up at its previous fetch,
+// so a lane that took the transaction's chunk alone would score it ahead
+// of the activity fetched with it. The activity comes first every time.
+func TestPushAllHandsAPollOverAtOnce(t *testing.T) {
+	rec := &recorder{}
+	s, mk := mergeLane(t, 1, rec, nil, nil, "transactions", "activity")
+	s.PushAll([]Chunk[int64]{{Topic: "activity", HighWatermark: 0}}, nil) // activity is at its end
+	const polls = 300
+	for i := range polls {
+		s.PushAll([]Chunk[int64]{mk("transactions", int64(i), 10*i+5), mk("activity", int64(i), 10*i)}, func(c *Chunk[int64], err error) {
+			t.Fatalf("%s: %v", c.Topic, err)
+		})
+		deadline := time.Now().Add(10 * time.Second)
+		for len(rec.snapshot()) < 2*(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("poll %d: %d outcomes after 10 s, want %d", i, len(rec.snapshot()), 2*(i+1))
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	late := 0
+	out := rec.snapshot()
+	for i := 0; i+1 < len(out); i += 2 {
+		if out[i].topic != "activity" || out[i+1].topic != "transactions" {
+			late++
+		}
+	}
+	if late > 0 {
+		t.Fatalf("%d of %d transactions scored ahead of the activity fetched with them", late, polls)
+	}
+}

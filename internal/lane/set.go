@@ -3,6 +3,7 @@ package lane
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,6 +79,42 @@ func (s *Set[R]) Push(c Chunk[R]) error {
 	}
 	l.q.push(msg[R]{chunk: c})
 	return nil
+}
+
+// PushAll hands the chunks of one poll to their lanes: a lane takes its
+// chunks of the poll together, never some of them before the others. The
+// event-time merge relies on it: a poll's chunks tell where each
+// partition stood at one fetch, and a lane that saw one partition's
+// records without the other partitions' news of that fetch would take
+// them for caught up at their previous fetch, and score a record ahead of
+// an earlier event of its entity that was fetched with it. A chunk whose
+// lane cannot be had is handed to failed (nil: ignored), and the others
+// are pushed. PushAll reads cs only during the call.
+func (s *Set[R]) PushAll(cs []Chunk[R], failed func(c *Chunk[R], err error)) {
+	var ms []msg[R]
+	for i := range cs {
+		if i > 0 && slices.ContainsFunc(cs[:i], func(c Chunk[R]) bool { return c.Partition == cs[i].Partition }) {
+			continue // pushed with the first chunk of its lane
+		}
+		l, err := s.lane(cs[i].Partition)
+		if err != nil {
+			if failed != nil {
+				for j := i; j < len(cs); j++ {
+					if cs[j].Partition == cs[i].Partition {
+						failed(&cs[j], err)
+					}
+				}
+			}
+			continue
+		}
+		ms = ms[:0]
+		for j := i; j < len(cs); j++ {
+			if cs[j].Partition == cs[i].Partition {
+				ms = append(ms, msg[R]{chunk: cs[j]})
+			}
+		}
+		l.q.push(ms...)
+	}
 }
 
 // Partition names a topic partition for the controls.

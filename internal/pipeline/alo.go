@@ -34,8 +34,9 @@ type atLeastOnce struct {
 	paused   atomic.Bool  // fetching paused by backpressure
 	merge    mergeHold    // with entity aggregates: the partitions backpressure holds
 	consumed map[string]prometheus.Counter
-	gauges   [2]prometheus.Gauge // in flight: records, bytes
-	produce  prometheus.Counter  // dead letters of stage produce
+	gauges   [2]prometheus.Gauge  // in flight: records, bytes
+	produce  prometheus.Counter   // dead letters of stage produce
+	chunks   []lane.Chunk[ackRef] // the poll loop's, reused
 }
 
 // ackRef is what a record carries from the poll to its acknowledgement:
@@ -175,10 +176,11 @@ func (a *atLeastOnce) run(ctx context.Context) error {
 			a.group.Close(context.Background())
 			return fmt.Errorf("poll: %w", err)
 		}
+		chunks := a.chunks[:0]
 		for _, f := range fetches {
 			if len(f.Records) == 0 {
 				if a.rb != nil { // the event-time merge learns the partition is caught up
-					_ = a.lanes.Push(lane.Chunk[ackRef]{Topic: f.TP.Topic, Partition: f.TP.Partition, HighWatermark: f.HighWatermark})
+					chunks = append(chunks, lane.Chunk[ackRef]{Topic: f.TP.Topic, Partition: f.TP.Partition, HighWatermark: f.HighWatermark})
 				}
 				continue
 			}
@@ -200,11 +202,18 @@ func (a *atLeastOnce) run(ctx context.Context) error {
 			for i, r := range f.Records {
 				refs[i] = ackRef{tok: f.Tokens[i], rec: r}
 			}
-			if err := a.lanes.Push(lane.Chunk[ackRef]{Topic: f.TP.Topic, Partition: f.TP.Partition, Records: f.Records, Refs: refs,
-				HighWatermark: f.HighWatermark}); err != nil {
-				a.p.log.Error("record not processed", "topic", f.TP.Topic, "partition", f.TP.Partition, "err", err)
-			}
+			chunks = append(chunks, lane.Chunk[ackRef]{Topic: f.TP.Topic, Partition: f.TP.Partition, Records: f.Records, Refs: refs,
+				HighWatermark: f.HighWatermark})
 		}
+		// one poll's chunks reach a lane together (see lane.Set.PushAll)
+		a.lanes.PushAll(chunks, func(c *lane.Chunk[ackRef], err error) {
+			if len(c.Records) == 0 { // a caught-up partition's news
+				return
+			}
+			a.p.log.Error("records not processed", "topic", c.Topic, "partition", c.Partition, "records", len(c.Records), "err", err)
+		})
+		clear(chunks)
+		a.chunks = chunks[:0]
 		a.group.AllowRebalance()
 		if !time.Now().Before(nextCommit) {
 			a.commit(ctx)

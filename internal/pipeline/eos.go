@@ -133,10 +133,11 @@ type exactlyOnce struct {
 	sinks []*eosSink
 	owned map[lane.Partition]bool
 
-	entities bool               // entity aggregates: range balancer, rebuilds, state kept per transaction
-	refused  map[srcKey]refusal // read by the lanes during a transaction, written between transactions
-	aborts   int                // consecutive aborted transactions, for backoff
-	labels   int                // label records of the transaction
+	entities bool                 // entity aggregates: range balancer, rebuilds, state kept per transaction
+	refused  map[srcKey]refusal   // read by the lanes during a transaction, written between transactions
+	aborts   int                  // consecutive aborted transactions, for backoff
+	labels   int                  // label records of the transaction
+	chunks   []lane.Chunk[txnRef] // a poll's chunks for the lanes (transact's, reused)
 	consumed map[string]prometheus.Counter
 	closed   bool // close finished in time: a new session may replace this one
 }
@@ -403,6 +404,16 @@ func (e *exactlyOnce) transact(ctx context.Context, fs kgo.Fetches) error {
 		fs.EachPartition(func(part kgo.FetchTopicPartition) {
 			e.push(part, t, &n)
 		})
+		// one poll's chunks reach a lane together (see lane.Set.PushAll)
+		e.lanes.PushAll(e.chunks, func(c *lane.Chunk[txnRef], err error) {
+			if len(c.Records) == 0 { // a caught-up partition's news: nothing to answer
+				return
+			}
+			t.pending.Add(1)
+			t.answered(c.Records[0], refusal{}, "", err)
+		})
+		clear(e.chunks)
+		e.chunks = e.chunks[:0]
 	}
 	push(fs)
 	// With entity aggregates the lanes merge by event time: while one
@@ -518,11 +529,12 @@ func endError(cfg config.Config, n int, err error) error {
 // does.
 var errEndUnconfirmed = errors.New("transaction end unconfirmed")
 
-// push hands one fetched partition's records to its lane in transaction t.
+// push queues one fetched partition's records for its lane in transaction
+// t (transact pushes a poll's chunks at once).
 func (e *exactlyOnce) push(part kgo.FetchTopicPartition, t *txn, n *int) {
 	if len(part.Records) == 0 {
 		if e.entities && part.Err == nil && part.HighWatermark >= 0 { // the event-time merge learns the partition is caught up
-			_ = e.lanes.Push(lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, HighWatermark: part.HighWatermark})
+			e.chunks = append(e.chunks, lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, HighWatermark: part.HighWatermark})
 		}
 		return
 	}
@@ -536,11 +548,8 @@ func (e *exactlyOnce) push(part kgo.FetchTopicPartition, t *txn, n *int) {
 	for i, r := range part.Records {
 		refs[i] = txnRef{t: t, rec: r}
 	}
-	if err := e.lanes.Push(lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, Records: part.Records, Refs: refs,
-		HighWatermark: part.HighWatermark}); err != nil {
-		t.pending.Add(1)
-		t.answered(part.Records[0], refusal{}, "", err)
-	}
+	e.chunks = append(e.chunks, lane.Chunk[txnRef]{Topic: part.Topic, Partition: part.Partition, Records: part.Records, Refs: refs,
+		HighWatermark: part.HighWatermark})
 	e.p.obs.SetLag(part.Topic, part.Partition, max(0, part.HighWatermark-part.Records[len(part.Records)-1].Offset-1))
 }
 
