@@ -7,13 +7,15 @@
 // takes a process-wide lock.
 //
 // Sources push chunks (one partition's records of a poll) and never block;
-// a poll's chunks are pushed together (PushAll), so that an event-time
-// merge sees every partition as one fetch did;
+// the runners of `run` push a poll's chunks together (PushAll), so that an
+// event-time merge sees every partition of a fetch response at once
+// (backfill pushes one by one: its partitions' ends are fixed);
 // controls (Flush on revoke, Drop on loss, Barrier at the end of a
 // transaction, Stop at shutdown) are queued behind the chunks they concern.
 // A lane whose record waits for the schema registry holds its partitions
 // (Hooks.Pause) and keeps answering controls: a revoke or a stop gives the
-// waiting records up (Sink.Abandon) instead of blocking the group.
+// waiting records up (Sink.Abandon) instead of blocking the group, as it
+// gives up records an event-time merge still waits for.
 //
 // A lane also watches its models when Config.Watch asks (watch.go): it
 // joins partition p of the labels topic to the predictions it made (its

@@ -165,8 +165,9 @@ func (e *entityMode[R]) position(k partitionKey, offset, end int64) {
 }
 
 // drain feeds the window in event-time order for as long as no partition
-// must be waited for; force feeds everything (a revoke, a stop, the end of
-// a transaction). It returns when the next wait ends (zero: none).
+// must be waited for; force feeds everything (the end of a transaction,
+// the end of a backfill's input; a revoke and a stop settle instead). It
+// returns when the next wait ends (zero: none).
 func (e *entityMode[R]) drain(now time.Time, force bool) (wake time.Time) {
 	return e.merge(now, force, nil)
 }

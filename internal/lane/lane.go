@@ -58,10 +58,12 @@ type Sink[R any] interface {
 	Prediction(it *Item[R], pred *schemas.Prediction, topic string)
 	// DeadLetter publishes it's dead letter.
 	DeadLetter(it *Item[R], stage string, err error)
-	// Abandon is told of a record the lane gives up unprocessed: while the
-	// lane waited for the schema registry, its partition was revoked or the
-	// lane stopped. Abandoned records come newest first, so each is the
-	// newest unsettled record of its partition when it is abandoned.
+	// Abandon is told of a record the lane gives up unprocessed when its
+	// partition is revoked or the lane stops: one that waits for the
+	// schema registry, or, with entity aggregates, one queued behind a
+	// partition the event-time merge would wait for. Abandoned records
+	// come newest first, so each is the newest unsettled record of its
+	// partition when it is abandoned.
 	Abandon(rec *kgo.Record, ref R)
 }
 
@@ -127,10 +129,10 @@ var ErrRebuilding = errors.New("entity state still being rebuilt")
 type ctlKind uint8
 
 const (
-	ctlFlush      ctlKind = iota // finish the listed partitions' records, close the batch
+	ctlFlush      ctlKind = iota // finish the listed partitions' records (or give them up, see Set.Flush), close the batch
 	ctlDrop                      // forget the listed partitions' queued records
 	ctlBarrier                   // finish everything, close the batch (a transaction ends)
-	ctlStop                      // finish everything, close the batch, exit
+	ctlStop                      // finish everything (or give it up, see Set.Stop), close the batch, exit
 	ctlFinish                    // like stop, but what waits for the registry is waited for: handled in order, never early
 	ctlRebuild                   // the listed partitions' state is being rebuilt: score nothing until ctlRebuilt
 	ctlRebuilt                   // the listed partitions' state is rebuilt

@@ -124,9 +124,12 @@ type Partition struct {
 }
 
 // Flush makes the lanes of the given partitions finish every record of
-// them pushed so far (giving up, through Sink.Abandon, those that wait for
-// the schema registry) and close their open batches, and waits until they
-// have, or ctx ends (its error is returned). Revokes use it.
+// them pushed so far and close their open batches, and waits until they
+// have, or ctx ends (its error is returned). Revokes use it. Records that
+// cannot be finished now are given up through Sink.Abandon: those that
+// wait for the schema registry and, with entity aggregates, those queued
+// behind a partition the event-time merge would wait for (scored now,
+// they could miss an earlier event of their entity not fetched yet).
 func (s *Set[R]) Flush(ctx context.Context, tps []Partition) error {
 	return s.broadcast(ctx, ctlFlush, tps)
 }
@@ -146,7 +149,8 @@ func (s *Set[R]) Barrier(ctx context.Context) error {
 }
 
 // Stop makes every lane finish every record pushed so far, close its open
-// batch and exit, and waits until all have, or ctx ends.
+// batch and exit, and waits until all have, or ctx ends. What cannot be
+// finished now is given up through Sink.Abandon, as Flush does.
 func (s *Set[R]) Stop(ctx context.Context) error {
 	if err := s.broadcast(ctx, ctlStop, nil); err != nil {
 		return err

@@ -301,8 +301,9 @@ func (p *Pipeline) FetchPaused() bool {
 }
 
 // onRevoke makes the lanes of the revoked partitions produce every record
-// of them they hold (closing their open batches), so that the group's
-// revoke handler can await their acknowledgements and commit.
+// of them they hold (closing their open batches) or give it up
+// uncommitted (lane.Set.Flush), so that the group's revoke handler can
+// await their acknowledgements and commit.
 func (a *atLeastOnce) onRevoke(ctx context.Context, tps []consumer.TopicPartition) {
 	a.lrb.stop(lanePartitions(tps))
 	if a.rb != nil {

@@ -29,22 +29,24 @@ type rebuildRun struct {
 	tps    []lane.Partition
 }
 
-// begin cancels the rebuilds running for any of tps and starts one for
-// them, announcing it (lane.Set.StartRebuild) under the lock; when
-// announce fails nothing is started.
+// begin announces a rebuild of tps (lane.Set.StartRebuild) and, under
+// the same lock, cancels the rebuilds running for any of them (what they
+// tell the lanes needs the lock, so none of it comes after this one's
+// announcement); when announce fails nothing changes: the rebuilds
+// running go on.
 func (rs *rebuildRuns) begin(tps []lane.Partition, announce func() error) (*rebuildRun, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &rebuildRun{ctx: ctx, cancel: cancel, tps: tps}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	if err := announce(); err != nil {
+		cancel()
+		return nil, err
+	}
 	for _, tp := range tps {
 		if old := rs.running[tp]; old != nil {
 			old.cancel()
 		}
-	}
-	if err := announce(); err != nil {
-		cancel()
-		return nil, err
 	}
 	if rs.running == nil {
 		rs.running = map[lane.Partition]*rebuildRun{}

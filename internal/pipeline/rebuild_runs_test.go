@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/streamscore/streamscore/internal/lane"
@@ -73,5 +75,41 @@ func TestRebuildRunsOrder(t *testing.T) {
 				t.Errorf("%d rebuilds left registered", len(rs.running))
 			}
 		})
+	}
+}
+
+// TestRebuildRunsEnd: a rebuild that ends uncancelled tells the lanes it
+// ended, after its state, and leaves nothing registered; a rebuild whose
+// announcement fails starts nothing and leaves the running one alone.
+func TestRebuildRunsEnd(t *testing.T) {
+	tps := []lane.Partition{{Topic: "transactions", Partition: 0}, {Topic: "activity", Partition: 0}}
+	var rs rebuildRuns
+	var told []string
+	tell := func(what string) func() error {
+		return func() error { told = append(told, what); return nil }
+	}
+	run, err := rs.begin(tps, tell("start"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("lanes stopped")
+	if _, err := rs.begin(tps, func() error { return refused }); !errors.Is(err, refused) {
+		t.Fatalf("begin with a failing announcement: %v, want %v", err, refused)
+	}
+	if run.ctx.Err() != nil {
+		t.Fatal("a rebuild that failed to start cancelled the running one")
+	}
+	if err := rs.send(run, tell("state")); err != nil {
+		t.Fatal(err)
+	}
+	rs.end(run, tell("end"))
+	if want := []string{"start", "state", "end"}; !slices.Equal(told, want) {
+		t.Fatalf("lanes told %v, want %v", told, want)
+	}
+	if run.ctx.Err() == nil {
+		t.Error("an ended rebuild's context is still live")
+	}
+	if len(rs.running) != 0 {
+		t.Errorf("%d rebuilds left registered", len(rs.running))
 	}
 }

@@ -112,8 +112,9 @@ func (k *aloSink) DeadLetter(it *lane.Item[ackRef], stage string, err error) {
 	k.s.DeadLetter(it.Kafka, stage, err, ref)
 }
 
-// Abandon untracks a record given up while it waited for the schema
-// registry: its partition's new owner (or the next run) reads it again.
+// Abandon untracks a record the lane gave up at a revoke or a stop (it
+// waited for the schema registry, or for a partition the event-time merge
+// waits for): its partition's new owner (or the next run) reads it again.
 func (k *aloSink) Abandon(rec *kgo.Record, ref ackRef) {
 	k.a.group.Tracker().Forget(ref.tok)
 	k.a.inBytes.Add(-recordBytes(rec))
