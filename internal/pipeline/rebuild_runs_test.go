@@ -8,6 +8,14 @@ import (
 	"github.com/streamscore/streamscore/internal/lane"
 )
 
+// tellLog records what a rebuild told the lanes, in order.
+type tellLog []string
+
+// tell is a lane call that records what.
+func (l *tellLog) tell(what string) func() error {
+	return func() error { *l = append(*l, what); return nil }
+}
+
 // TestRebuildRunsOrder: what a rebuild tells the lanes never outlives its
 // cancellation. A rebuild revoked and superseded by a newer one of the
 // same partitions neither ends the newer one when it finishes nor keeps
@@ -27,10 +35,8 @@ func TestRebuildRunsOrder(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var rs rebuildRuns
-			var told []string
-			tell := func(what string) func() error {
-				return func() error { told = append(told, what); return nil }
-			}
+			var told tellLog
+			tell := told.tell
 			old, err := rs.begin(tps, tell("start old"))
 			if err != nil {
 				t.Fatal(err)
@@ -84,10 +90,8 @@ func TestRebuildRunsOrder(t *testing.T) {
 func TestRebuildRunsEnd(t *testing.T) {
 	tps := []lane.Partition{{Topic: "transactions", Partition: 0}, {Topic: "activity", Partition: 0}}
 	var rs rebuildRuns
-	var told []string
-	tell := func(what string) func() error {
-		return func() error { told = append(told, what); return nil }
-	}
+	var told tellLog
+	tell := told.tell
 	run, err := rs.begin(tps, tell("start"))
 	if err != nil {
 		t.Fatal(err)
