@@ -105,23 +105,6 @@ func (p *Producer) purge(topic string) {
 	go p.cl.PurgeTopicsFromProducing(topic) // not from the promise that saw the error: purging waits for the topic's produce requests
 }
 
-// ParseCompression maps a KAFKA_COMPRESSION value to a codec.
-func ParseCompression(s string) (kgo.CompressionCodec, error) {
-	switch s {
-	case "none", "":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, fmt.Errorf("unknown compression %q (want none, gzip, snappy, lz4 or zstd)", s)
-}
-
 // New creates the producer client.
 func New(o Options) (*Producer, error) {
 	if o.Topic == "" || o.DLQTopic == "" {
@@ -137,7 +120,7 @@ func New(o Options) (*Producer, error) {
 			return nil, err
 		}
 	}
-	codec, err := ParseCompression(o.Compression)
+	compression, err := Compression(o.Compression)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +128,7 @@ func New(o Options) (*Producer, error) {
 	if o.Limits == nil {
 		o.Limits = new(Limits)
 	}
-	opts = append(opts, kgo.ProducerBatchCompression(codec), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), o.Limits.Opt())
+	opts = append(opts, compression, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)), o.Limits.Opt())
 	if o.MaxBufferedRecords > 0 {
 		opts = append(opts, kgo.MaxBufferedRecords(o.MaxBufferedRecords))
 	}

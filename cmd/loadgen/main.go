@@ -112,7 +112,7 @@ func run() error {
 	if !(*eventRate >= 0) || math.IsInf(*eventRate, 0) || *eventRate > 0 && *count <= 0 {
 		return usageError{fmt.Errorf("--event-rate %v: want 0, or events per second > 0 with --count", *eventRate)}
 	}
-	codec, err := producer.ParseCompression(*compression)
+	compressionOpt, err := producer.Compression(*compression)
 	if err != nil {
 		return usageError{fmt.Errorf("--compression: %w", err)}
 	}
@@ -120,7 +120,7 @@ func run() error {
 		fmt.Fprintln(os.Stderr, "loadgen: no --count or --duration: producing until interrupted")
 	}
 	cl, err := kgo.NewClient(append(kafkaconn.Options(strings.Split(*brokers, ","), "streamscore-loadgen"),
-		kgo.ProducerBatchCompression(codec), kgo.ProducerLinger(5*time.Millisecond))...)
+		compressionOpt, kgo.ProducerLinger(5*time.Millisecond))...)
 	if err != nil {
 		return err
 	}

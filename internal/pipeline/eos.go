@@ -227,7 +227,7 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 	for _, t := range cfg.Topics() {
 		e.consumed[t] = p.obs.Consumed.WithLabelValues(t)
 	}
-	codec, err := producer.ParseCompression(cfg.Compression)
+	compression, err := producer.Compression(cfg.Compression)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ func newExactlyOnce(ctx context.Context, p *Pipeline, conn []kgo.Opt) (*exactlyO
 		kgo.RequireStableFetchOffsets(),
 		kgo.Balancers(balancer),
 		kgo.ConsumeResetOffset(start),
-		kgo.ProducerBatchCompression(codec),
+		compression,
 		kgo.RecordDeliveryTimeout(eosDeliveryTimeout),
 		e.limits.Opt(),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { e.own(m, true) }),
