@@ -44,33 +44,55 @@ func NewEventEncoder(enc Encoding, t EventType, names FieldNames) (EventEncoder,
 
 type jsonEventEncoder struct{ names FieldNames }
 
+// Append writes the event as encoding/json writes a map of its fields
+// (names sorted, the later of two equal names kept, its string escaping and
+// float format: appendJSONString, appendJSONFloat), without building the
+// map: loadgen encodes every event it offers on the cores that score them.
 func (e jsonEventEncoder) Append(dst []byte, ev *Event) ([]byte, error) {
-	obj := make(map[string]any, len(ev.Fields))
-	for _, f := range ev.Fields {
-		switch {
-		case f.Name == e.names.Time && f.Value.Kind == Number:
-			obj[f.Name] = FormatTime(time.UnixMilli(int64(f.Value.Num)))
-		default:
-			obj[f.Name] = nativeOf(f.Value)
+	var small [32]int
+	order := small[:0]
+	if len(ev.Fields) > len(small) {
+		order = make([]int, 0, len(ev.Fields))
+	}
+	for i := range ev.Fields { // insertion sort by name, stable
+		order = append(order, i)
+		for j := len(order) - 1; j > 0 && ev.Fields[order[j-1]].Name > ev.Fields[i].Name; j-- {
+			order[j-1], order[j] = order[j], order[j-1]
 		}
 	}
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return dst, err
+	start := len(dst)
+	dst = append(dst, '{')
+	first := true
+	for k, i := range order {
+		f := &ev.Fields[i]
+		if k+1 < len(order) && ev.Fields[order[k+1]].Name == f.Name {
+			continue // a map keeps the later value
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendJSONString(dst, f.Name)
+		dst = append(dst, ':')
+		switch v := f.Value; {
+		case f.Name == e.names.Time && v.Kind == Number:
+			dst = appendJSONTime(dst, Millis(time.UnixMilli(int64(v.Num))))
+		case v.Kind == Number:
+			if !finite(v.Num) {
+				return dst[:start], fmt.Errorf("json: unsupported value: %v (field %q)", v.Num, f.Name)
+			}
+			dst = appendJSONFloat(dst, v.Num)
+		case v.Kind == String:
+			dst = appendJSONString(dst, v.Str)
+		case v.Kind == Bool && v.Num != 0:
+			dst = append(dst, "true"...)
+		case v.Kind == Bool:
+			dst = append(dst, "false"...)
+		default:
+			dst = append(dst, "null"...)
+		}
 	}
-	return append(dst, b...), nil
-}
-
-func nativeOf(v Value) any {
-	switch v.Kind {
-	case Number:
-		return v.Num
-	case String:
-		return v.Str
-	case Bool:
-		return v.Num != 0
-	}
-	return nil
+	return append(dst, '}'), nil
 }
 
 type avroEventEncoder struct {
