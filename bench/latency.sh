@@ -5,9 +5,11 @@
 # otherwise) for DURATION; afterwards bench/latency
 # joins every prediction to its input and prints p50/p99 from the input
 # record's timestamp to the prediction record's, for the whole run and for
-# its first two seconds. Extra environment (BATCH_INTERVAL=50ms, ...) is
-# passed to streamscore; LOADGEN_ARGS replaces loadgen's event mix
-# (default: transactions only; e.g. LOADGEN_ARGS="--activity-share 0.3").
+# its first two seconds, and how busy the machine was while loadgen
+# offered (the cores streamscore, devkafka and the rest used). Extra
+# environment (BATCH_INTERVAL=50ms, ...) is passed to streamscore;
+# LOADGEN_ARGS replaces loadgen's event mix (default: transactions only;
+# e.g. LOADGEN_ARGS="--activity-share 0.3").
 # Usage: bench/latency.sh [RATE] [DURATION]   (default 500 20s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,17 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$http/readyz")" = 2
   kill -0 $ss 2>/dev/null || { cat "$bin/run.log" >&2; exit 1; }
   sleep 0.05
 done
+dk=$(pgrep -f "$bin/devkafka")
+proccpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+read -r busy0 idle0 < <(machine); ss0=$(proccpu $ss); dk0=$(proccpu "$dk")
 "$bin/loadgen" --brokers "$broker" --rate "$RATE" --duration "$DURATION" --encoding json ${LOADGEN_ARGS:---activity-share 0 --activity-topic ""} | tail -1
+read -r busy1 idle1 < <(machine); ss1=$(proccpu $ss); dk1=$(proccpu "$dk")
+# while loadgen offered: the machine's busy share of all its cores, and
+# the cores streamscore and devkafka used (loadgen and the rest: the remainder)
+awk -v b="$((busy1 - busy0))" -v i="$((idle1 - idle0))" -v s="$((ss1 - ss0))" -v d="$((dk1 - dk0))" -v n="$(nproc)" \
+  'BEGIN {t = (b + i) / n; printf "while offering: machine %.0f%% busy (%d cores); streamscore %.2f cores, devkafka %.2f, loadgen and the rest %.2f\n",
+    100 * b / (b + i), n, s / t, d / t, (b - s - d) / t}'
 sleep 2
 kill -TERM $ss; wait $ss || true
 echo "rate $RATE/s for $DURATION, BATCH_INTERVAL=${BATCH_INTERVAL:-default} BATCH_MAX_SIZE=${BATCH_MAX_SIZE:-default}"
