@@ -21,6 +21,7 @@ for c in streamscore devkafka loadgen; do go build -o "$bin/$c" ./cmd/$c; done
 go build -o "$bin/latency" ./bench/latency
 port=$((20000 + RANDOM % 20000)); http=$((port + 1))
 "$bin/devkafka" --port "$port" --topics transactions:6,activity:6,predictions:6,predictions-dlq:1 > "$bin/dk.log" &
+dk=$!
 until grep -q listening "$bin/dk.log" 2>/dev/null; do sleep 0.1; done
 broker=127.0.0.1:$port
 KAFKA_BROKERS=$broker MODELS_FILE=models/models.yaml INPUT_TOPICS=transactions,activity LOG_LEVEL=warn \
@@ -30,9 +31,11 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$http/readyz")" = 2
   kill -0 $ss 2>/dev/null || { cat "$bin/run.log" >&2; exit 1; }
   sleep 0.05
 done
-dk=$(pgrep -f "$bin/devkafka")
-proccpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+# CPU ticks, summed in bash (awk may print large sums in exponent form):
+# a process's utime + stime; the machine's busy (user nice system irq
+# softirq steal) and idle (idle iowait) ticks
+proccpu() { local f; read -ra f < "/proc/$1/stat"; echo $((f[13] + f[14])); }
+machine() { local _c u n s i w q sq st _r; read -r _c u n s i w q sq st _r < /proc/stat; echo $((u + n + s + q + sq + st)) $((i + w)); }
 read -r busy0 idle0 < <(machine); ss0=$(proccpu $ss); dk0=$(proccpu "$dk")
 "$bin/loadgen" --brokers "$broker" --rate "$RATE" --duration "$DURATION" --encoding json ${LOADGEN_ARGS:---activity-share 0 --activity-topic ""} | tail -1
 read -r busy1 idle1 < <(machine); ss1=$(proccpu $ss); dk1=$(proccpu "$dk")

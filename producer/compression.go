@@ -41,6 +41,8 @@ func Compression(s string) (kgo.ProducerOpt, error) {
 // It is safe for concurrent use; it compresses with lz4's fast level, as
 // franz-go's default does. Compress returns nil (the batch goes out
 // uncompressed) if the writer fails, which it does not on a bytes.Buffer.
+// franz-go's kgo.StreamingCompression only works with its own compressor:
+// with this one that option would do nothing (the service does not set it).
 func LZ4Frames() kgo.Compressor {
 	return &lz4Frames{pool: sync.Pool{New: func() any {
 		w := lz4.NewWriter(nil)
@@ -61,10 +63,10 @@ func (c *lz4Frames) Compress(dst *bytes.Buffer, src []byte, _ ...kgo.CompressFla
 	}()
 	w.Reset(dst)
 	if _, err := w.Write(src); err != nil {
-		return nil, kgo.CodecNone
+		return nil, kgo.CodecError
 	}
 	if err := w.Close(); err != nil {
-		return nil, kgo.CodecNone
+		return nil, kgo.CodecError
 	}
 	return dst.Bytes(), kgo.CodecLz4
 }
