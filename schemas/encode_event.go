@@ -3,6 +3,8 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
@@ -54,12 +56,10 @@ func (e jsonEventEncoder) Append(dst []byte, ev *Event) ([]byte, error) {
 	if len(ev.Fields) > len(small) {
 		order = make([]int, 0, len(ev.Fields))
 	}
-	for i := range ev.Fields { // insertion sort by name, stable
+	for i := range ev.Fields {
 		order = append(order, i)
-		for j := len(order) - 1; j > 0 && ev.Fields[order[j-1]].Name > ev.Fields[i].Name; j-- {
-			order[j-1], order[j] = order[j], order[j-1]
-		}
 	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(ev.Fields[a].Name, ev.Fields[b].Name) })
 	start := len(dst)
 	dst = append(dst, '{')
 	first := true
