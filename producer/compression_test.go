@@ -48,15 +48,21 @@ func batchValue(i int) []byte {
 	return fmt.Appendf(nil, `{"event_id":"e%06d","entity_id":"c%04d","score":0.%06d,"risk_segment":"Low","model":"fraud"}`, i, i%977, i*7919%1000000)
 }
 
+// batchOf is a batch of batchValues of at least size bytes.
+func batchOf(size int) []byte {
+	var src []byte
+	for i := 0; len(src) < size; i++ {
+		src = append(src, batchValue(i)...)
+	}
+	return src
+}
+
 // TestLZ4FramesBlocks: a batch compresses to one LZ4 frame of 64 KiB
 // blocks that franz-go's decompressor and pierrec/lz4 read back to the
 // same bytes; franz-go's own lz4 codec declares 4 MiB blocks, which make
 // every reader of the frame hold a 4 MiB buffer.
 func TestLZ4FramesBlocks(t *testing.T) {
-	var src []byte
-	for i := 0; len(src) < 300<<10; i++ { // several blocks
-		src = append(src, batchValue(i)...)
-	}
+	src := batchOf(300 << 10) // several blocks
 	for _, tt := range []struct {
 		name string
 		c    func() kgo.Compressor
@@ -176,10 +182,7 @@ func TestProducerWritesLZ4Frames(t *testing.T) {
 func BenchmarkCompressLZ4(b *testing.B) {
 	def, _ := kgo.DefaultCompressor(kgo.Lz4Compression())
 	for _, size := range []int{16 << 10, 256 << 10} {
-		var src []byte
-		for i := 0; len(src) < size; i++ {
-			src = append(src, batchValue(i)...)
-		}
+		src := batchOf(size)
 		for _, c := range []struct {
 			name string
 			c    kgo.Compressor
